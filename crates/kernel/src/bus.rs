@@ -1,0 +1,446 @@
+//! The event bus: an in-process bus for the embedded shape, NATS JetStream
+//! for the distributed one. Both deliver at least once; consumers keep an
+//! inbox ([`Inbox`]) so a redelivered event has no second effect.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::sync::RwLock;
+
+use crate::Error;
+use crate::db::{Db, Tx};
+use crate::shutdown::Shutdown;
+
+/// An event as it travels on the bus.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Envelope {
+    /// Unique id (UUIDv7), also the JetStream message id for de-duplication.
+    pub id: String,
+    /// `<service>.<EventName>`, e.g. `offices.OfficeChanged`.
+    pub event_type: String,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    /// The event's protobuf encoding (its message lives in `proto/`).
+    pub payload: Bytes,
+    pub correlation_id: String,
+    pub occurred_at_ms: i64,
+}
+
+impl Envelope {
+    /// The service that published the event.
+    pub fn source(&self) -> &str {
+        self.event_type.split('.').next().unwrap_or("")
+    }
+}
+
+/// What a subscription receives: every event of one service, or of one type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventFilter {
+    pub source: String,
+    pub event_type: Option<String>,
+}
+
+impl EventFilter {
+    pub fn service(source: &str) -> Self {
+        EventFilter {
+            source: source.to_owned(),
+            event_type: None,
+        }
+    }
+    pub fn event(event_type: &str) -> Self {
+        let source = event_type.split('.').next().unwrap_or("").to_owned();
+        EventFilter {
+            source,
+            event_type: Some(event_type.to_owned()),
+        }
+    }
+    pub fn matches(&self, ev: &Envelope) -> bool {
+        match &self.event_type {
+            Some(t) => &ev.event_type == t,
+            None => ev.source() == self.source,
+        }
+    }
+}
+
+pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Applies one event. Must be safe to call twice with the same event.
+#[async_trait]
+pub trait Handler: Send + Sync {
+    async fn handle(&self, ev: &Envelope) -> Result<(), HandlerError>;
+}
+
+/// Where events go and where consumers get them.
+#[async_trait]
+pub trait Bus: Send + Sync {
+    /// Publishes `batch` in order. Returns how many events, from the start of
+    /// the batch, are durably accepted; the relay keeps the rest.
+    async fn publish(&self, batch: &[Envelope]) -> Result<usize, Error>;
+
+    /// Starts delivering matching events to `handler` under the durable
+    /// consumer name `consumer`, until `shutdown`.
+    async fn subscribe(
+        &self,
+        consumer: &str,
+        filter: EventFilter,
+        handler: Arc<dyn Handler>,
+        shutdown: Shutdown,
+    ) -> Result<(), Error>;
+
+    /// A name for logs and metrics.
+    fn kind(&self) -> &'static str;
+}
+
+/// The embedded shape's bus: `publish` hands each event to every matching
+/// handler and counts it delivered only when all of them succeeded.
+#[derive(Default, Clone)]
+pub struct InProcessBus {
+    subscribers: Arc<RwLock<Vec<(String, EventFilter, Arc<dyn Handler>)>>>,
+}
+
+impl InProcessBus {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl Bus for InProcessBus {
+    async fn publish(&self, batch: &[Envelope]) -> Result<usize, Error> {
+        let subs = self.subscribers.read().await;
+        for (n, ev) in batch.iter().enumerate() {
+            for (consumer, filter, handler) in subs.iter() {
+                if filter.matches(ev)
+                    && let Err(e) = handler.handle(ev).await
+                {
+                    tracing::warn!(consumer, event_id = %ev.id, error = %e, "consumer failed; event will be redelivered");
+                    return Ok(n);
+                }
+            }
+        }
+        Ok(batch.len())
+    }
+
+    async fn subscribe(
+        &self,
+        consumer: &str,
+        filter: EventFilter,
+        handler: Arc<dyn Handler>,
+        _shutdown: Shutdown,
+    ) -> Result<(), Error> {
+        self.subscribers
+            .write()
+            .await
+            .push((consumer.to_owned(), filter, handler));
+        Ok(())
+    }
+
+    fn kind(&self) -> &'static str {
+        "in-process"
+    }
+}
+
+/// NATS JetStream: one durable stream for all Plaza events, subjects
+/// `<prefix>.<service>.<EventName>`, acknowledged publishes de-duplicated
+/// by event id, durable pull consumers with explicit acks.
+#[derive(Clone)]
+pub struct NatsBus {
+    js: async_nats::jetstream::Context,
+    stream: String,
+    prefix: String,
+    client: async_nats::Client,
+}
+
+const H_TYPE: &str = "plaza-type";
+const H_AGG_TYPE: &str = "plaza-aggregate-type";
+const H_AGG_ID: &str = "plaza-aggregate-id";
+const H_CORRELATION: &str = "plaza-correlation-id";
+const H_OCCURRED: &str = "plaza-occurred-at-ms";
+
+impl NatsBus {
+    /// Connects and makes sure the stream exists.
+    pub async fn connect(url: &str, stream: &str, prefix: &str) -> Result<NatsBus, Error> {
+        let client = async_nats::ConnectOptions::new()
+            .connection_timeout(Duration::from_secs(5))
+            .request_timeout(Some(Duration::from_secs(5)))
+            .retry_on_initial_connect()
+            .connect(url)
+            .await
+            .map_err(|e| Error::Bus(format!("connecting to NATS at {url}: {e}")))?;
+        let js = async_nats::jetstream::new(client.clone());
+        js.get_or_create_stream(async_nats::jetstream::stream::Config {
+            name: stream.to_owned(),
+            subjects: vec![format!("{prefix}.>")],
+            storage: async_nats::jetstream::stream::StorageType::File,
+            duplicate_window: Duration::from_secs(120),
+            max_age: Duration::from_secs(7 * 24 * 3600),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| Error::Bus(format!("creating stream {stream}: {e}")))?;
+        Ok(NatsBus {
+            js,
+            stream: stream.to_owned(),
+            prefix: prefix.to_owned(),
+            client,
+        })
+    }
+
+    fn subject(&self, event_type: &str) -> String {
+        format!("{}.{}", self.prefix, event_type)
+    }
+
+    /// The underlying client (tests use it to watch the connection).
+    pub fn client(&self) -> &async_nats::Client {
+        &self.client
+    }
+
+    pub fn stream_name(&self) -> &str {
+        &self.stream
+    }
+}
+
+fn envelope_from_message(msg: &async_nats::jetstream::Message) -> Result<Envelope, Error> {
+    let headers = msg
+        .headers
+        .as_ref()
+        .ok_or_else(|| Error::Bus("event without headers".into()))?;
+    let get = |name: &str| -> Result<String, Error> {
+        headers
+            .get(name)
+            .map(|v| v.as_str().to_owned())
+            .ok_or_else(|| Error::Bus(format!("event without header {name}")))
+    };
+    Ok(Envelope {
+        id: get("Nats-Msg-Id")?,
+        event_type: get(H_TYPE)?,
+        aggregate_type: get(H_AGG_TYPE)?,
+        aggregate_id: get(H_AGG_ID)?,
+        payload: msg.payload.clone(),
+        correlation_id: get(H_CORRELATION)?,
+        occurred_at_ms: get(H_OCCURRED)?
+            .parse()
+            .map_err(|_| Error::Bus("bad occurred-at header".into()))?,
+    })
+}
+
+#[async_trait]
+impl Bus for NatsBus {
+    async fn publish(&self, batch: &[Envelope]) -> Result<usize, Error> {
+        use async_nats::jetstream::message::PublishMessage as Publish;
+        // Send the whole batch pipelined, then collect acks in order.
+        let mut pending = Vec::with_capacity(batch.len());
+        for ev in batch {
+            let publish = Publish::build()
+                .payload(ev.payload.clone())
+                .message_id(&ev.id)
+                .header(H_TYPE, ev.event_type.as_str())
+                .header(H_AGG_TYPE, ev.aggregate_type.as_str())
+                .header(H_AGG_ID, ev.aggregate_id.as_str())
+                .header(H_CORRELATION, ev.correlation_id.as_str())
+                .header(H_OCCURRED, ev.occurred_at_ms.to_string().as_str());
+            match self.js.send_publish(self.subject(&ev.event_type), publish).await {
+                Ok(ack) => pending.push(ack),
+                Err(e) => {
+                    tracing::warn!(error = %e, "NATS publish failed");
+                    break;
+                }
+            }
+        }
+        let mut acked = 0;
+        for ack in pending {
+            match ack.await {
+                Ok(_) => acked += 1,
+                Err(e) => {
+                    tracing::warn!(error = %e, "NATS did not acknowledge an event");
+                    break;
+                }
+            }
+        }
+        Ok(acked)
+    }
+
+    async fn subscribe(
+        &self,
+        consumer: &str,
+        filter: EventFilter,
+        handler: Arc<dyn Handler>,
+        mut shutdown: Shutdown,
+    ) -> Result<(), Error> {
+        use async_nats::jetstream::consumer::{AckPolicy, pull};
+        let subject = match &filter.event_type {
+            Some(t) => self.subject(t),
+            None => format!("{}.{}.>", self.prefix, filter.source),
+        };
+        let stream = self
+            .js
+            .get_stream(&self.stream)
+            .await
+            .map_err(|e| Error::Bus(format!("stream {}: {e}", self.stream)))?;
+        let consumer_handle = stream
+            .get_or_create_consumer(
+                consumer,
+                pull::Config {
+                    durable_name: Some(consumer.to_owned()),
+                    filter_subject: subject,
+                    ack_policy: AckPolicy::Explicit,
+                    ack_wait: Duration::from_secs(30),
+                    max_ack_pending: 1024,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| Error::Bus(format!("consumer {consumer}: {e}")))?;
+        let name = consumer.to_owned();
+        tokio::spawn(async move {
+            loop {
+                let mut messages = match consumer_handle.messages().await {
+                    Ok(m) => m,
+                    Err(e) => {
+                        tracing::warn!(consumer = %name, error = %e, "cannot pull events; retrying");
+                        tokio::select! {
+                            _ = tokio::time::sleep(Duration::from_millis(500)) => continue,
+                            _ = shutdown.wait() => return,
+                        }
+                    }
+                };
+                loop {
+                    let next = tokio::select! {
+                        m = messages.next() => m,
+                        _ = shutdown.wait() => return,
+                    };
+                    let Some(msg) = next else { break };
+                    let msg = match msg {
+                        Ok(m) => m,
+                        Err(e) => {
+                            tracing::debug!(consumer = %name, error = %e, "pull interrupted");
+                            continue;
+                        }
+                    };
+                    let ev = match envelope_from_message(&msg) {
+                        Ok(ev) => ev,
+                        Err(e) => {
+                            tracing::error!(consumer = %name, error = %e, "malformed event; dropping");
+                            let _ = msg.ack_with(async_nats::jetstream::AckKind::Term).await;
+                            continue;
+                        }
+                    };
+                    match handler.handle(&ev).await {
+                        Ok(()) => {
+                            if let Err(e) = msg.double_ack().await {
+                                // The event will come again; the inbox makes that harmless.
+                                tracing::debug!(consumer = %name, error = %e, "ack lost");
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(consumer = %name, event_id = %ev.id, error = %e, "consumer failed; redelivering later");
+                            let _ = msg
+                                .ack_with(async_nats::jetstream::AckKind::Nak(Some(Duration::from_millis(200))))
+                                .await;
+                        }
+                    }
+                }
+            }
+        });
+        Ok(())
+    }
+
+    fn kind(&self) -> &'static str {
+        "nats"
+    }
+}
+
+/// Work a consumer does inside the transaction that records the event in
+/// its inbox, so the effect and the record commit together.
+#[async_trait]
+pub trait TxHandler: Send + Sync {
+    async fn apply(&self, tx: &mut Tx, ev: &Envelope) -> Result<(), HandlerError>;
+}
+
+/// A consumer with an inbox: each event's effect happens at most once, however
+/// often the bus delivers it.
+pub struct Inbox<H> {
+    db: Db,
+    consumer: String,
+    handler: H,
+}
+
+impl<H: TxHandler> Inbox<H> {
+    pub fn new(db: Db, consumer: &str, handler: H) -> Self {
+        Inbox {
+            db,
+            consumer: consumer.to_owned(),
+            handler,
+        }
+    }
+}
+
+#[async_trait]
+impl<H: TxHandler> Handler for Inbox<H> {
+    async fn handle(&self, ev: &Envelope) -> Result<(), HandlerError> {
+        let mut tx = self.db.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO inbox (consumer, event_id, processed_at_ms) VALUES ($1, $2, $3)
+             ON CONFLICT (consumer, event_id) DO NOTHING",
+        )
+        .bind(&self.consumer)
+        .bind(&ev.id)
+        .bind(crate::clock::now_ms())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            metrics::counter!("plaza_inbox_duplicates_total", "consumer" => self.consumer.clone())
+                .increment(1);
+            return Ok(());
+        }
+        self.handler.apply(&mut tx, ev).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// A handler made of a closure, for effects that are idempotent by nature
+/// (dropping a cache entry).
+pub struct FnHandler<F>(pub F);
+
+#[async_trait]
+impl<F> Handler for FnHandler<F>
+where
+    F: Fn(&Envelope) -> Result<(), HandlerError> + Send + Sync,
+{
+    async fn handle(&self, ev: &Envelope) -> Result<(), HandlerError> {
+        (self.0)(ev)
+    }
+}
+
+/// Which bus a process uses, chosen by configuration.
+pub async fn connect(nats_url: Option<&str>) -> Result<Arc<dyn Bus>, Error> {
+    match nats_url {
+        Some(url) => Ok(Arc::new(NatsBus::connect(url, "PLAZA_EVENTS", "plaza.events").await?)),
+        None => Ok(Arc::new(InProcessBus::new())),
+    }
+}
+
+/// Counts of events per type, for tests that check what was delivered.
+#[derive(Default, Clone)]
+pub struct Recorder {
+    pub seen: Arc<std::sync::Mutex<HashMap<String, usize>>>,
+}
+
+#[async_trait]
+impl Handler for Recorder {
+    async fn handle(&self, ev: &Envelope) -> Result<(), HandlerError> {
+        *self
+            .seen
+            .lock()
+            .map_err(|_| "recorder poisoned")?
+            .entry(ev.id.clone())
+            .or_default() += 1;
+        Ok(())
+    }
+}

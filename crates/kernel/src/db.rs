@@ -1,0 +1,236 @@
+//! Storage: one code path over SQLite (the embedded default) and PostgreSQL.
+//!
+//! Every service owns its own database: a file `<data-dir>/<service>.db` on
+//! SQLite, or a schema named after the service on PostgreSQL. Queries go
+//! through sqlx's `Any` driver with `$n` placeholders, which both engines
+//! accept; the few places where the engines differ ask [`Db::dialect`].
+//!
+//! SQLite allows one writer at a time, so writes go through a pool of one
+//! connection (transactions start with `BEGIN IMMEDIATE`, so a second
+//! process waits on the busy timeout instead of failing half-way); reads use
+//! a pool of their own. On PostgreSQL both pools are the same.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{Any, AnyPool, Executor, Transaction};
+
+use crate::Error;
+
+/// Which SQL engine sits behind a [`Db`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// Where a service's data lives, resolved from configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageTarget {
+    /// One SQLite file per service inside this folder.
+    DataDir(PathBuf),
+    /// A PostgreSQL server; each service gets a schema. `schema_prefix` lets
+    /// tests (or two Plaza installations) share one database without meeting.
+    Postgres { url: String, schema_prefix: String },
+}
+
+impl StorageTarget {
+    /// The schema (PostgreSQL) or file stem (SQLite) for a service.
+    pub fn describe(&self, service: &str) -> String {
+        match self {
+            StorageTarget::DataDir(dir) => dir.join(format!("{service}.db")).display().to_string(),
+            StorageTarget::Postgres { schema_prefix, .. } => {
+                format!("postgres schema {schema_prefix}{service}")
+            }
+        }
+    }
+}
+
+/// A transaction on a service's database.
+pub type Tx = Transaction<'static, Any>;
+
+/// A service's database.
+#[derive(Clone, Debug)]
+pub struct Db {
+    read: AnyPool,
+    write: AnyPool,
+    dialect: Dialect,
+    service: String,
+    signal: crate::outbox::OutboxSignal,
+}
+
+impl Db {
+    /// Opens (creating when missing) the database of `service`.
+    pub async fn open(target: &StorageTarget, service: &str) -> Result<Db, Error> {
+        install_default_drivers();
+        match target {
+            StorageTarget::DataDir(dir) => Self::open_sqlite(dir, service).await,
+            StorageTarget::Postgres { url, schema_prefix } => {
+                Self::open_postgres(url, &format!("{schema_prefix}{service}"), service).await
+            }
+        }
+    }
+
+    async fn open_sqlite(dir: &Path, service: &str) -> Result<Db, Error> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Io {
+            what: format!("creating data folder {}", dir.display()),
+            source: e,
+        })?;
+        let path = dir.join(format!("{service}.db"));
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let write = AnyPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(|conn, _| sqlite_pragmas(conn))
+            .connect(&url)
+            .await?;
+        let read = AnyPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(|conn, _| sqlite_pragmas(conn))
+            .connect(&url)
+            .await?;
+        Ok(Db {
+            read,
+            write,
+            dialect: Dialect::Sqlite,
+            service: service.to_owned(),
+            signal: Default::default(),
+        })
+    }
+
+    async fn open_postgres(url: &str, schema: &str, service: &str) -> Result<Db, Error> {
+        if !schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(Error::Invalid(format!(
+                "schema name {schema:?} may hold only letters, digits and _"
+            )));
+        }
+        // Create the schema with a plain connection first, so the pool's
+        // connections can put it on their search path.
+        {
+            let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(url).await?;
+            conn.execute(sqlx::AssertSqlSafe(format!(
+                "CREATE SCHEMA IF NOT EXISTS {schema}"
+            )))
+            .await
+            .or_else(ignore_concurrent_create)?;
+            sqlx::Connection::close(conn).await?;
+        }
+        let set_path: std::sync::Arc<str> = format!("SET search_path TO {schema}").into();
+        let pool = AnyPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _| {
+                let set_path = set_path.clone();
+                Box::pin(async move {
+                    conn.execute(sqlx::AssertSqlSafe(set_path.to_string())).await?;
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await?;
+        Ok(Db {
+            read: pool.clone(),
+            write: pool,
+            dialect: Dialect::Postgres,
+            service: service.to_owned(),
+            signal: Default::default(),
+        })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// The pool for reads.
+    pub fn reader(&self) -> &AnyPool {
+        &self.read
+    }
+
+    /// Starts a write transaction.
+    pub async fn begin(&self) -> Result<Tx, Error> {
+        Ok(match self.dialect {
+            Dialect::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await?,
+            Dialect::Postgres => self.write.begin().await?,
+        })
+    }
+
+    /// Commits `tx` and wakes the outbox relay, which publishes any events
+    /// the transaction wrote.
+    pub async fn commit(&self, tx: Tx) -> Result<(), Error> {
+        tx.commit().await?;
+        self.signal.notify();
+        Ok(())
+    }
+
+    /// The signal [`Db::commit`] raises, for the relay to wait on.
+    pub fn outbox_signal(&self) -> crate::outbox::OutboxSignal {
+        self.signal.clone()
+    }
+
+    /// Closes both pools, waiting for connections in use to come back.
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+
+    /// Drops the service's schema (PostgreSQL) — for tests that clean up.
+    pub async fn drop_schema(&self) -> Result<(), Error> {
+        if self.dialect == Dialect::Postgres {
+            let schema: (String,) = sqlx::query_as("SELECT current_schema()::text")
+                .fetch_one(&self.read)
+                .await?;
+            self.write
+                .execute(sqlx::AssertSqlSafe(format!(
+                    "DROP SCHEMA IF EXISTS {} CASCADE",
+                    schema.0
+                )))
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+fn sqlite_pragmas(
+    conn: &mut sqlx::AnyConnection,
+) -> futures::future::BoxFuture<'_, Result<(), sqlx::Error>> {
+    Box::pin(async move {
+        conn.execute(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
+             PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;",
+        )
+        .await?;
+        Ok(())
+    })
+}
+
+/// Two processes creating the same schema at once race inside PostgreSQL's
+/// catalogue; the loser's error means the schema now exists.
+fn ignore_concurrent_create(e: sqlx::Error) -> Result<sqlx::any::AnyQueryResult, sqlx::Error> {
+    match &e {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => {
+            Ok(sqlx::any::AnyQueryResult::default())
+        }
+        _ => Err(e),
+    }
+}
+
+impl FromStr for Dialect {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "sqlite" => Ok(Dialect::Sqlite),
+            "postgres" => Ok(Dialect::Postgres),
+            other => Err(Error::Invalid(format!("unknown dialect {other}"))),
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch, as stored in every `*_ms` column.
+pub type Millis = i64;

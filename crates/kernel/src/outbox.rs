@@ -1,0 +1,296 @@
+//! The transactional outbox: a service writes its events in the same
+//! transaction as the change, and a relay publishes them afterwards.
+//!
+//! Only one relay per service database publishes at a time (a lease in
+//! `relay_lease`), so events leave in commit order and therefore in order per
+//! aggregate. The relay claims rows with a lease of their own (on PostgreSQL
+//! `FOR UPDATE SKIP LOCKED`), publishes, and deletes what the bus
+//! acknowledged. A relay that dies mid-batch leaves its rows claimed until
+//! the lease runs out; the next relay publishes them again, the bus drops
+//! the duplicates it can recognise (JetStream message ids) and consumers'
+//! inboxes drop the rest.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use sqlx::Row;
+use tokio::sync::Notify;
+
+use crate::Error;
+use crate::bus::{Bus, Envelope};
+use crate::clock::now_ms;
+use crate::db::{Db, Dialect, Tx};
+use crate::shutdown::Shutdown;
+
+/// An event to be published once the transaction commits.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// `<service>.<EventName>`.
+    pub event_type: String,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub payload: Vec<u8>,
+}
+
+/// Writes `event` into the outbox inside `tx`. Returns the event id.
+pub async fn enqueue(tx: &mut Tx, event: NewEvent) -> Result<String, Error> {
+    let id = uuid::Uuid::now_v7().to_string();
+    sqlx::query(
+        "INSERT INTO outbox (event_id, event_type, aggregate_type, aggregate_id, payload, correlation_id, created_at_ms)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&id)
+    .bind(event.event_type)
+    .bind(event.aggregate_type)
+    .bind(event.aggregate_id)
+    .bind(event.payload)
+    .bind(crate::telemetry::correlation_id_or_new())
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    Ok(id)
+}
+
+/// Wakes a relay as soon as a transaction with events commits, instead of
+/// waiting for its next poll.
+#[derive(Debug, Clone, Default)]
+pub struct OutboxSignal(Arc<Notify>);
+
+impl OutboxSignal {
+    pub fn notify(&self) {
+        self.0.notify_one();
+    }
+    async fn notified(&self) {
+        self.0.notified().await
+    }
+}
+
+/// How a relay behaves.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// Unique per relay instance.
+    pub instance: String,
+    pub batch_size: i64,
+    pub lease: Duration,
+    /// How often to look for rows written by another process.
+    pub poll: Duration,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        RelayConfig {
+            instance: uuid::Uuid::new_v4().to_string(),
+            batch_size: 500,
+            lease: Duration::from_secs(10),
+            poll: Duration::from_millis(200),
+        }
+    }
+}
+
+/// Publishes a service's outbox to the bus.
+pub struct Relay {
+    db: Db,
+    bus: Arc<dyn Bus>,
+    cfg: RelayConfig,
+    signal: OutboxSignal,
+}
+
+/// What one pass of the relay did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pass {
+    pub leader: bool,
+    pub claimed: usize,
+    pub published: usize,
+}
+
+impl Relay {
+    pub fn new(db: Db, bus: Arc<dyn Bus>, cfg: RelayConfig) -> Relay {
+        let signal = db.outbox_signal();
+        Relay {
+            db,
+            bus,
+            cfg,
+            signal,
+        }
+    }
+
+    /// Runs until `shutdown`, then drains what is left (for up to `drain`).
+    pub async fn run(self, mut shutdown: Shutdown, drain: Duration) {
+        let service = self.db.service().to_owned();
+        loop {
+            let pass = match self.pass().await {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(service, error = %crate::error::chain(&e), "outbox relay pass failed");
+                    Pass::default()
+                }
+            };
+            if pass.claimed > 0 && pass.published == pass.claimed {
+                continue; // more may be waiting
+            }
+            tokio::select! {
+                _ = self.signal.notified() => {}
+                _ = tokio::time::sleep(self.cfg.poll) => {}
+                _ = shutdown.wait() => break,
+            }
+        }
+        let deadline = tokio::time::Instant::now() + drain;
+        while tokio::time::Instant::now() < deadline {
+            match self.pass().await {
+                Ok(p) if p.claimed == 0 => break,
+                Ok(p) if p.published < p.claimed => {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(service, error = %crate::error::chain(&e), "outbox drain failed");
+                    break;
+                }
+            }
+        }
+        let _ = sqlx::query("DELETE FROM relay_lease WHERE holder = $1")
+            .bind(&self.cfg.instance)
+            .execute(self.db.reader())
+            .await;
+        let left = self.pending().await.unwrap_or(-1);
+        tracing::info!(service, left, "outbox relay stopped");
+    }
+
+    /// Takes the lease if free, claims a batch, publishes it, deletes what
+    /// the bus acknowledged.
+    pub async fn pass(&self) -> Result<Pass, Error> {
+        let service = self.db.service().to_owned();
+        let now = now_ms();
+        let until = now + self.cfg.lease.as_millis() as i64;
+        let mut tx = self.db.begin().await?;
+        let leader = sqlx::query(
+            "INSERT INTO relay_lease (name, holder, until_ms) VALUES ('outbox', $1, $2)
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until_ms = excluded.until_ms
+             WHERE relay_lease.holder = excluded.holder OR relay_lease.until_ms < $3",
+        )
+        .bind(&self.cfg.instance)
+        .bind(until)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !leader {
+            tx.commit().await?;
+            return Ok(Pass::default());
+        }
+        let lock = match self.db.dialect() {
+            Dialect::Postgres => "FOR UPDATE SKIP LOCKED",
+            Dialect::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE outbox SET claimed_by = $1, claimed_until_ms = $2, attempts = attempts + 1
+             WHERE id IN (SELECT id FROM outbox
+                          WHERE claimed_until_ms IS NULL OR claimed_until_ms < $3 OR claimed_by = $1
+                          ORDER BY id LIMIT $4 {lock})
+             RETURNING id, event_id, event_type, aggregate_type, aggregate_id, payload, correlation_id, created_at_ms"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&self.cfg.instance)
+            .bind(until)
+            .bind(now)
+            .bind(self.cfg.batch_size)
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let mut batch: Vec<(i64, Envelope)> = rows
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<i64, _>(0)?,
+                    Envelope {
+                        id: r.try_get(1)?,
+                        event_type: r.try_get(2)?,
+                        aggregate_type: r.try_get(3)?,
+                        aggregate_id: r.try_get(4)?,
+                        payload: Bytes::from(r.try_get::<Vec<u8>, _>(5)?),
+                        correlation_id: r.try_get(6)?,
+                        occurred_at_ms: r.try_get(7)?,
+                    },
+                ))
+            })
+            .collect::<Result<_, sqlx::Error>>()?;
+        if batch.is_empty() {
+            metrics::gauge!("plaza_outbox_lag_seconds", "service" => service).set(0.0);
+            return Ok(Pass {
+                leader,
+                ..Pass::default()
+            });
+        }
+        batch.sort_by_key(|(id, _)| *id);
+        let envelopes: Vec<Envelope> = batch.iter().map(|(_, e)| e.clone()).collect();
+        let published = match self.bus.publish(&envelopes).await {
+            Ok(n) => n.min(batch.len()),
+            Err(e) => {
+                tracing::warn!(service, error = %e, "publishing events failed");
+                0
+            }
+        };
+        let done_at = now_ms();
+        for (_, ev) in &batch[..published] {
+            metrics::histogram!("plaza_outbox_delivery_seconds", "service" => service.clone())
+                .record((done_at - ev.occurred_at_ms).max(0) as f64 / 1000.0);
+        }
+        metrics::counter!("plaza_outbox_published_total", "service" => service.clone())
+            .increment(published as u64);
+        let ids = |slice: &[(i64, Envelope)]| {
+            slice
+                .iter()
+                .map(|(id, _)| id.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let mut tx = self.db.begin().await?;
+        if published > 0 {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM outbox WHERE claimed_by = $1 AND id IN ({})",
+                ids(&batch[..published])
+            )))
+            .bind(&self.cfg.instance)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if published < batch.len() {
+            // Release the rest so the next pass takes them first, in order.
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE outbox SET claimed_by = NULL, claimed_until_ms = NULL
+                 WHERE claimed_by = $1 AND id IN ({})",
+                ids(&batch[published..])
+            )))
+            .bind(&self.cfg.instance)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let oldest: Option<i64> = sqlx::query("SELECT MIN(created_at_ms) FROM outbox")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        tx.commit().await?;
+        let lag = oldest.map(|t| (now_ms() - t).max(0) as f64 / 1000.0).unwrap_or(0.0);
+        metrics::gauge!("plaza_outbox_lag_seconds", "service" => service).set(lag);
+        Ok(Pass {
+            leader,
+            claimed: batch.len(),
+            published,
+        })
+    }
+
+    /// Events not yet published.
+    pub async fn pending(&self) -> Result<i64, Error> {
+        pending(&self.db).await
+    }
+}
+
+/// Events in a service's outbox not yet published.
+pub async fn pending(db: &Db) -> Result<i64, Error> {
+    Ok(sqlx::query("SELECT COUNT(*) FROM outbox")
+        .fetch_one(db.reader())
+        .await?
+        .try_get(0)?)
+}

@@ -1,0 +1,362 @@
+//! Resilience for every gRPC client: a per-call timeout, a circuit breaker
+//! per downstream service (its state exported as a metric), a concurrency
+//! limit that sheds load instead of queueing without end, and retries with
+//! jittered backoff for calls the caller declares idempotent.
+//!
+//! Errors come out as `tonic::Status`, so the generated clients report them
+//! like any other failure: an open breaker or a dead peer is `Unavailable`,
+//! a slow one `DeadlineExceeded`, a full client `ResourceExhausted`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use tonic::Status;
+use tonic::transport::{Channel, Endpoint};
+use tower::{Service, ServiceBuilder};
+
+use crate::Error;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type GrpcRequest = http::Request<tonic::body::Body>;
+type GrpcResponse = http::Response<tonic::body::Body>;
+
+/// The channel type every generated client is built on.
+pub type ClientChannel = tower::util::BoxCloneSyncService<GrpcRequest, GrpcResponse, BoxError>;
+
+/// Settings for clients of one downstream service.
+#[derive(Debug, Clone)]
+pub struct ClientPolicy {
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    /// Consecutive failures that open the breaker.
+    pub failure_threshold: u32,
+    /// How long an open breaker refuses calls before letting one probe through.
+    pub open_for: Duration,
+    pub max_in_flight: usize,
+    pub retries: u32,
+}
+
+impl Default for ClientPolicy {
+    fn default() -> Self {
+        ClientPolicy {
+            connect_timeout: Duration::from_millis(500),
+            request_timeout: Duration::from_secs(5),
+            failure_threshold: 3,
+            open_for: Duration::from_millis(500),
+            max_in_flight: 512,
+            retries: 2,
+        }
+    }
+}
+
+/// The breaker's state; the metric value is in brackets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakerState {
+    /// Calls flow (0).
+    Closed,
+    /// One probe call is in flight (1).
+    HalfOpen,
+    /// Calls fail at once (2).
+    Open,
+}
+
+#[derive(Debug)]
+struct BreakerInner {
+    state: BreakerState,
+    failures: u32,
+    opened_at: Option<Instant>,
+}
+
+/// A circuit breaker shared by every clone of a client.
+#[derive(Debug, Clone)]
+pub struct Breaker {
+    name: Arc<str>,
+    inner: Arc<Mutex<BreakerInner>>,
+    threshold: u32,
+    open_for: Duration,
+}
+
+impl Breaker {
+    pub fn new(name: &str, threshold: u32, open_for: Duration) -> Self {
+        let b = Breaker {
+            name: name.into(),
+            inner: Arc::new(Mutex::new(BreakerInner {
+                state: BreakerState::Closed,
+                failures: 0,
+                opened_at: None,
+            })),
+            threshold: threshold.max(1),
+            open_for,
+        };
+        b.export(BreakerState::Closed);
+        b
+    }
+
+    pub fn state(&self) -> BreakerState {
+        self.lock().state
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BreakerInner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn export(&self, state: BreakerState) {
+        let v = match state {
+            BreakerState::Closed => 0.0,
+            BreakerState::HalfOpen => 1.0,
+            BreakerState::Open => 2.0,
+        };
+        metrics::gauge!("plaza_client_breaker_state", "downstream" => self.name.to_string()).set(v);
+    }
+
+    /// May a call go ahead now?
+    pub fn admit(&self) -> bool {
+        let mut g = self.lock();
+        match g.state {
+            BreakerState::Closed => true,
+            BreakerState::HalfOpen => false,
+            BreakerState::Open => {
+                if g.opened_at.is_some_and(|t| t.elapsed() >= self.open_for) {
+                    g.state = BreakerState::HalfOpen;
+                    drop(g);
+                    self.export(BreakerState::HalfOpen);
+                    true
+                } else {
+                    false
+                }
+            }
+        }
+    }
+
+    pub fn record(&self, ok: bool) {
+        let mut g = self.lock();
+        let before = g.state;
+        if ok {
+            g.failures = 0;
+            g.state = BreakerState::Closed;
+            g.opened_at = None;
+        } else {
+            g.failures += 1;
+            if g.state == BreakerState::HalfOpen || g.failures >= self.threshold {
+                g.state = BreakerState::Open;
+                g.opened_at = Some(Instant::now());
+            }
+        }
+        let after = g.state;
+        drop(g);
+        if before != after {
+            tracing::info!(downstream = %self.name, from = ?before, to = ?after, "circuit breaker changed state");
+            self.export(after);
+        }
+    }
+}
+
+/// Wraps a channel with the timeout and the breaker, and turns every failure
+/// into a `Status`.
+#[derive(Clone)]
+struct Guard<S> {
+    inner: S,
+    breaker: Breaker,
+    timeout: Duration,
+}
+
+/// Is this response a failure of the peer (rather than an answer)?
+fn peer_failed(resp: &GrpcResponse) -> bool {
+    match resp.headers().get("grpc-status").and_then(|v| v.to_str().ok()) {
+        // Unavailable, DeadlineExceeded, ResourceExhausted.
+        Some("14") | Some("4") | Some("8") => true,
+        _ => !resp.status().is_success(),
+    }
+}
+
+impl<S> Service<GrpcRequest> for Guard<S>
+where
+    S: Service<GrpcRequest, Response = GrpcResponse> + Clone + Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+{
+    type Response = GrpcResponse;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<GrpcResponse, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, mut req: GrpcRequest) -> Self::Future {
+        if !self.breaker.admit() {
+            let name = self.breaker.name.clone();
+            return Box::pin(async move {
+                Err(Box::new(Status::unavailable(format!("circuit to {name} is open"))) as BoxError)
+            });
+        }
+        if let Some(id) = crate::telemetry::correlation_id()
+            && let Ok(v) = http::HeaderValue::from_str(&id)
+        {
+            req.headers_mut().insert(crate::telemetry::CORRELATION_HEADER, v);
+        }
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let breaker = self.breaker.clone();
+        let timeout = self.timeout;
+        Box::pin(async move {
+            match tokio::time::timeout(timeout, inner.call(req)).await {
+                Ok(Ok(resp)) => {
+                    breaker.record(!peer_failed(&resp));
+                    Ok(resp)
+                }
+                Ok(Err(e)) => {
+                    breaker.record(false);
+                    let e: BoxError = e.into();
+                    Err(Box::new(Status::unavailable(format!(
+                        "{} unreachable: {}",
+                        breaker.name,
+                        crate::error::chain(&*e)
+                    ))) as BoxError)
+                }
+                Err(_) => {
+                    breaker.record(false);
+                    Err(Box::new(Status::deadline_exceeded(format!(
+                        "{} did not answer within {timeout:?}",
+                        breaker.name
+                    ))) as BoxError)
+                }
+            }
+        })
+    }
+}
+
+/// A client channel to `downstream` at `url` (`http://host:port` or
+/// `https://…`), connecting lazily so a service that starts before its
+/// peers still starts. Returns the channel and its breaker.
+pub fn channel(
+    downstream: &str,
+    url: &str,
+    policy: &ClientPolicy,
+) -> Result<(ClientChannel, Breaker), Error> {
+    let endpoint = Endpoint::from_shared(url.to_owned())
+        .map_err(|e| Error::Invalid(format!("address of {downstream} ({url}): {e}")))?
+        .connect_timeout(policy.connect_timeout)
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(10))
+        .keep_alive_timeout(Duration::from_secs(5));
+    let channel: Channel = endpoint.connect_lazy();
+    let breaker = Breaker::new(downstream, policy.failure_threshold, policy.open_for);
+    let guard = Guard {
+        inner: channel,
+        breaker: breaker.clone(),
+        timeout: policy.request_timeout,
+    };
+    let svc = ServiceBuilder::new()
+        .map_err(|e: BoxError| -> BoxError {
+            if e.is::<tower::load_shed::error::Overloaded>() {
+                Box::new(Status::resource_exhausted("too many calls in flight"))
+            } else {
+                e
+            }
+        })
+        .load_shed()
+        .concurrency_limit(policy.max_in_flight)
+        .service(guard);
+    Ok((tower::util::BoxCloneSyncService::new(svc), breaker))
+}
+
+/// Calls `f` and, for an idempotent call, retries it with jittered
+/// exponential backoff while the peer is unavailable. A non-idempotent call
+/// is never retried: repeating it could do its effect twice.
+pub async fn call<T, F, Fut>(idempotent: bool, retries: u32, mut f: F) -> Result<T, Status>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, Status>>,
+{
+    let mut attempt = 0;
+    loop {
+        match f().await {
+            Ok(v) => return Ok(v),
+            Err(s) if idempotent && attempt < retries && retryable(&s) => {
+                attempt += 1;
+                tokio::time::sleep(backoff(attempt, Duration::from_millis(20), Duration::from_secs(1))).await;
+            }
+            Err(s) => return Err(s),
+        }
+    }
+}
+
+fn retryable(s: &Status) -> bool {
+    // An open breaker already knows the answer; retrying it only adds wait.
+    s.code() == tonic::Code::Unavailable && !s.message().contains("circuit")
+}
+
+/// Full-jitter exponential backoff: a random wait in `[0, min(cap, base·2^n)]`.
+pub fn backoff(attempt: u32, base: Duration, cap: Duration) -> Duration {
+    let exp = base.saturating_mul(1u32 << attempt.min(16));
+    let ceiling = exp.min(cap).as_millis().max(1) as u64;
+    Duration::from_millis(rand::random_range(0..=ceiling))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn breaker_opens_after_threshold_and_probes_after_cooldown() {
+        let b = Breaker::new("t", 2, Duration::from_millis(0));
+        assert!(b.admit());
+        b.record(false);
+        assert_eq!(b.state(), BreakerState::Closed);
+        b.record(false);
+        assert_eq!(b.state(), BreakerState::Open);
+        // open_for is zero: the next admit is the half-open probe
+        assert!(b.admit());
+        assert_eq!(b.state(), BreakerState::HalfOpen);
+        assert!(!b.admit(), "only one probe at a time");
+        b.record(true);
+        assert_eq!(b.state(), BreakerState::Closed);
+    }
+
+    #[test]
+    fn failed_probe_reopens() {
+        let b = Breaker::new("t", 1, Duration::from_millis(0));
+        b.record(false);
+        assert!(b.admit());
+        b.record(false);
+        assert_eq!(b.state(), BreakerState::Open);
+    }
+
+    #[test]
+    fn open_breaker_refuses_until_cooldown() {
+        let b = Breaker::new("t", 1, Duration::from_secs(3600));
+        b.record(false);
+        assert!(!b.admit());
+    }
+
+    #[test]
+    fn backoff_stays_within_cap() {
+        for n in 0..20 {
+            assert!(backoff(n, Duration::from_millis(10), Duration::from_millis(300)) <= Duration::from_millis(300));
+        }
+    }
+
+    #[tokio::test]
+    async fn only_idempotent_calls_are_retried() {
+        let mut calls = 0;
+        let r: Result<(), Status> = call(false, 3, || {
+            calls += 1;
+            async { Err(Status::unavailable("down")) }
+        })
+        .await;
+        assert!(r.is_err());
+        assert_eq!(calls, 1);
+        let mut calls = 0;
+        let r: Result<(), Status> = call(true, 3, || {
+            calls += 1;
+            async { Err(Status::unavailable("down")) }
+        })
+        .await;
+        assert!(r.is_err());
+        assert_eq!(calls, 4);
+    }
+}

@@ -1,0 +1,613 @@
+//! The saga engine: multi-service transactions that survive crashes.
+//!
+//! A saga is a list of steps; each step is an action with an undo. The saga
+//! log (tables `saga` and `saga_log` in the owning service's database)
+//! records every step's outcome before the next begins, so a process that
+//! dies mid-saga picks it up where it stopped when it starts again
+//! ([`SagaEngine::resume_all`]).
+//!
+//! Rules a step must keep, which [`testing`] checks for any saga:
+//! - an action may run more than once (a crash after it took effect but
+//!   before the log recorded it): it must be idempotent, and it gets an
+//!   idempotency key (`<saga>/<step>/<name>`) to pass on to the services it
+//!   calls;
+//! - when a step fails for good, its own undo runs too (a timed-out action
+//!   may still have taken effect), then every earlier step's undo in reverse
+//!   order; an undo must therefore treat "nothing to undo" as success, and
+//!   may also run more than once.
+//!
+//! Actions are retried with jittered backoff while they fail with
+//! [`StepError::Retryable`], within the step's deadline; undos are retried
+//! until they succeed or exhaust their attempts, which leaves the saga
+//! `stuck` for an operator (it never silently drops a compensation).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+use sqlx::Row;
+
+use crate::Error;
+use crate::clock::SharedClock;
+use crate::db::Db;
+
+/// Why a step failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StepError {
+    /// Worth trying again (a timeout, a peer that is down).
+    #[error("retryable: {0}")]
+    Retryable(String),
+    /// Will not succeed however often it is tried (a declined card).
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+
+/// What a step sees when it runs.
+#[derive(Debug, Clone)]
+pub struct StepContext {
+    pub saga_id: String,
+    pub step: usize,
+    /// Pass this to every service the step calls.
+    pub idempotency_key: String,
+    pub input: Value,
+    /// Outputs of the steps that completed before this one, by step name.
+    pub outputs: Map<String, Value>,
+}
+
+/// One step of a saga.
+#[async_trait]
+pub trait Step: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// How long the action may take, all attempts together.
+    fn deadline(&self) -> Duration {
+        Duration::from_secs(30)
+    }
+    async fn action(&self, ctx: &StepContext) -> Result<Value, StepError>;
+    /// Undoes the action. `output` is the action's output, or `Null` if the
+    /// action failed (it may still have taken effect).
+    async fn undo(&self, ctx: &StepContext, output: &Value) -> Result<(), StepError>;
+}
+
+/// A kind of saga: its name and its steps, in order.
+#[derive(Clone)]
+pub struct SagaDef {
+    pub kind: &'static str,
+    pub steps: Vec<Arc<dyn Step>>,
+    pub max_attempts: u32,
+    pub backoff_base: Duration,
+}
+
+impl SagaDef {
+    pub fn new(kind: &'static str, steps: Vec<Arc<dyn Step>>) -> Self {
+        SagaDef {
+            kind,
+            steps,
+            max_attempts: 8,
+            backoff_base: Duration::from_millis(25),
+        }
+    }
+}
+
+/// Where a saga stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SagaStatus {
+    Running,
+    Unwinding,
+    /// Every action succeeded.
+    Done,
+    /// A step failed and every undo ran.
+    Unwound,
+    /// An undo kept failing: an operator must look.
+    Stuck,
+}
+
+impl SagaStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            SagaStatus::Running => "running",
+            SagaStatus::Unwinding => "unwinding",
+            SagaStatus::Done => "done",
+            SagaStatus::Unwound => "unwound",
+            SagaStatus::Stuck => "stuck",
+        }
+    }
+    fn parse(s: &str) -> Result<Self, Error> {
+        Ok(match s {
+            "running" => SagaStatus::Running,
+            "unwinding" => SagaStatus::Unwinding,
+            "done" => SagaStatus::Done,
+            "unwound" => SagaStatus::Unwound,
+            "stuck" => SagaStatus::Stuck,
+            other => return Err(Error::Invalid(format!("saga status {other}"))),
+        })
+    }
+    pub fn is_final(self) -> bool {
+        matches!(self, SagaStatus::Done | SagaStatus::Unwound | SagaStatus::Stuck)
+    }
+}
+
+/// A saga as the log has it.
+#[derive(Debug, Clone)]
+pub struct SagaRecord {
+    pub id: String,
+    pub kind: String,
+    pub status: SagaStatus,
+    pub input: Value,
+    pub outputs: Map<String, Value>,
+    pub next_step: i64,
+    pub error: Option<String>,
+}
+
+/// Faults injected by tests (see [`testing`]).
+#[derive(Debug, Clone, Default)]
+pub struct FaultPlan {
+    /// Run every action twice, keeping the second output.
+    pub repeat_actions: bool,
+    /// Run every undo twice.
+    pub repeat_undos: bool,
+    /// Fail this step for good; `after_effect` runs its action first.
+    pub fail_at: Option<(usize, bool)>,
+}
+
+/// Runs sagas and keeps their log.
+#[derive(Clone)]
+pub struct SagaEngine {
+    db: Db,
+    defs: Arc<HashMap<&'static str, SagaDef>>,
+    owner: String,
+    clock: SharedClock,
+    lease: Duration,
+    faults: Arc<Mutex<HashMap<String, FaultPlan>>>,
+}
+
+impl SagaEngine {
+    pub fn new(db: Db, defs: Vec<SagaDef>, clock: SharedClock) -> Self {
+        SagaEngine {
+            db,
+            defs: Arc::new(defs.into_iter().map(|d| (d.kind, d)).collect()),
+            owner: uuid::Uuid::new_v4().to_string(),
+            clock,
+            lease: Duration::from_secs(60),
+            faults: Default::default(),
+        }
+    }
+
+    /// Records a new saga. `id` doubles as its idempotency key: starting the
+    /// same id twice records it once.
+    pub async fn create(&self, kind: &str, id: &str, input: Value) -> Result<(), Error> {
+        if !self.defs.contains_key(kind) {
+            return Err(Error::Invalid(format!("unknown saga kind {kind}")));
+        }
+        let now = self.clock.now_ms();
+        let mut tx = self.db.begin().await?;
+        sqlx::query(
+            "INSERT INTO saga (id, kind, status, input, outputs, next_step, correlation_id, created_at_ms, updated_at_ms)
+             VALUES ($1, $2, 'running', $3, '{}', 0, $4, $5, $5) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(kind)
+        .bind(input.to_string())
+        .bind(crate::telemetry::correlation_id_or_new())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Creates and runs a saga to its end.
+    pub async fn start(&self, kind: &str, id: &str, input: Value) -> Result<SagaRecord, Error> {
+        self.create(kind, id, input).await?;
+        self.run(id).await
+    }
+
+    pub async fn load(&self, id: &str) -> Result<Option<SagaRecord>, Error> {
+        let row = sqlx::query("SELECT id, kind, status, input, outputs, next_step, error FROM saga WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.db.reader())
+            .await?;
+        row.map(|r| {
+            let parse = |s: String| serde_json::from_str::<Value>(&s).map_err(|e| Error::Encoding(e.to_string()));
+            Ok(SagaRecord {
+                id: r.try_get(0)?,
+                kind: r.try_get(1)?,
+                status: SagaStatus::parse(&r.try_get::<String, _>(2)?)?,
+                input: parse(r.try_get(3)?)?,
+                outputs: match parse(r.try_get(4)?)? {
+                    Value::Object(m) => m,
+                    _ => Map::new(),
+                },
+                next_step: r.try_get(5)?,
+                error: r.try_get(6)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Step events of a saga, oldest first: `(step, name, event)`.
+    pub async fn log(&self, id: &str) -> Result<Vec<(i64, String, String)>, Error> {
+        let rows = sqlx::query("SELECT step, step_name, event FROM saga_log WHERE saga_id = $1 ORDER BY id")
+            .bind(id)
+            .fetch_all(self.db.reader())
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(Error::from)
+    }
+
+    /// Resumes every unfinished saga whose lease has run out (its process
+    /// died) or that this engine owns. Returns how many it finished.
+    pub async fn resume_all(&self) -> Result<usize, Error> {
+        let rows = sqlx::query(
+            "SELECT id FROM saga WHERE status IN ('running', 'unwinding')
+             AND (lease_until_ms IS NULL OR lease_until_ms < $1 OR lease_owner = $2) ORDER BY created_at_ms",
+        )
+        .bind(self.clock.now_ms())
+        .bind(&self.owner)
+        .fetch_all(self.db.reader())
+        .await?;
+        let mut n = 0;
+        for r in rows {
+            let id: String = r.try_get(0)?;
+            let rec = self.run(&id).await?;
+            if rec.status.is_final() {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    async fn take_lease(&self, id: &str) -> Result<bool, Error> {
+        let now = self.clock.now_ms();
+        let mut tx = self.db.begin().await?;
+        let n = sqlx::query(
+            "UPDATE saga SET lease_owner = $1, lease_until_ms = $2
+             WHERE id = $3 AND (lease_until_ms IS NULL OR lease_until_ms < $4 OR lease_owner = $1)",
+        )
+        .bind(&self.owner)
+        .bind(now + self.lease.as_millis() as i64)
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
+    fn plan(&self, id: &str) -> FaultPlan {
+        self.faults
+            .lock()
+            .map(|f| f.get(id).cloned().unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    /// Injects faults into the saga `id` (tests only).
+    pub fn inject(&self, id: &str, plan: FaultPlan) {
+        if let Ok(mut f) = self.faults.lock() {
+            f.insert(id.to_owned(), plan);
+        }
+    }
+
+    /// Runs the saga `id` until it is done, unwound or stuck.
+    pub async fn run(&self, id: &str) -> Result<SagaRecord, Error> {
+        if !self.take_lease(id).await? {
+            return self
+                .load(id)
+                .await?
+                .ok_or_else(|| Error::Invalid(format!("no saga {id}")));
+        }
+        let plan = self.plan(id);
+        loop {
+            let rec = self
+                .load(id)
+                .await?
+                .ok_or_else(|| Error::Invalid(format!("no saga {id}")))?;
+            let def = self
+                .defs
+                .get(rec.kind.as_str())
+                .ok_or_else(|| Error::Invalid(format!("unknown saga kind {}", rec.kind)))?;
+            match rec.status {
+                s if s.is_final() => return Ok(rec),
+                SagaStatus::Running => {
+                    let i = rec.next_step as usize;
+                    if i >= def.steps.len() {
+                        self.transition(id, SagaStatus::Done, rec.next_step, &rec.outputs, None, None)
+                            .await?;
+                        continue;
+                    }
+                    let step = &def.steps[i];
+                    let ctx = self.context(&rec, i);
+                    self.log_event(id, i, step.name(), "action_started", "").await?;
+                    match self.run_action(def, step.as_ref(), &ctx, &plan).await {
+                        Ok(out) => {
+                            let mut outputs = rec.outputs.clone();
+                            outputs.insert(step.name().to_owned(), out);
+                            self.transition(
+                                id,
+                                SagaStatus::Running,
+                                rec.next_step + 1,
+                                &outputs,
+                                None,
+                                Some((i, step.name(), "action_done")),
+                            )
+                            .await?;
+                        }
+                        Err(e) => {
+                            tracing::info!(saga = id, step = step.name(), error = %e, "saga step failed; unwinding");
+                            self.transition(
+                                id,
+                                SagaStatus::Unwinding,
+                                rec.next_step,
+                                &rec.outputs,
+                                Some(&e.to_string()),
+                                Some((i, step.name(), "action_failed")),
+                            )
+                            .await?;
+                        }
+                    }
+                }
+                SagaStatus::Unwinding => {
+                    if rec.next_step < 0 {
+                        self.transition(id, SagaStatus::Unwound, -1, &rec.outputs, rec.error.as_deref(), None)
+                            .await?;
+                        continue;
+                    }
+                    let i = rec.next_step as usize;
+                    let step = &def.steps[i];
+                    let ctx = self.context(&rec, i);
+                    let output = rec.outputs.get(step.name()).cloned().unwrap_or(Value::Null);
+                    match self.run_undo(def, step.as_ref(), &ctx, &output, &plan).await {
+                        Ok(()) => {
+                            self.transition(
+                                id,
+                                SagaStatus::Unwinding,
+                                rec.next_step - 1,
+                                &rec.outputs,
+                                rec.error.as_deref(),
+                                Some((i, step.name(), "undo_done")),
+                            )
+                            .await?;
+                        }
+                        Err(e) => {
+                            tracing::error!(saga = id, step = step.name(), error = %e, "saga undo keeps failing; saga is stuck");
+                            self.transition(
+                                id,
+                                SagaStatus::Stuck,
+                                rec.next_step,
+                                &rec.outputs,
+                                Some(&e.to_string()),
+                                Some((i, step.name(), "undo_failed")),
+                            )
+                            .await?;
+                        }
+                    }
+                }
+                _ => unreachable_status()?,
+            }
+        }
+    }
+
+    fn context(&self, rec: &SagaRecord, i: usize) -> StepContext {
+        let def = &self.defs[rec.kind.as_str()];
+        StepContext {
+            saga_id: rec.id.clone(),
+            step: i,
+            idempotency_key: format!("{}/{}/{}", rec.id, i, def.steps[i].name()),
+            input: rec.input.clone(),
+            outputs: rec.outputs.clone(),
+        }
+    }
+
+    async fn run_action(
+        &self,
+        def: &SagaDef,
+        step: &dyn Step,
+        ctx: &StepContext,
+        plan: &FaultPlan,
+    ) -> Result<Value, StepError> {
+        if let Some((at, after_effect)) = plan.fail_at
+            && at == ctx.step
+        {
+            if after_effect {
+                let _ = step.action(ctx).await;
+            }
+            return Err(StepError::Permanent(format!("injected failure at step {at}")));
+        }
+        let deadline = tokio::time::Instant::now() + step.deadline();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let result = match tokio::time::timeout(left, step.action(ctx)).await {
+                Ok(r) => r,
+                Err(_) => Err(StepError::Retryable(format!(
+                    "step {} passed its deadline of {:?}",
+                    step.name(),
+                    step.deadline()
+                ))),
+            };
+            let result = match result {
+                Ok(v) if plan.repeat_actions => step.action(ctx).await.map(|again| {
+                    // Both runs must agree, or the action is not idempotent.
+                    if again != v {
+                        tracing::warn!(step = step.name(), "repeated action returned a different output");
+                    }
+                    again
+                }),
+                other => other,
+            };
+            match result {
+                Ok(v) => return Ok(v),
+                Err(StepError::Retryable(msg))
+                    if attempt < def.max_attempts && tokio::time::Instant::now() < deadline =>
+                {
+                    tracing::debug!(step = step.name(), attempt, error = %msg, "retrying saga step");
+                    let wait = crate::resilience::backoff(attempt, def.backoff_base, Duration::from_secs(2));
+                    tokio::time::sleep(wait.min(deadline.saturating_duration_since(tokio::time::Instant::now())))
+                        .await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn run_undo(
+        &self,
+        def: &SagaDef,
+        step: &dyn Step,
+        ctx: &StepContext,
+        output: &Value,
+        plan: &FaultPlan,
+    ) -> Result<(), StepError> {
+        let mut ctx = ctx.clone();
+        ctx.idempotency_key.push_str("/undo");
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut result = step.undo(&ctx, output).await;
+            if result.is_ok() && plan.repeat_undos {
+                result = step.undo(&ctx, output).await;
+            }
+            match result {
+                Ok(()) => return Ok(()),
+                Err(e) if attempt >= def.max_attempts * 4 => return Err(e),
+                Err(e) => {
+                    tracing::warn!(step = step.name(), attempt, error = %e, "undo failed; retrying");
+                    tokio::time::sleep(crate::resilience::backoff(attempt, def.backoff_base, Duration::from_secs(5)))
+                        .await;
+                }
+            }
+        }
+    }
+
+    async fn transition(
+        &self,
+        id: &str,
+        status: SagaStatus,
+        next_step: i64,
+        outputs: &Map<String, Value>,
+        error: Option<&str>,
+        event: Option<(usize, &str, &str)>,
+    ) -> Result<(), Error> {
+        let now = self.clock.now_ms();
+        let mut tx = self.db.begin().await?;
+        sqlx::query(
+            "UPDATE saga SET status = $1, next_step = $2, outputs = $3, error = $4, updated_at_ms = $5,
+             lease_until_ms = $6 WHERE id = $7",
+        )
+        .bind(status.as_str())
+        .bind(next_step)
+        .bind(Value::Object(outputs.clone()).to_string())
+        .bind(error)
+        .bind(now)
+        .bind(now + self.lease.as_millis() as i64)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if let Some((step, name, ev)) = event {
+            insert_log(&mut tx, id, step, name, ev, error.unwrap_or(""), now).await?;
+        }
+        tx.commit().await?;
+        metrics::counter!("plaza_saga_transitions_total", "status" => status.as_str()).increment(1);
+        Ok(())
+    }
+
+    async fn log_event(&self, id: &str, step: usize, name: &str, event: &str, detail: &str) -> Result<(), Error> {
+        let mut tx = self.db.begin().await?;
+        insert_log(&mut tx, id, step, name, event, detail, self.clock.now_ms()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn unreachable_status() -> Result<(), Error> {
+    Err(Error::Invalid("saga in an unknown state".into()))
+}
+
+async fn insert_log(
+    tx: &mut crate::db::Tx,
+    id: &str,
+    step: usize,
+    name: &str,
+    event: &str,
+    detail: &str,
+    now: i64,
+) -> Result<(), Error> {
+    sqlx::query("INSERT INTO saga_log (saga_id, step, step_name, event, detail, at_ms) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(id)
+        .bind(step as i64)
+        .bind(name)
+        .bind(event)
+        .bind(detail)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Helpers that prove, for any saga, that every action is idempotent and
+/// every failure unwinds.
+pub mod testing {
+    use super::*;
+
+    /// Runs a saga whose every action executes twice. It must still finish,
+    /// and `verify` (which inspects the world the saga changed) must accept
+    /// the result as if each action ran once.
+    pub async fn assert_actions_idempotent<F, Fut>(engine: &SagaEngine, kind: &str, input: Value, verify: F)
+    where
+        F: FnOnce(String) -> Fut,
+        Fut: Future<Output = Result<(), String>>,
+    {
+        let id = format!("idem-{}", uuid::Uuid::new_v4());
+        engine.inject(
+            &id,
+            FaultPlan {
+                repeat_actions: true,
+                ..Default::default()
+            },
+        );
+        let rec = engine.start(kind, &id, input).await.expect("saga runs");
+        assert_eq!(rec.status, SagaStatus::Done, "saga {kind} with repeated actions did not finish: {:?}", rec.error);
+        if let Err(why) = verify(id.clone()).await {
+            panic!("saga {kind}: repeating actions changed the outcome: {why}");
+        }
+    }
+
+    /// For every step, and both before and after that step's action took
+    /// effect, fails the saga there (running every undo twice) and checks
+    /// with `verify_clean` that nothing of it is left in the world.
+    pub async fn assert_every_failure_unwinds<F, Fut>(engine: &SagaEngine, kind: &str, input: Value, verify_clean: F)
+    where
+        F: Fn(String) -> Fut,
+        Fut: Future<Output = Result<(), String>>,
+    {
+        let steps = engine.defs.get(kind).expect("known saga kind").steps.len();
+        for at in 0..steps {
+            for after_effect in [false, true] {
+                let id = format!("unwind-{at}-{after_effect}-{}", uuid::Uuid::new_v4());
+                engine.inject(
+                    &id,
+                    FaultPlan {
+                        repeat_undos: true,
+                        fail_at: Some((at, after_effect)),
+                        ..Default::default()
+                    },
+                );
+                let rec = engine.start(kind, &id, input.clone()).await.expect("saga runs");
+                assert_eq!(
+                    rec.status,
+                    SagaStatus::Unwound,
+                    "saga {kind} failing at step {at} (after effect: {after_effect}) did not unwind: {:?}",
+                    rec.error
+                );
+                if let Err(why) = verify_clean(id.clone()).await {
+                    panic!("saga {kind} failing at step {at} (after effect: {after_effect}) left traces: {why}");
+                }
+            }
+        }
+    }
+}
