@@ -1,1 +1,191 @@
-fn main() {}
+//! `plaza`: runs the platform and works on its data.
+
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use plaza_kernel::config::{Config, Overrides};
+
+/// Every service this binary can host.
+pub const SERVICES: &[&str] = &["offices", "gateway"];
+
+#[derive(Parser, Debug)]
+#[command(name = "plaza", version, about = "Plaza: a state's licensing services, online")]
+struct Cli {
+    /// Configuration file (default: ./plaza.toml when present).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Folder for the embedded shape's data (SQLite files); ignored when
+    /// PLAZA_DATABASE_URL names a PostgreSQL server.
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Log format: text or json.
+    #[arg(long, global = true)]
+    log_format: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the services (all of them by default) and the HTTP API.
+    Serve {
+        /// HTTP API address (default 127.0.0.1:8080).
+        #[arg(long)]
+        http: Option<String>,
+        /// Internal gRPC address (default 127.0.0.1:50051).
+        #[arg(long)]
+        grpc: Option<String>,
+        /// Services to host, comma-separated (default: all).
+        #[arg(long)]
+        services: Option<String>,
+    },
+    /// Apply pending database migrations of every service, then exit.
+    Migrate,
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// The state's service locations.
+    Offices {
+        #[command(subcommand)]
+        command: OfficesCommand,
+    },
+    /// Print the OpenAPI document of the REST API.
+    Openapi,
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Validate the configuration and print it, secrets masked, with where
+    /// each value came from.
+    Check,
+}
+
+#[derive(Subcommand, Debug)]
+enum OfficesCommand {
+    /// Write a realistic sample register of offices as CSV to stdout.
+    Generate {
+        #[arg(long, default_value_t = 3000)]
+        count: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Import offices from a CSV file: every row is checked first, and a bad
+    /// row means nothing is imported.
+    Import { file: PathBuf },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut overrides = Overrides::default();
+    overrides.set("data_dir", cli.data_dir.as_ref().map(|p| p.display().to_string()), "--data-dir");
+    overrides.set("log.format", cli.log_format.clone(), "--log-format");
+    if let Command::Serve { http, grpc, services } = &cli.command {
+        overrides.set("http.listen", http.clone(), "--http");
+        overrides.set("grpc.listen", grpc.clone(), "--grpc");
+        overrides.set("services", services.clone(), "--services");
+    }
+    let env = |k: &str| std::env::var(k).ok();
+    let config = match Config::load(cli.config.as_deref(), &env, &overrides, SERVICES) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("plaza: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Command::Config { command: ConfigCommand::Check } = &cli.command {
+        print!("{}", config.render());
+        println!("# configuration is valid");
+        return ExitCode::SUCCESS;
+    }
+    if let Err(e) = plaza_kernel::telemetry::init_logging(config.log_format, &config.log_level) {
+        eprintln!("plaza: {e}");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("plaza: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, config)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("plaza: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve { .. } => serve::serve(config).await,
+        Command::Migrate => {
+            let target = config.storage();
+            let db = plaza_offices::open_db(&target)
+                .await
+                .with_context(|| format!("migrating offices ({})", target.describe("offices")))?;
+            println!("offices: migrations applied ({})", target.describe("offices"));
+            db.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config { .. } => Ok(ExitCode::SUCCESS),
+        Command::Openapi => {
+            print!("{}", plaza_gateway::openapi_json());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Offices { command: OfficesCommand::Generate { count, seed } } => {
+            let stdout = std::io::stdout().lock();
+            plaza_offices::generate::generate(count, seed, stdout).context("writing offices")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Offices { command: OfficesCommand::Import { file } } => import_offices(&config, &file).await,
+    }
+}
+
+async fn import_offices(config: &Config, file: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let reader = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let rows = match plaza_offices::app::parse_csv(reader) {
+        Ok(rows) => rows,
+        Err(plaza_offices::Error::Import(errors)) => {
+            for e in &errors {
+                eprintln!("{}:{}: {}", file.display(), e.line, e.reason);
+            }
+            eprintln!("plaza: {} bad row(s) in {}; nothing was imported", errors.len(), file.display());
+            return Ok(ExitCode::FAILURE);
+        }
+        Err(e) => return Err(e).with_context(|| format!("reading {}", file.display())),
+    };
+    let target = config.storage();
+    let db = plaza_offices::open_db(&target).await.context("opening the offices database")?;
+    let app = plaza_offices::Offices::new(
+        db.clone(),
+        plaza_kernel::cache::Cache::local("offices", 1, std::time::Duration::from_secs(1)),
+        std::sync::Arc::new(plaza_kernel::clock::SystemClock),
+    );
+    let bar = ProgressBar::new(rows.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} rows ({per_sec}, {eta} left)")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_message("importing offices");
+    let report = app.import(rows, &|n| bar.set_position(n)).await.context("importing offices")?;
+    bar.finish_and_clear();
+    println!(
+        "imported {}: {} created, {} updated, {} unchanged (into {})",
+        file.display(),
+        report.created,
+        report.updated,
+        report.unchanged,
+        target.describe("offices")
+    );
+    db.close().await;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,1 +1,194 @@
+//! The public REST API. Routes and their OpenAPI documentation are
+//! registered together, from code; the document is committed as
+//! `openapi/plaza.json` and a test fails when the two drift apart.
+//!
+//! The gateway holds no data of its own: every answer comes from a service
+//! over gRPC, through clients with timeouts, retries for idempotent calls, a
+//! circuit breaker and a concurrency limit.
 
+pub mod extract;
+pub mod middleware;
+pub mod problem;
+pub mod routes;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use plaza_contracts::offices::v1::offices_service_client::OfficesServiceClient;
+use plaza_kernel::error::ErrorKind;
+use plaza_kernel::resilience::{self, Breaker, ClientChannel, ClientPolicy};
+use serde::Serialize;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::problem::Problem;
+
+/// Stable problem codes and what they mean, shown on the documentation page.
+pub const PROBLEM_CODES: &[(&str, &str)] = &[
+    ("invalid_json", "The body is not valid JSON for this endpoint."),
+    ("invalid_query", "A query parameter is missing or malformed."),
+    ("unsupported_media_type", "The body was not sent as application/json."),
+    ("request_too_large", "The body is larger than the configured limit."),
+    ("idempotency_key_required", "A request that changes data came without an Idempotency-Key header."),
+    ("idempotency_key_invalid", "The Idempotency-Key is not 1 to 128 visible ASCII characters."),
+    ("idempotency_key_reused", "The Idempotency-Key was already used for a different request."),
+    ("invalid_cursor", "The page cursor was not issued by this API."),
+    ("invalid_if_match", "If-Match does not hold a version number."),
+    ("route_not_found", "No endpoint has this path."),
+    ("offices.not_found", "No office has this id."),
+    ("offices.invalid", "A field of the office is invalid; the detail names it."),
+    ("offices.duplicate_code", "Another office already has this code."),
+    ("offices.version_conflict", "The office changed since the version given in If-Match."),
+    ("service_unavailable", "A service behind the API is down or its circuit is open; retry after Retry-After."),
+    ("downstream_timeout", "A service behind the API did not answer in time."),
+    ("overloaded", "Plaza is shedding load; retry after Retry-After."),
+    ("not_ready", "Some service this process depends on is not ready."),
+    ("internal", "An unexpected failure; it was logged with the request id."),
+];
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Plaza",
+        description = "The public REST API of Plaza, the platform on which a state runs its licensing services. \
+                       Errors are application/problem+json (RFC 9457) with a stable `code`. Every request that \
+                       changes data needs an `Idempotency-Key` header; lists are paginated with cursors.",
+        license(name = "Apache-2.0")
+    ),
+    tags((name = "offices", description = "DMV offices, police licensing units and card-pickup points"),
+         (name = "system", description = "Health of this process and its dependencies")),
+    components(schemas(Problem))
+)]
+struct ApiDoc;
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub offices: OfficesServiceClient<ClientChannel>,
+    pub offices_health: HealthClient<ClientChannel>,
+    pub retries: u32,
+}
+
+/// Downstream clients and their breakers.
+pub struct Downstreams {
+    pub state: AppState,
+    pub breakers: Vec<Breaker>,
+}
+
+impl Downstreams {
+    /// Clients for every service the gateway calls, at the given addresses.
+    pub fn connect(offices_url: &str, policy: &ClientPolicy) -> Result<Downstreams, plaza_kernel::Error> {
+        let (channel, breaker) = resilience::channel("offices", offices_url, policy)?;
+        Ok(Downstreams {
+            state: AppState {
+                offices: OfficesServiceClient::new(channel.clone()),
+                offices_health: HealthClient::new(channel),
+                retries: policy.retries,
+            },
+            breakers: vec![breaker],
+        })
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+struct Health {
+    status: &'static str,
+}
+
+/// Is this process up?
+#[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, body = Health)))]
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// Can this process serve requests (its downstream services answer)?
+#[utoipa::path(get, path = "/readyz", tag = "system",
+    responses((status = 200, body = Health), (status = 503, body = Problem, content_type = "application/problem+json")))]
+async fn readyz(State(s): State<AppState>) -> Result<Json<Health>, Problem> {
+    let mut health = s.offices_health.clone();
+    let check = health.check(tonic_health::pb::HealthCheckRequest { service: String::new() });
+    match tokio::time::timeout(Duration::from_millis(800), check).await {
+        Ok(Ok(r)) if r.get_ref().status == ServingStatus::Serving as i32 => Ok(Json(Health { status: "ready" })),
+        _ => Err(Problem::new(ErrorKind::Unavailable, "not_ready", "The offices service is not ready.")),
+    }
+}
+
+fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(routes::offices::router())
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .split_for_parts()
+}
+
+/// The OpenAPI 3.1 document, as committed in `openapi/plaza.json`.
+pub fn openapi_json() -> String {
+    let mut text = api().1.to_pretty_json().expect("the OpenAPI document serialises");
+    text.push('\n');
+    text
+}
+
+fn docs_page() -> String {
+    let rows: String = PROBLEM_CODES
+        .iter()
+        .map(|(code, what)| format!("<tr id=\"problem-{code}\"><td><code>{code}</code></td><td>{}</td></tr>\n", escape(what)))
+        .collect();
+    include_str!("../static/docs.html").replace("{{PROBLEMS}}", &rows)
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// Limits at the edge.
+#[derive(Debug, Clone, Copy)]
+pub struct EdgeLimits {
+    pub body_limit_bytes: usize,
+    pub max_in_flight: usize,
+}
+
+/// The whole HTTP application.
+pub fn app(state: AppState, limits: EdgeLimits) -> Router {
+    let (router, _) = api();
+    let spec: Arc<str> = openapi_json().into();
+    let page: Arc<str> = docs_page().into();
+    let sem = Arc::new(tokio::sync::Semaphore::new(limits.max_in_flight));
+    router
+        .route(
+            "/openapi.json",
+            get(move || {
+                let spec = spec.clone();
+                async move {
+                    let mut r = spec.to_string().into_response();
+                    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                    r
+                }
+            }),
+        )
+        .route("/docs", get(move || {
+            let page = page.clone();
+            async move { Html(page.to_string()) }
+        }))
+        .route("/metrics", get(metrics))
+        .fallback(middleware::not_found)
+        .layer(axum::middleware::from_fn(middleware::require_idempotency_key))
+        .layer(DefaultBodyLimit::max(limits.body_limit_bytes))
+        .layer(axum::middleware::from_fn_with_state(sem, middleware::shed_load))
+        .layer(axum::middleware::from_fn(middleware::request_context))
+        .with_state(state)
+}
+
+async fn metrics() -> Response {
+    let mut r = plaza_kernel::telemetry::metrics().render().into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+    r
+}

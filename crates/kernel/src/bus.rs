@@ -37,6 +37,18 @@ impl Envelope {
     }
 }
 
+/// How long a subscription outlives its process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Survives restarts and sees every event from the start of the stream:
+    /// for consumers whose effects must not miss an event.
+    Durable,
+    /// Sees only events published while its process runs, and is forgotten
+    /// some minutes after the process goes: for per-process state such as an
+    /// in-memory cache.
+    PerProcess,
+}
+
 /// What a subscription receives: every event of one service, or of one type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventFilter {
@@ -87,6 +99,7 @@ pub trait Bus: Send + Sync {
         &self,
         consumer: &str,
         filter: EventFilter,
+        durability: Durability,
         handler: Arc<dyn Handler>,
         shutdown: Shutdown,
     ) -> Result<(), Error>;
@@ -129,6 +142,7 @@ impl Bus for InProcessBus {
         &self,
         consumer: &str,
         filter: EventFilter,
+        _durability: Durability,
         handler: Arc<dyn Handler>,
         _shutdown: Shutdown,
     ) -> Result<(), Error> {
@@ -268,6 +282,7 @@ impl Bus for NatsBus {
         &self,
         consumer: &str,
         filter: EventFilter,
+        durability: Durability,
         handler: Arc<dyn Handler>,
         mut shutdown: Shutdown,
     ) -> Result<(), Error> {
@@ -290,6 +305,14 @@ impl Bus for NatsBus {
                     ack_policy: AckPolicy::Explicit,
                     ack_wait: Duration::from_secs(30),
                     max_ack_pending: 1024,
+                    deliver_policy: match durability {
+                        Durability::Durable => async_nats::jetstream::consumer::DeliverPolicy::All,
+                        Durability::PerProcess => async_nats::jetstream::consumer::DeliverPolicy::New,
+                    },
+                    inactive_threshold: match durability {
+                        Durability::Durable => Duration::ZERO,
+                        Durability::PerProcess => Duration::from_secs(600),
+                    },
                     ..Default::default()
                 },
             )

@@ -23,8 +23,32 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type GrpcRequest = http::Request<tonic::body::Body>;
 type GrpcResponse = http::Response<tonic::body::Body>;
 
-/// The channel type every generated client is built on.
-pub type ClientChannel = tower::util::BoxCloneSyncService<GrpcRequest, GrpcResponse, BoxError>;
+/// The channel type every generated client is built on. Its error is a
+/// concrete `Status`, which keeps handler futures provably `Send`.
+#[derive(Clone)]
+pub struct ClientChannel(tower::util::BoxCloneSyncService<GrpcRequest, GrpcResponse, BoxError>);
+
+fn to_status(e: BoxError) -> Status {
+    match e.downcast::<Status>() {
+        Ok(s) => *s,
+        Err(e) => Status::unavailable(crate::error::chain(&*e)),
+    }
+}
+
+impl Service<GrpcRequest> for ClientChannel {
+    type Response = GrpcResponse;
+    type Error = Status;
+    type Future = Pin<Box<dyn Future<Output = Result<GrpcResponse, Status>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Status>> {
+        self.0.poll_ready(cx).map_err(to_status)
+    }
+
+    fn call(&mut self, req: GrpcRequest) -> Self::Future {
+        let fut = self.0.call(req);
+        Box::pin(async move { fut.await.map_err(to_status) })
+    }
+}
 
 /// Settings for clients of one downstream service.
 #[derive(Debug, Clone)]
@@ -261,7 +285,7 @@ pub fn channel(
         .load_shed()
         .concurrency_limit(policy.max_in_flight)
         .service(guard);
-    Ok((tower::util::BoxCloneSyncService::new(svc), breaker))
+    Ok((ClientChannel(tower::util::BoxCloneSyncService::new(svc)), breaker))
 }
 
 /// Calls `f` and, for an idempotent call, retries it with jittered

@@ -1,0 +1,205 @@
+//! `plaza serve`: hosts the configured services in one process.
+//!
+//! Each hosted service gets its database (migrated), its outbox relay and
+//! its gRPC service on the process's gRPC endpoint, with health and
+//! reflection. The gateway reaches every service through its gRPC client,
+//! at the address configuration gives, or this process's own gRPC endpoint
+//! when the service is hosted here: splitting services apart is only
+//! configuration.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use plaza_contracts::offices::v1::offices_service_server::OfficesServiceServer;
+use plaza_kernel::bus;
+use plaza_kernel::cache::Cache;
+use plaza_kernel::clock::SystemClock;
+use plaza_kernel::config::Config;
+use plaza_kernel::db::Db;
+use plaza_kernel::outbox::{Relay, RelayConfig};
+use plaza_kernel::shutdown;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    plaza_kernel::telemetry::metrics();
+    let (trigger, shutdown) = shutdown::channel();
+    let instance = uuid_like();
+    let hosts_grpc = config.hosts("offices");
+
+    let grpc_listener = if hosts_grpc {
+        Some(
+            TcpListener::bind(config.grpc_listen)
+                .await
+                .with_context(|| format!("cannot listen for gRPC on {} (grpc.listen)", config.grpc_listen))?,
+        )
+    } else {
+        None
+    };
+    let grpc_addr = grpc_listener.as_ref().map(|l| l.local_addr()).transpose()?;
+    let http_listener = if config.hosts("gateway") {
+        Some(
+            TcpListener::bind(config.http_listen)
+                .await
+                .with_context(|| format!("cannot listen for HTTP on {} (http.listen)", config.http_listen))?,
+        )
+    } else {
+        None
+    };
+    let http_addr = http_listener.as_ref().map(|l| l.local_addr()).transpose()?;
+
+    let bus = bus::connect(config.nats_url.as_deref()).await.context("connecting the event bus")?;
+    let storage = config.storage();
+    let mut tasks = JoinSet::new();
+    let mut dbs: Vec<Db> = Vec::new();
+
+    let mut grpc_router = None;
+    if config.hosts("offices") {
+        let db = plaza_offices::open_db(&storage)
+            .await
+            .with_context(|| format!("opening the offices database ({})", storage.describe("offices")))?;
+        let cache = Cache::open(config.redis_url.as_deref(), "offices", Duration::from_secs(300))
+            .await
+            .context("connecting the cache")?;
+        let app = plaza_offices::Offices::new(db.clone(), cache, Arc::new(SystemClock));
+        plaza_offices::subscribe_invalidation(&app, &bus, &instance, shutdown.clone())
+            .await
+            .context("subscribing to office events")?;
+        let relay = Relay::new(db.clone(), bus.clone(), RelayConfig::default());
+        let (s, drain) = (shutdown.clone(), config.drain);
+        tasks.spawn(async move {
+            relay.run(s, drain).await;
+        });
+        dbs.push(db);
+
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health.set_serving::<OfficesServiceServer<plaza_offices::grpc::GrpcOffices>>().await;
+        health
+            .set_service_status("", tonic_health::ServingStatus::Serving)
+            .await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(plaza_contracts::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .context("building gRPC reflection")?;
+        grpc_router = Some(
+            tonic::transport::Server::builder()
+                .layer(plaza_kernel::grpc::ServerLayer)
+                .concurrency_limit_per_connection(1024)
+                .add_service(health_service)
+                .add_service(reflection)
+                .add_service(OfficesServiceServer::new(plaza_offices::grpc::GrpcOffices::new(app))),
+        );
+    }
+
+    if let (Some(router), Some(listener)) = (grpc_router, grpc_listener) {
+        let mut s = shutdown.clone();
+        tasks.spawn(async move {
+            let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+            if let Err(e) = router.serve_with_incoming_shutdown(incoming, async move { s.wait().await }).await {
+                tracing::error!(error = %e, "gRPC server failed");
+            }
+        });
+    }
+
+    if let Some(listener) = http_listener {
+        let offices_url = match (config.endpoints.get("offices"), grpc_addr) {
+            (Some(url), _) => url.clone(),
+            (None, Some(addr)) => format!("http://{addr}"),
+            (None, None) => bail!(
+                "the gateway needs the offices service: host it here (services = \"all\") or give its address \
+                 in endpoints.offices / PLAZA_ENDPOINT_OFFICES"
+            ),
+        };
+        let downstreams =
+            plaza_gateway::Downstreams::connect(&offices_url, &config.client).context("offices client")?;
+        let app = plaza_gateway::app(
+            downstreams.state,
+            plaza_gateway::EdgeLimits {
+                body_limit_bytes: config.body_limit_bytes,
+                max_in_flight: config.http_max_in_flight,
+            },
+        );
+        let mut s = shutdown.clone();
+        tasks.spawn(async move {
+            let served = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+                .with_graceful_shutdown(async move { s.wait().await })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "HTTP server failed");
+            }
+        });
+    }
+
+    let ready_ms = started.elapsed().as_millis();
+    println!("Plaza is running ({} ms to ready)", ready_ms);
+    println!("  services:  {}", config.services.join(", "));
+    if let Some(addr) = http_addr {
+        println!("  HTTP API:  http://{addr}/v1");
+        println!("  OpenAPI:   http://{addr}/openapi.json (docs: http://{addr}/docs)");
+        println!("  metrics:   http://{addr}/metrics");
+    }
+    if let Some(addr) = grpc_addr {
+        println!("  gRPC:      http://{addr} (health and reflection enabled)");
+    }
+    println!("  storage:   {}", match &config.database_url {
+        Some(url) => plaza_kernel::config::redact_url(url),
+        None => config.data_dir.display().to_string(),
+    });
+    println!("  events:    {}", bus.kind());
+    println!("  cache:     {}", if config.redis_url.is_some() { "redis" } else { "in-process" });
+    println!("Press Ctrl-C to stop.");
+    tracing::info!(ready_ms = ready_ms as u64, services = %config.services.join(","), "plaza started");
+
+    wait_for_signal().await;
+    println!("Stopping: finishing requests in flight and publishing pending events…");
+    trigger.trigger();
+    let deadline = config.drain + Duration::from_secs(5);
+    let drained = tokio::time::timeout(deadline, async {
+        while let Some(r) = tasks.join_next().await {
+            if let Err(e) = r {
+                tracing::error!(error = %e, "a task failed during shutdown");
+            }
+        }
+    })
+    .await;
+    for db in &dbs {
+        db.close().await;
+    }
+    if drained.is_err() {
+        eprintln!("plaza: some work did not finish within {deadline:?}; it will resume at the next start");
+        return Ok(ExitCode::FAILURE);
+    }
+    println!("Stopped.");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// A process instance id for per-process consumers.
+fn uuid_like() -> String {
+    format!("{:x}{:x}", std::process::id(), plaza_kernel::clock::now_ms())
+}
