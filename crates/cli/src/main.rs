@@ -14,7 +14,11 @@ use plaza_kernel::config::{Config, Overrides};
 pub const SERVICES: &[&str] = &["offices", "gateway"];
 
 #[derive(Parser, Debug)]
-#[command(name = "plaza", version, about = "Plaza: a state's licensing services, online")]
+#[command(
+    name = "plaza",
+    version,
+    about = "Plaza: a state's licensing services, online"
+)]
 struct Cli {
     /// Configuration file (default: ./plaza.toml when present).
     #[arg(long, global = true)]
@@ -84,9 +88,18 @@ enum OfficesCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let mut overrides = Overrides::default();
-    overrides.set("data_dir", cli.data_dir.as_ref().map(|p| p.display().to_string()), "--data-dir");
+    overrides.set(
+        "data_dir",
+        cli.data_dir.as_ref().map(|p| p.display().to_string()),
+        "--data-dir",
+    );
     overrides.set("log.format", cli.log_format.clone(), "--log-format");
-    if let Command::Serve { http, grpc, services } = &cli.command {
+    if let Command::Serve {
+        http,
+        grpc,
+        services,
+    } = &cli.command
+    {
         overrides.set("http.listen", http.clone(), "--http");
         overrides.set("grpc.listen", grpc.clone(), "--grpc");
         overrides.set("services", services.clone(), "--services");
@@ -99,7 +112,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Command::Config { command: ConfigCommand::Check } = &cli.command {
+    if let Command::Config {
+        command: ConfigCommand::Check,
+    } = &cli.command
+    {
         print!("{}", config.render());
         println!("# configuration is valid");
         return ExitCode::SUCCESS;
@@ -108,7 +124,10 @@ fn main() -> ExitCode {
         eprintln!("plaza: {e}");
         return ExitCode::from(2);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("plaza: cannot start the async runtime: {e}");
@@ -132,7 +151,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             let db = plaza_offices::open_db(&target)
                 .await
                 .with_context(|| format!("migrating offices ({})", target.describe("offices")))?;
-            println!("offices: migrations applied ({})", target.describe("offices"));
+            println!(
+                "offices: migrations applied ({})",
+                target.describe("offices")
+            );
             db.close().await;
             Ok(ExitCode::SUCCESS)
         }
@@ -141,30 +163,41 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             print!("{}", plaza_gateway::openapi_json());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Offices { command: OfficesCommand::Generate { count, seed } } => {
+        Command::Offices {
+            command: OfficesCommand::Generate { count, seed },
+        } => {
             let stdout = std::io::stdout().lock();
             plaza_offices::generate::generate(count, seed, stdout).context("writing offices")?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Offices { command: OfficesCommand::Import { file } } => import_offices(&config, &file).await,
+        Command::Offices {
+            command: OfficesCommand::Import { file },
+        } => import_offices(&config, &file).await,
     }
 }
 
 async fn import_offices(config: &Config, file: &std::path::Path) -> anyhow::Result<ExitCode> {
-    let reader = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let reader =
+        std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
     let rows = match plaza_offices::app::parse_csv(reader) {
         Ok(rows) => rows,
         Err(plaza_offices::Error::Import(errors)) => {
             for e in &errors {
                 eprintln!("{}:{}: {}", file.display(), e.line, e.reason);
             }
-            eprintln!("plaza: {} bad row(s) in {}; nothing was imported", errors.len(), file.display());
+            eprintln!(
+                "plaza: {} bad row(s) in {}; nothing was imported",
+                errors.len(),
+                file.display()
+            );
             return Ok(ExitCode::FAILURE);
         }
         Err(e) => return Err(e).with_context(|| format!("reading {}", file.display())),
     };
     let target = config.storage();
-    let db = plaza_offices::open_db(&target).await.context("opening the offices database")?;
+    let db = plaza_offices::open_db(&target)
+        .await
+        .context("opening the offices database")?;
     let app = plaza_offices::Offices::new(
         db.clone(),
         plaza_kernel::cache::Cache::local("offices", 1, std::time::Duration::from_secs(1)),
@@ -176,7 +209,10 @@ async fn import_offices(config: &Config, file: &std::path::Path) -> anyhow::Resu
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar.set_message("importing offices");
-    let report = app.import(rows, &|n| bar.set_position(n)).await.context("importing offices")?;
+    let report = app
+        .import(rows, &|n| bar.set_position(n))
+        .await
+        .context("importing offices")?;
     bar.finish_and_clear();
     println!(
         "imported {}: {} created, {} updated, {} unchanged (into {})",

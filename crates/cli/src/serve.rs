@@ -34,7 +34,12 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         Some(
             TcpListener::bind(config.grpc_listen)
                 .await
-                .with_context(|| format!("cannot listen for gRPC on {} (grpc.listen)", config.grpc_listen))?,
+                .with_context(|| {
+                    format!(
+                        "cannot listen for gRPC on {} (grpc.listen)",
+                        config.grpc_listen
+                    )
+                })?,
         )
     } else {
         None
@@ -44,26 +49,40 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         Some(
             TcpListener::bind(config.http_listen)
                 .await
-                .with_context(|| format!("cannot listen for HTTP on {} (http.listen)", config.http_listen))?,
+                .with_context(|| {
+                    format!(
+                        "cannot listen for HTTP on {} (http.listen)",
+                        config.http_listen
+                    )
+                })?,
         )
     } else {
         None
     };
     let http_addr = http_listener.as_ref().map(|l| l.local_addr()).transpose()?;
 
-    let bus = bus::connect(config.nats_url.as_deref()).await.context("connecting the event bus")?;
+    let bus = bus::connect(config.nats_url.as_deref())
+        .await
+        .context("connecting the event bus")?;
     let storage = config.storage();
     let mut tasks = JoinSet::new();
     let mut dbs: Vec<Db> = Vec::new();
 
     let mut grpc_router = None;
     if config.hosts("offices") {
-        let db = plaza_offices::open_db(&storage)
-            .await
-            .with_context(|| format!("opening the offices database ({})", storage.describe("offices")))?;
-        let cache = Cache::open(config.redis_url.as_deref(), "offices", Duration::from_secs(300))
-            .await
-            .context("connecting the cache")?;
+        let db = plaza_offices::open_db(&storage).await.with_context(|| {
+            format!(
+                "opening the offices database ({})",
+                storage.describe("offices")
+            )
+        })?;
+        let cache = Cache::open(
+            config.redis_url.as_deref(),
+            "offices",
+            Duration::from_secs(300),
+        )
+        .await
+        .context("connecting the cache")?;
         let app = plaza_offices::Offices::new(db.clone(), cache, Arc::new(SystemClock));
         plaza_offices::subscribe_invalidation(&app, &bus, &instance, shutdown.clone())
             .await
@@ -76,7 +95,9 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         dbs.push(db);
 
         let (health, health_service) = tonic_health::server::health_reporter();
-        health.set_serving::<OfficesServiceServer<plaza_offices::grpc::GrpcOffices>>().await;
+        health
+            .set_serving::<OfficesServiceServer<plaza_offices::grpc::GrpcOffices>>()
+            .await;
         health
             .set_service_status("", tonic_health::ServingStatus::Serving)
             .await;
@@ -91,15 +112,21 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
                 .concurrency_limit_per_connection(1024)
                 .add_service(health_service)
                 .add_service(reflection)
-                .add_service(OfficesServiceServer::new(plaza_offices::grpc::GrpcOffices::new(app))),
+                .add_service(OfficesServiceServer::new(
+                    plaza_offices::grpc::GrpcOffices::new(app),
+                )),
         );
     }
 
     if let (Some(router), Some(listener)) = (grpc_router, grpc_listener) {
         let mut s = shutdown.clone();
         tasks.spawn(async move {
-            let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-            if let Err(e) = router.serve_with_incoming_shutdown(incoming, async move { s.wait().await }).await {
+            let incoming =
+                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+            if let Err(e) = router
+                .serve_with_incoming_shutdown(incoming, async move { s.wait().await })
+                .await
+            {
                 tracing::error!(error = %e, "gRPC server failed");
             }
         });
@@ -114,8 +141,8 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
                  in endpoints.offices / PLAZA_ENDPOINT_OFFICES"
             ),
         };
-        let downstreams =
-            plaza_gateway::Downstreams::connect(&offices_url, &config.client).context("offices client")?;
+        let downstreams = plaza_gateway::Downstreams::connect(&offices_url, &config.client)
+            .context("offices client")?;
         let app = plaza_gateway::app(
             downstreams.state,
             plaza_gateway::EdgeLimits {
@@ -125,9 +152,12 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         );
         let mut s = shutdown.clone();
         tasks.spawn(async move {
-            let served = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-                .with_graceful_shutdown(async move { s.wait().await })
-                .await;
+            let served = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move { s.wait().await })
+            .await;
             if let Err(e) = served {
                 tracing::error!(error = %e, "HTTP server failed");
             }
@@ -145,12 +175,22 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     if let Some(addr) = grpc_addr {
         println!("  gRPC:      http://{addr} (health and reflection enabled)");
     }
-    println!("  storage:   {}", match &config.database_url {
-        Some(url) => plaza_kernel::config::redact_url(url),
-        None => config.data_dir.display().to_string(),
-    });
+    println!(
+        "  storage:   {}",
+        match &config.database_url {
+            Some(url) => plaza_kernel::config::redact_url(url),
+            None => config.data_dir.display().to_string(),
+        }
+    );
     println!("  events:    {}", bus.kind());
-    println!("  cache:     {}", if config.redis_url.is_some() { "redis" } else { "in-process" });
+    println!(
+        "  cache:     {}",
+        if config.redis_url.is_some() {
+            "redis"
+        } else {
+            "in-process"
+        }
+    );
     println!("Press Ctrl-C to stop.");
     tracing::info!(ready_ms = ready_ms as u64, services = %config.services.join(","), "plaza started");
 
@@ -170,7 +210,9 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         db.close().await;
     }
     if drained.is_err() {
-        eprintln!("plaza: some work did not finish within {deadline:?}; it will resume at the next start");
+        eprintln!(
+            "plaza: some work did not finish within {deadline:?}; it will resume at the next start"
+        );
         return Ok(ExitCode::FAILURE);
     }
     println!("Stopped.");
@@ -201,5 +243,9 @@ async fn wait_for_signal() {
 
 /// A process instance id for per-process consumers.
 fn uuid_like() -> String {
-    format!("{:x}{:x}", std::process::id(), plaza_kernel::clock::now_ms())
+    format!(
+        "{:x}{:x}",
+        std::process::id(),
+        plaza_kernel::clock::now_ms()
+    )
 }

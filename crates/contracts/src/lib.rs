@@ -3,7 +3,8 @@
 //! apart is configuration, never a code change.
 
 /// Encoded `FileDescriptorSet` of every contract, for server reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/plaza_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/plaza_descriptor.bin"));
 
 pub mod offices {
     pub mod v1 {

@@ -22,10 +22,20 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 "unsupported_media_type",
                 "Send the body as JSON with Content-Type: application/json.",
             )),
-            Err(JsonRejection::BytesRejection(e)) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => Err(
-                Problem::new(ErrorKind::PayloadTooLarge, "request_too_large", "The request body is too large."),
-            ),
-            Err(e) => Err(Problem::new(ErrorKind::InvalidArgument, "invalid_json", e.body_text())),
+            Err(JsonRejection::BytesRejection(e))
+                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                Err(Problem::new(
+                    ErrorKind::PayloadTooLarge,
+                    "request_too_large",
+                    "The request body is too large.",
+                ))
+            }
+            Err(e) => Err(Problem::new(
+                ErrorKind::InvalidArgument,
+                "invalid_json",
+                e.body_text(),
+            )),
         }
     }
 }
@@ -39,10 +49,16 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
-            Err(e @ QueryRejection::FailedToDeserializeQueryString(_)) => {
-                Err(Problem::new(ErrorKind::InvalidArgument, "invalid_query", e.body_text()))
-            }
-            Err(e) => Err(Problem::new(ErrorKind::InvalidArgument, "invalid_query", e.body_text())),
+            Err(e @ QueryRejection::FailedToDeserializeQueryString(_)) => Err(Problem::new(
+                ErrorKind::InvalidArgument,
+                "invalid_query",
+                e.body_text(),
+            )),
+            Err(e) => Err(Problem::new(
+                ErrorKind::InvalidArgument,
+                "invalid_query",
+                e.body_text(),
+            )),
         }
     }
 }

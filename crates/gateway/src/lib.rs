@@ -33,25 +33,76 @@ use crate::problem::Problem;
 
 /// Stable problem codes and what they mean, shown on the documentation page.
 pub const PROBLEM_CODES: &[(&str, &str)] = &[
-    ("invalid_json", "The body is not valid JSON for this endpoint."),
-    ("invalid_query", "A query parameter is missing or malformed."),
-    ("unsupported_media_type", "The body was not sent as application/json."),
-    ("request_too_large", "The body is larger than the configured limit."),
-    ("idempotency_key_required", "A request that changes data came without an Idempotency-Key header."),
-    ("idempotency_key_invalid", "The Idempotency-Key is not 1 to 128 visible ASCII characters."),
-    ("idempotency_key_reused", "The Idempotency-Key was already used for a different request."),
-    ("invalid_cursor", "The page cursor was not issued by this API."),
-    ("invalid_if_match", "If-Match does not hold a version number."),
+    (
+        "invalid_json",
+        "The body is not valid JSON for this endpoint.",
+    ),
+    (
+        "invalid_query",
+        "A query parameter is missing or malformed.",
+    ),
+    (
+        "unsupported_media_type",
+        "The body was not sent as application/json.",
+    ),
+    (
+        "request_too_large",
+        "The body is larger than the configured limit.",
+    ),
+    (
+        "idempotency_key_required",
+        "A request that changes data came without an Idempotency-Key header.",
+    ),
+    (
+        "idempotency_key_invalid",
+        "The Idempotency-Key is not 1 to 128 visible ASCII characters.",
+    ),
+    (
+        "idempotency_key_reused",
+        "The Idempotency-Key was already used for a different request.",
+    ),
+    (
+        "invalid_cursor",
+        "The page cursor was not issued by this API.",
+    ),
+    (
+        "invalid_if_match",
+        "If-Match does not hold a version number.",
+    ),
     ("route_not_found", "No endpoint has this path."),
     ("offices.not_found", "No office has this id."),
-    ("offices.invalid", "A field of the office is invalid; the detail names it."),
-    ("offices.duplicate_code", "Another office already has this code."),
-    ("offices.version_conflict", "The office changed since the version given in If-Match."),
-    ("service_unavailable", "A service behind the API is down or its circuit is open; retry after Retry-After."),
-    ("downstream_timeout", "A service behind the API did not answer in time."),
-    ("overloaded", "Plaza is shedding load; retry after Retry-After."),
-    ("not_ready", "Some service this process depends on is not ready."),
-    ("internal", "An unexpected failure; it was logged with the request id."),
+    (
+        "offices.invalid",
+        "A field of the office is invalid; the detail names it.",
+    ),
+    (
+        "offices.duplicate_code",
+        "Another office already has this code.",
+    ),
+    (
+        "offices.version_conflict",
+        "The office changed since the version given in If-Match.",
+    ),
+    (
+        "service_unavailable",
+        "A service behind the API is down or its circuit is open; retry after Retry-After.",
+    ),
+    (
+        "downstream_timeout",
+        "A service behind the API did not answer in time.",
+    ),
+    (
+        "overloaded",
+        "Plaza is shedding load; retry after Retry-After.",
+    ),
+    (
+        "not_ready",
+        "Some service this process depends on is not ready.",
+    ),
+    (
+        "internal",
+        "An unexpected failure; it was logged with the request id.",
+    ),
 ];
 
 #[derive(OpenApi)]
@@ -85,7 +136,10 @@ pub struct Downstreams {
 
 impl Downstreams {
     /// Clients for every service the gateway calls, at the given addresses.
-    pub fn connect(offices_url: &str, policy: &ClientPolicy) -> Result<Downstreams, plaza_kernel::Error> {
+    pub fn connect(
+        offices_url: &str,
+        policy: &ClientPolicy,
+    ) -> Result<Downstreams, plaza_kernel::Error> {
         let (channel, breaker) = resilience::channel("offices", offices_url, policy)?;
         Ok(Downstreams {
             state: AppState {
@@ -114,10 +168,18 @@ async fn healthz() -> Json<Health> {
     responses((status = 200, body = Health), (status = 503, body = Problem, content_type = "application/problem+json")))]
 async fn readyz(State(s): State<AppState>) -> Result<Json<Health>, Problem> {
     let mut health = s.offices_health.clone();
-    let check = health.check(tonic_health::pb::HealthCheckRequest { service: String::new() });
+    let check = health.check(tonic_health::pb::HealthCheckRequest {
+        service: String::new(),
+    });
     match tokio::time::timeout(Duration::from_millis(800), check).await {
-        Ok(Ok(r)) if r.get_ref().status == ServingStatus::Serving as i32 => Ok(Json(Health { status: "ready" })),
-        _ => Err(Problem::new(ErrorKind::Unavailable, "not_ready", "The offices service is not ready.")),
+        Ok(Ok(r)) if r.get_ref().status == ServingStatus::Serving as i32 => {
+            Ok(Json(Health { status: "ready" }))
+        }
+        _ => Err(Problem::new(
+            ErrorKind::Unavailable,
+            "not_ready",
+            "The offices service is not ready.",
+        )),
     }
 }
 
@@ -131,7 +193,10 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 
 /// The OpenAPI 3.1 document, as committed in `openapi/plaza.json`.
 pub fn openapi_json() -> String {
-    let mut text = api().1.to_pretty_json().expect("the OpenAPI document serialises");
+    let mut text = api()
+        .1
+        .to_pretty_json()
+        .expect("the OpenAPI document serialises");
     text.push('\n');
     text
 }
@@ -139,13 +204,20 @@ pub fn openapi_json() -> String {
 fn docs_page() -> String {
     let rows: String = PROBLEM_CODES
         .iter()
-        .map(|(code, what)| format!("<tr id=\"problem-{code}\"><td><code>{code}</code></td><td>{}</td></tr>\n", escape(what)))
+        .map(|(code, what)| {
+            format!(
+                "<tr id=\"problem-{code}\"><td><code>{code}</code></td><td>{}</td></tr>\n",
+                escape(what)
+            )
+        })
         .collect();
     include_str!("../static/docs.html").replace("{{PROBLEMS}}", &rows)
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// Limits at the edge.
@@ -168,27 +240,40 @@ pub fn app(state: AppState, limits: EdgeLimits) -> Router {
                 let spec = spec.clone();
                 async move {
                     let mut r = spec.to_string().into_response();
-                    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                    r.headers_mut().insert(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    );
                     r
                 }
             }),
         )
-        .route("/docs", get(move || {
-            let page = page.clone();
-            async move { Html(page.to_string()) }
-        }))
+        .route(
+            "/docs",
+            get(move || {
+                let page = page.clone();
+                async move { Html(page.to_string()) }
+            }),
+        )
         .route("/metrics", get(metrics))
         .fallback(middleware::not_found)
-        .layer(axum::middleware::from_fn(middleware::require_idempotency_key))
+        .layer(axum::middleware::from_fn(
+            middleware::require_idempotency_key,
+        ))
         .layer(DefaultBodyLimit::max(limits.body_limit_bytes))
-        .layer(axum::middleware::from_fn_with_state(sem, middleware::shed_load))
+        .layer(axum::middleware::from_fn_with_state(
+            sem,
+            middleware::shed_load,
+        ))
         .layer(axum::middleware::from_fn(middleware::request_context))
         .with_state(state)
 }
 
 async fn metrics() -> Response {
     let mut r = plaza_kernel::telemetry::metrics().render().into_response();
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
     r
 }

@@ -35,7 +35,9 @@ pub async fn request_context(req: Request, next: Next) -> Response {
     let method = req.method().as_str().to_owned();
     let span = tracing::info_span!("http", method = %method, route = %route, request_id = %id);
     let started = Instant::now();
-    let mut resp = with_correlation(id.clone(), next.run(req)).instrument(span).await;
+    let mut resp = with_correlation(id.clone(), next.run(req))
+        .instrument(span)
+        .await;
     let status = resp.status().as_u16().to_string();
     metrics::histogram!("plaza_http_request_duration_seconds", "method" => method.clone(), "route" => route.clone())
         .record(started.elapsed().as_secs_f64());
@@ -54,17 +56,27 @@ pub async fn shed_load(State(limit): State<Arc<Semaphore>>, req: Request, next: 
         Ok(_permit) => next.run(req).await,
         Err(_) => {
             metrics::counter!("plaza_http_shed_total").increment(1);
-            Problem::new(ErrorKind::Unavailable, "overloaded", "Plaza is busy right now. Please try again in a moment.")
-                .into_response()
+            Problem::new(
+                ErrorKind::Unavailable,
+                "overloaded",
+                "Plaza is busy right now. Please try again in a moment.",
+            )
+            .into_response()
         }
     }
 }
 
 /// Every request that changes data must carry a well-formed Idempotency-Key.
 pub async fn require_idempotency_key(req: Request, next: Next) -> Response {
-    let mutating = matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH | Method::DELETE);
+    let mutating = matches!(
+        *req.method(),
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    );
     if mutating && req.uri().path().starts_with("/v1/") {
-        let key = req.headers().get(IDEMPOTENCY_KEY).and_then(|v| v.to_str().ok());
+        let key = req
+            .headers()
+            .get(IDEMPOTENCY_KEY)
+            .and_then(|v| v.to_str().ok());
         match key {
             None => {
                 return Problem::new(
@@ -98,5 +110,9 @@ pub fn idempotency_key(headers: &axum::http::HeaderMap) -> String {
 }
 
 pub async fn not_found() -> Problem {
-    Problem::new(ErrorKind::NotFound, "route_not_found", "There is no such endpoint. See /docs for the API.")
+    Problem::new(
+        ErrorKind::NotFound,
+        "route_not_found",
+        "There is no such endpoint. See /docs for the API.",
+    )
 }

@@ -158,15 +158,27 @@ impl Bus for InProcessBus {
     }
 }
 
-/// NATS JetStream: one durable stream for all Plaza events, subjects
-/// `<prefix>.<service>.<EventName>`, acknowledged publishes de-duplicated
-/// by event id, durable pull consumers with explicit acks.
+/// NATS JetStream: one durable stream per publishing service
+/// (`<stream_prefix>_<SERVICE>`, subjects `<prefix>.<service>.<EventName>`),
+/// acknowledged publishes de-duplicated by event id, durable pull consumers
+/// with explicit acks.
+///
+/// Order: a service's relay publishes its events pipelined, each carrying
+/// the id of the event before it as the expected last message of the stream
+/// (`Nats-Expected-Last-Msg-Id`). JetStream stores an event only right after
+/// its predecessor, so a batch interrupted by a broken connection can leave
+/// at most an in-order prefix in the stream, never a later event ahead of an
+/// earlier one. After a failure the bus reads the stream's last event to
+/// learn how far the prefix reached.
 #[derive(Clone)]
 pub struct NatsBus {
     js: async_nats::jetstream::Context,
-    stream: String,
+    stream_prefix: String,
     prefix: String,
     client: async_nats::Client,
+    /// Per service: its stream exists, and the last event id known in it
+    /// (`None` = unknown, must be read).
+    last: Arc<tokio::sync::Mutex<HashMap<String, Option<String>>>>,
 }
 
 const H_TYPE: &str = "plaza-type";
@@ -176,31 +188,32 @@ const H_CORRELATION: &str = "plaza-correlation-id";
 const H_OCCURRED: &str = "plaza-occurred-at-ms";
 
 impl NatsBus {
-    /// Connects and makes sure the stream exists.
-    pub async fn connect(url: &str, stream: &str, prefix: &str) -> Result<NatsBus, Error> {
+    /// Connects to NATS.
+    pub async fn connect(url: &str, stream_prefix: &str, prefix: &str) -> Result<NatsBus, Error> {
+        Self::connect_with(url, stream_prefix, prefix, Duration::from_secs(5)).await
+    }
+
+    /// As [`NatsBus::connect`], with the time to wait for an acknowledgement.
+    pub async fn connect_with(
+        url: &str,
+        stream_prefix: &str,
+        prefix: &str,
+        ack_timeout: Duration,
+    ) -> Result<NatsBus, Error> {
         let client = async_nats::ConnectOptions::new()
             .connection_timeout(Duration::from_secs(5))
-            .request_timeout(Some(Duration::from_secs(5)))
+            .request_timeout(Some(ack_timeout))
             .retry_on_initial_connect()
             .connect(url)
             .await
             .map_err(|e| Error::Bus(format!("connecting to NATS at {url}: {e}")))?;
         let js = async_nats::jetstream::new(client.clone());
-        js.get_or_create_stream(async_nats::jetstream::stream::Config {
-            name: stream.to_owned(),
-            subjects: vec![format!("{prefix}.>")],
-            storage: async_nats::jetstream::stream::StorageType::File,
-            duplicate_window: Duration::from_secs(120),
-            max_age: Duration::from_secs(7 * 24 * 3600),
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| Error::Bus(format!("creating stream {stream}: {e}")))?;
         Ok(NatsBus {
             js,
-            stream: stream.to_owned(),
+            stream_prefix: stream_prefix.to_owned(),
             prefix: prefix.to_owned(),
             client,
+            last: Default::default(),
         })
     }
 
@@ -208,13 +221,65 @@ impl NatsBus {
         format!("{}.{}", self.prefix, event_type)
     }
 
+    /// The stream holding `service`'s events.
+    pub fn stream_name(&self, service: &str) -> String {
+        format!(
+            "{}_{}",
+            self.stream_prefix,
+            service.to_uppercase().replace(['.', ' ', '-'], "_")
+        )
+    }
+
+    /// The stream of `service`, created when missing.
+    async fn stream(&self, service: &str) -> Result<async_nats::jetstream::stream::Stream, Error> {
+        let name = self.stream_name(service);
+        self.js
+            .get_or_create_stream(async_nats::jetstream::stream::Config {
+                name: name.clone(),
+                subjects: vec![format!("{}.{service}.>", self.prefix)],
+                storage: async_nats::jetstream::stream::StorageType::File,
+                duplicate_window: Duration::from_secs(120),
+                max_age: Duration::from_secs(7 * 24 * 3600),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::Bus(format!("stream {name}: {e}")))
+    }
+
+    /// The id of the last event in `service`'s stream, if any.
+    async fn read_last_id(&self, service: &str) -> Result<Option<String>, Error> {
+        let mut stream = self.stream(service).await?;
+        let info = stream
+            .info()
+            .await
+            .map_err(|e| Error::Bus(format!("stream info: {e}")))?;
+        if info.state.messages == 0 {
+            return Ok(None);
+        }
+        let seq = info.state.last_sequence;
+        let msg = stream
+            .get_raw_message(seq)
+            .await
+            .map_err(|e| Error::Bus(format!("reading event {seq}: {e}")))?;
+        Ok(msg
+            .headers
+            .get("Nats-Msg-Id")
+            .map(|v| v.as_str().to_owned()))
+    }
+
     /// The underlying client (tests use it to watch the connection).
     pub fn client(&self) -> &async_nats::Client {
         &self.client
     }
 
-    pub fn stream_name(&self) -> &str {
-        &self.stream
+    /// How many events `service`'s stream holds.
+    pub async fn stream_messages(&self, service: &str) -> Result<u64, Error> {
+        let mut stream = self.stream(service).await?;
+        let info = stream
+            .info()
+            .await
+            .map_err(|e| Error::Bus(format!("stream info: {e}")))?;
+        Ok(info.state.messages)
     }
 }
 
@@ -246,10 +311,23 @@ fn envelope_from_message(msg: &async_nats::jetstream::Message) -> Result<Envelop
 impl Bus for NatsBus {
     async fn publish(&self, batch: &[Envelope]) -> Result<usize, Error> {
         use async_nats::jetstream::message::PublishMessage as Publish;
-        // Send the whole batch pipelined, then collect acks in order.
+        let Some(first) = batch.first() else {
+            return Ok(0);
+        };
+        let service = first.source().to_owned();
+        if batch.iter().any(|e| e.source() != service) {
+            return Err(Error::Bus("a batch must hold one service's events".into()));
+        }
+        let mut last = self.last.lock().await;
+        let known = match last.get(&service) {
+            Some(Some(id)) => Some(id.clone()),
+            _ => self.read_last_id(&service).await?,
+        };
+        // Send the whole batch pipelined, each event chained to the one before.
+        let mut prev = known.clone();
         let mut pending = Vec::with_capacity(batch.len());
         for ev in batch {
-            let publish = Publish::build()
+            let mut publish = Publish::build()
                 .payload(ev.payload.clone())
                 .message_id(&ev.id)
                 .header(H_TYPE, ev.event_type.as_str())
@@ -257,25 +335,58 @@ impl Bus for NatsBus {
                 .header(H_AGG_ID, ev.aggregate_id.as_str())
                 .header(H_CORRELATION, ev.correlation_id.as_str())
                 .header(H_OCCURRED, ev.occurred_at_ms.to_string().as_str());
-            match self.js.send_publish(self.subject(&ev.event_type), publish).await {
+            publish = match &prev {
+                Some(id) => publish.expected_last_message_id(id),
+                None => publish.expected_last_sequence(0),
+            };
+            match self
+                .js
+                .send_publish(self.subject(&ev.event_type), publish)
+                .await
+            {
                 Ok(ack) => pending.push(ack),
                 Err(e) => {
                     tracing::warn!(error = %e, "NATS publish failed");
                     break;
                 }
             }
+            prev = Some(ev.id.clone());
         }
         let mut acked = 0;
+        let mut failed = pending.len() < batch.len();
         for ack in pending {
             match ack.await {
                 Ok(_) => acked += 1,
                 Err(e) => {
-                    tracing::warn!(error = %e, "NATS did not acknowledge an event");
+                    tracing::warn!(error = %e, "NATS did not store an event");
+                    failed = true;
                     break;
                 }
             }
         }
-        Ok(acked)
+        if !failed {
+            last.insert(service, prev);
+            return Ok(acked);
+        }
+        // Something broke mid-batch: learn how far the stream got. Events are
+        // only ever stored in order, so everything up to its last event is in.
+        last.insert(service.clone(), None);
+        match self.read_last_id(&service).await {
+            Ok(Some(id)) => {
+                last.insert(service, Some(id.clone()));
+                Ok(batch
+                    .iter()
+                    .position(|e| e.id == id)
+                    .map(|i| i + 1)
+                    .unwrap_or(acked)
+                    .max(acked))
+            }
+            Ok(None) => Ok(acked),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the stream after a failed publish");
+                Ok(acked)
+            }
+        }
     }
 
     async fn subscribe(
@@ -291,11 +402,7 @@ impl Bus for NatsBus {
             Some(t) => self.subject(t),
             None => format!("{}.{}.>", self.prefix, filter.source),
         };
-        let stream = self
-            .js
-            .get_stream(&self.stream)
-            .await
-            .map_err(|e| Error::Bus(format!("stream {}: {e}", self.stream)))?;
+        let stream = self.stream(&filter.source).await?;
         let consumer_handle = stream
             .get_or_create_consumer(
                 consumer,
@@ -307,7 +414,9 @@ impl Bus for NatsBus {
                     max_ack_pending: 1024,
                     deliver_policy: match durability {
                         Durability::Durable => async_nats::jetstream::consumer::DeliverPolicy::All,
-                        Durability::PerProcess => async_nats::jetstream::consumer::DeliverPolicy::New,
+                        Durability::PerProcess => {
+                            async_nats::jetstream::consumer::DeliverPolicy::New
+                        }
                     },
                     inactive_threshold: match durability {
                         Durability::Durable => Duration::ZERO,
@@ -362,7 +471,9 @@ impl Bus for NatsBus {
                         Err(e) => {
                             tracing::warn!(consumer = %name, event_id = %ev.id, error = %e, "consumer failed; redelivering later");
                             let _ = msg
-                                .ack_with(async_nats::jetstream::AckKind::Nak(Some(Duration::from_millis(200))))
+                                .ack_with(async_nats::jetstream::AckKind::Nak(Some(
+                                    Duration::from_millis(200),
+                                )))
                                 .await;
                         }
                     }
@@ -444,7 +555,9 @@ where
 /// Which bus a process uses, chosen by configuration.
 pub async fn connect(nats_url: Option<&str>) -> Result<Arc<dyn Bus>, Error> {
     match nats_url {
-        Some(url) => Ok(Arc::new(NatsBus::connect(url, "PLAZA_EVENTS", "plaza.events").await?)),
+        Some(url) => Ok(Arc::new(
+            NatsBus::connect(url, "PLAZA", "plaza.events").await?,
+        )),
         None => Ok(Arc::new(InProcessBus::new())),
     }
 }

@@ -48,7 +48,8 @@ impl Cache {
 
     /// A Redis-backed cache.
     pub async fn redis(url: &str, namespace: &str, ttl: Duration) -> Result<Cache, Error> {
-        let client = redis::Client::open(url).map_err(|e| Error::Cache(format!("Redis URL: {e}")))?;
+        let client =
+            redis::Client::open(url).map_err(|e| Error::Cache(format!("Redis URL: {e}")))?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(Duration::from_millis(500)))
@@ -64,7 +65,11 @@ impl Cache {
     }
 
     /// Local or Redis, by configuration.
-    pub async fn open(redis_url: Option<&str>, namespace: &str, ttl: Duration) -> Result<Cache, Error> {
+    pub async fn open(
+        redis_url: Option<&str>,
+        namespace: &str,
+        ttl: Duration,
+    ) -> Result<Cache, Error> {
         match redis_url {
             Some(url) => Cache::redis(url, namespace, ttl).await,
             None => Ok(Cache::local(namespace, 100_000, ttl)),
@@ -84,9 +89,10 @@ impl Cache {
 
     pub async fn get(&self, key: &str) -> Option<Bytes> {
         let hit = match &self.backend {
-            Backend::Local { entries, generation } => {
-                entries.get(&(generation.load(Ordering::Acquire), key.to_owned()))
-            }
+            Backend::Local {
+                entries,
+                generation,
+            } => entries.get(&(generation.load(Ordering::Acquire), key.to_owned())),
             Backend::Redis(conn) => {
                 let mut conn = conn.clone();
                 match redis::cmd("HGET")
@@ -111,7 +117,10 @@ impl Cache {
 
     pub async fn put(&self, key: &str, value: Bytes) {
         match &self.backend {
-            Backend::Local { entries, generation } => {
+            Backend::Local {
+                entries,
+                generation,
+            } => {
                 entries.insert((generation.load(Ordering::Acquire), key.to_owned()), value);
             }
             Backend::Redis(conn) => {
@@ -140,7 +149,10 @@ impl Cache {
         metrics::counter!("plaza_cache_invalidations_total", "namespace" => self.namespace.clone())
             .increment(1);
         match &self.backend {
-            Backend::Local { entries, generation } => {
+            Backend::Local {
+                entries,
+                generation,
+            } => {
                 generation.fetch_add(1, Ordering::AcqRel);
                 entries.invalidate_all();
                 Ok(())

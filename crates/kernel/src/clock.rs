@@ -105,7 +105,10 @@ mod format_tests {
     fn rfc3339_formats_known_instants() {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(super::rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
-        assert_eq!(super::rfc3339(1_764_079_200_123), "2025-11-25T14:00:00.123Z");
+        assert_eq!(
+            super::rfc3339(1_764_079_200_123),
+            "2025-11-25T14:00:00.123Z"
+        );
         assert_eq!(super::rfc3339(-1), "1969-12-31T23:59:59.999Z");
     }
 }

@@ -58,24 +58,132 @@ struct KeySpec {
 /// Every configuration key (service endpoints, `endpoints.<service>`, are
 /// added per service).
 const KEYS: &[KeySpec] = &[
-    KeySpec { key: "data_dir", env: "PLAZA_DATA_DIR", default: "./plaza-data", secret: false, fix: "a folder Plaza may create and write, e.g. ./plaza-data" },
-    KeySpec { key: "database_url", env: "PLAZA_DATABASE_URL", default: "", secret: true, fix: "leave empty for SQLite files in data_dir, or give postgres://user:password@host:5432/database" },
-    KeySpec { key: "nats_url", env: "PLAZA_NATS_URL", default: "", secret: true, fix: "leave empty for the in-process bus, or give nats://host:4222" },
-    KeySpec { key: "redis_url", env: "PLAZA_REDIS_URL", default: "", secret: true, fix: "leave empty for the in-process cache, or give redis://host:6379" },
-    KeySpec { key: "services", env: "PLAZA_SERVICES", default: "all", secret: false, fix: "`all`, or a comma-separated list of service names" },
-    KeySpec { key: "http.listen", env: "PLAZA_HTTP_LISTEN", default: "127.0.0.1:8080", secret: false, fix: "host:port, e.g. 127.0.0.1:8080 (port 0 picks a free port)" },
-    KeySpec { key: "http.body_limit_bytes", env: "PLAZA_HTTP_BODY_LIMIT_BYTES", default: "1048576", secret: false, fix: "a whole number of bytes between 1024 and 104857600" },
-    KeySpec { key: "http.max_in_flight", env: "PLAZA_HTTP_MAX_IN_FLIGHT", default: "2048", secret: false, fix: "a whole number between 1 and 1000000" },
-    KeySpec { key: "grpc.listen", env: "PLAZA_GRPC_LISTEN", default: "127.0.0.1:50051", secret: false, fix: "host:port, e.g. 127.0.0.1:50051 (port 0 picks a free port)" },
-    KeySpec { key: "log.format", env: "PLAZA_LOG_FORMAT", default: "text", secret: false, fix: "text or json" },
-    KeySpec { key: "log.level", env: "PLAZA_LOG_LEVEL", default: "info", secret: false, fix: "a tracing filter such as info, or plaza_offices=debug,info" },
-    KeySpec { key: "telemetry.otlp_endpoint", env: "PLAZA_OTLP_ENDPOINT", default: "", secret: false, fix: "leave empty, or give the OTLP/gRPC collector address http://host:4317" },
-    KeySpec { key: "client.connect_timeout_ms", env: "PLAZA_CLIENT_CONNECT_TIMEOUT_MS", default: "500", secret: false, fix: "milliseconds between 1 and 60000" },
-    KeySpec { key: "client.request_timeout_ms", env: "PLAZA_CLIENT_REQUEST_TIMEOUT_MS", default: "5000", secret: false, fix: "milliseconds between 1 and 600000" },
-    KeySpec { key: "client.breaker_failures", env: "PLAZA_CLIENT_BREAKER_FAILURES", default: "3", secret: false, fix: "a whole number between 1 and 1000" },
-    KeySpec { key: "client.breaker_open_ms", env: "PLAZA_CLIENT_BREAKER_OPEN_MS", default: "500", secret: false, fix: "milliseconds between 1 and 600000" },
-    KeySpec { key: "client.max_in_flight", env: "PLAZA_CLIENT_MAX_IN_FLIGHT", default: "512", secret: false, fix: "a whole number between 1 and 100000" },
-    KeySpec { key: "shutdown.drain_ms", env: "PLAZA_SHUTDOWN_DRAIN_MS", default: "10000", secret: false, fix: "milliseconds between 0 and 600000" },
+    KeySpec {
+        key: "data_dir",
+        env: "PLAZA_DATA_DIR",
+        default: "./plaza-data",
+        secret: false,
+        fix: "a folder Plaza may create and write, e.g. ./plaza-data",
+    },
+    KeySpec {
+        key: "database_url",
+        env: "PLAZA_DATABASE_URL",
+        default: "",
+        secret: true,
+        fix: "leave empty for SQLite files in data_dir, or give postgres://user:password@host:5432/database",
+    },
+    KeySpec {
+        key: "nats_url",
+        env: "PLAZA_NATS_URL",
+        default: "",
+        secret: true,
+        fix: "leave empty for the in-process bus, or give nats://host:4222",
+    },
+    KeySpec {
+        key: "redis_url",
+        env: "PLAZA_REDIS_URL",
+        default: "",
+        secret: true,
+        fix: "leave empty for the in-process cache, or give redis://host:6379",
+    },
+    KeySpec {
+        key: "services",
+        env: "PLAZA_SERVICES",
+        default: "all",
+        secret: false,
+        fix: "`all`, or a comma-separated list of service names",
+    },
+    KeySpec {
+        key: "http.listen",
+        env: "PLAZA_HTTP_LISTEN",
+        default: "127.0.0.1:8080",
+        secret: false,
+        fix: "host:port, e.g. 127.0.0.1:8080 (port 0 picks a free port)",
+    },
+    KeySpec {
+        key: "http.body_limit_bytes",
+        env: "PLAZA_HTTP_BODY_LIMIT_BYTES",
+        default: "1048576",
+        secret: false,
+        fix: "a whole number of bytes between 1024 and 104857600",
+    },
+    KeySpec {
+        key: "http.max_in_flight",
+        env: "PLAZA_HTTP_MAX_IN_FLIGHT",
+        default: "2048",
+        secret: false,
+        fix: "a whole number between 1 and 1000000",
+    },
+    KeySpec {
+        key: "grpc.listen",
+        env: "PLAZA_GRPC_LISTEN",
+        default: "127.0.0.1:50051",
+        secret: false,
+        fix: "host:port, e.g. 127.0.0.1:50051 (port 0 picks a free port)",
+    },
+    KeySpec {
+        key: "log.format",
+        env: "PLAZA_LOG_FORMAT",
+        default: "text",
+        secret: false,
+        fix: "text or json",
+    },
+    KeySpec {
+        key: "log.level",
+        env: "PLAZA_LOG_LEVEL",
+        default: "info",
+        secret: false,
+        fix: "a tracing filter such as info, or plaza_offices=debug,info",
+    },
+    KeySpec {
+        key: "telemetry.otlp_endpoint",
+        env: "PLAZA_OTLP_ENDPOINT",
+        default: "",
+        secret: false,
+        fix: "leave empty, or give the OTLP/gRPC collector address http://host:4317",
+    },
+    KeySpec {
+        key: "client.connect_timeout_ms",
+        env: "PLAZA_CLIENT_CONNECT_TIMEOUT_MS",
+        default: "500",
+        secret: false,
+        fix: "milliseconds between 1 and 60000",
+    },
+    KeySpec {
+        key: "client.request_timeout_ms",
+        env: "PLAZA_CLIENT_REQUEST_TIMEOUT_MS",
+        default: "5000",
+        secret: false,
+        fix: "milliseconds between 1 and 600000",
+    },
+    KeySpec {
+        key: "client.breaker_failures",
+        env: "PLAZA_CLIENT_BREAKER_FAILURES",
+        default: "3",
+        secret: false,
+        fix: "a whole number between 1 and 1000",
+    },
+    KeySpec {
+        key: "client.breaker_open_ms",
+        env: "PLAZA_CLIENT_BREAKER_OPEN_MS",
+        default: "500",
+        secret: false,
+        fix: "milliseconds between 1 and 600000",
+    },
+    KeySpec {
+        key: "client.max_in_flight",
+        env: "PLAZA_CLIENT_MAX_IN_FLIGHT",
+        default: "512",
+        secret: false,
+        fix: "a whole number between 1 and 100000",
+    },
+    KeySpec {
+        key: "shutdown.drain_ms",
+        env: "PLAZA_SHUTDOWN_DRAIN_MS",
+        default: "10000",
+        secret: false,
+        fix: "milliseconds between 0 and 600000",
+    },
 ];
 
 /// The effective configuration of one process.
@@ -117,9 +225,13 @@ impl Overrides {
 
 /// Masks the password of a URL: `postgres://u:secret@h` → `postgres://u:***@h`.
 pub fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else { return url.to_owned() };
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
     let rest = &url[scheme_end + 3..];
-    let Some(at) = rest.rfind('@') else { return url.to_owned() };
+    let Some(at) = rest.rfind('@') else {
+        return url.to_owned();
+    };
     let userinfo = &rest[..at];
     let masked = match userinfo.find(':') {
         Some(c) => format!("{}:***", &userinfo[..c]),
@@ -141,7 +253,15 @@ impl Config {
         let mut values: BTreeMap<String, (String, Origin)> = BTreeMap::new();
         let mut specs: Vec<(String, String, String, bool, String)> = KEYS
             .iter()
-            .map(|k| (k.key.to_owned(), k.env.to_owned(), k.default.to_owned(), k.secret, k.fix.to_owned()))
+            .map(|k| {
+                (
+                    k.key.to_owned(),
+                    k.env.to_owned(),
+                    k.default.to_owned(),
+                    k.secret,
+                    k.fix.to_owned(),
+                )
+            })
             .collect();
         for svc in known_services {
             specs.push((
@@ -161,13 +281,15 @@ impl Config {
         };
         match std::fs::read_to_string(&path) {
             Ok(text) => {
-                let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError {
-                    key: "(file)".into(),
-                    origin: path.display().to_string(),
-                    value: String::new(),
-                    problem: format!("not valid TOML: {}", e.message()),
-                    fix: "correct the file's syntax (see docs/configuration in the README)".into(),
-                })?;
+                let table: toml::Table =
+                    text.parse().map_err(|e: toml::de::Error| ConfigError {
+                        key: "(file)".into(),
+                        origin: path.display().to_string(),
+                        value: String::new(),
+                        problem: format!("not valid TOML: {}", e.message()),
+                        fix: "correct the file's syntax (see docs/configuration in the README)"
+                            .into(),
+                    })?;
                 let mut flat = Vec::new();
                 flatten("", &toml::Value::Table(table), &mut flat);
                 for (key, value) in flat {
@@ -179,7 +301,11 @@ impl Config {
                             problem: "there is no such key".into(),
                             fix: format!(
                                 "remove it or use one of: {}",
-                                specs.iter().map(|s| s.0.as_str()).collect::<Vec<_>>().join(", ")
+                                specs
+                                    .iter()
+                                    .map(|s| s.0.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
                             ),
                         });
                     }
@@ -203,7 +329,10 @@ impl Config {
             }
         }
         for (key, value, flag) in &overrides.0 {
-            values.insert((*key).to_owned(), (value.clone(), Origin::Flag((*flag).to_owned())));
+            values.insert(
+                (*key).to_owned(),
+                (value.clone(), Origin::Flag((*flag).to_owned())),
+            );
         }
 
         let spec_of = |key: &str| specs.iter().find(|s| s.0 == key).expect("declared key");
@@ -213,7 +342,11 @@ impl Config {
             ConfigError {
                 key: key.to_owned(),
                 origin: origin.to_string(),
-                value: if spec.3 { redact_url(value) } else { value.clone() },
+                value: if spec.3 {
+                    redact_url(value)
+                } else {
+                    value.clone()
+                },
                 problem,
                 fix: spec.4.clone(),
             }
@@ -221,10 +354,14 @@ impl Config {
         let get = |key: &str| values[key].0.trim().to_owned();
         let opt = |key: &str| Some(get(key)).filter(|v| !v.is_empty());
         let addr = |key: &str| -> Result<SocketAddr, ConfigError> {
-            get(key).parse().map_err(|_| bad(key, "not a socket address".into()))
+            get(key)
+                .parse()
+                .map_err(|_| bad(key, "not a socket address".into()))
         };
         let int = |key: &str, min: u64, max: u64| -> Result<u64, ConfigError> {
-            let n: u64 = get(key).parse().map_err(|_| bad(key, "not a whole number".into()))?;
+            let n: u64 = get(key)
+                .parse()
+                .map_err(|_| bad(key, "not a whole number".into()))?;
             if n < min || n > max {
                 return Err(bad(key, format!("out of range {min}..={max}")));
             }
@@ -234,11 +371,23 @@ impl Config {
             match opt(key) {
                 None => Ok(None),
                 Some(u) => {
-                    let ok = schemes.iter().any(|s| u.starts_with(&format!("{s}://")) && u.len() > s.len() + 3);
+                    let ok = schemes
+                        .iter()
+                        .any(|s| u.starts_with(&format!("{s}://")) && u.len() > s.len() + 3);
                     if ok {
                         Ok(Some(u))
                     } else {
-                        Err(bad(key, format!("must start with {}", schemes.iter().map(|s| format!("{s}://")).collect::<Vec<_>>().join(" or "))))
+                        Err(bad(
+                            key,
+                            format!(
+                                "must start with {}",
+                                schemes
+                                    .iter()
+                                    .map(|s| format!("{s}://"))
+                                    .collect::<Vec<_>>()
+                                    .join(" or ")
+                            ),
+                        ))
                     }
                 }
             }
@@ -256,11 +405,18 @@ impl Config {
             known_services.iter().map(|s| s.to_string()).collect()
         } else {
             let mut list = Vec::new();
-            for s in services_raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            for s in services_raw
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+            {
                 if !known_services.contains(&s) {
                     return Err(bad(
                         "services",
-                        format!("`{s}` is not a Plaza service (known: {})", known_services.join(", ")),
+                        format!(
+                            "`{s}` is not a Plaza service (known: {})",
+                            known_services.join(", ")
+                        ),
                     ));
                 }
                 if !list.iter().any(|x: &String| x == s) {
@@ -274,9 +430,12 @@ impl Config {
         };
         let http_listen = addr("http.listen")?;
         let grpc_listen = addr("grpc.listen")?;
-        let log_format: LogFormat = get("log.format").parse().map_err(|e: String| bad("log.format", e))?;
+        let log_format: LogFormat = get("log.format")
+            .parse()
+            .map_err(|e: String| bad("log.format", e))?;
         let log_level = get("log.level");
-        tracing_subscriber::EnvFilter::try_new(&log_level).map_err(|e| bad("log.level", e.to_string()))?;
+        tracing_subscriber::EnvFilter::try_new(&log_level)
+            .map_err(|e| bad("log.level", e.to_string()))?;
         let otlp_endpoint = url_with("telemetry.otlp_endpoint", &["http", "https"])?;
         let mut endpoints = BTreeMap::new();
         for svc in known_services {
@@ -297,7 +456,11 @@ impl Config {
             .iter()
             .map(|(key, _, _, secret, _)| {
                 let (v, o) = &values[key];
-                (key.clone(), if *secret { redact_url(v) } else { v.clone() }, o.clone())
+                (
+                    key.clone(),
+                    if *secret { redact_url(v) } else { v.clone() },
+                    o.clone(),
+                )
             })
             .collect();
         Ok(Config {
@@ -349,7 +512,11 @@ fn flatten(prefix: &str, v: &toml::Value, out: &mut Vec<(String, String)>) {
     match v {
         toml::Value::Table(t) => {
             for (k, v) in t {
-                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 flatten(&key, v, out);
             }
         }
@@ -383,7 +550,10 @@ mod tests {
             std::fs::write(&p, text).unwrap();
             p
         });
-        let env: Vec<(String, String)> = env.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
         let lookup = move |k: &str| env.iter().find(|(a, _)| a == k).map(|(_, b)| b.clone());
         Config::load(path.as_deref(), &lookup, &Overrides::default(), SVCS)
     }
@@ -402,7 +572,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("plaza-cfg-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("plaza.toml");
-        std::fs::write(&p, "[http]\nlisten = \"127.0.0.1:1\"\n[log]\nformat = \"json\"\n").unwrap();
+        std::fs::write(
+            &p,
+            "[http]\nlisten = \"127.0.0.1:1\"\n[log]\nformat = \"json\"\n",
+        )
+        .unwrap();
         let env = |k: &str| (k == "PLAZA_HTTP_LISTEN").then(|| "127.0.0.1:2".to_string());
         let c = Config::load(Some(&p), &env, &Overrides::default(), SVCS).unwrap();
         assert_eq!(c.http_listen.port(), 2);

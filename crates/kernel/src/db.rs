@@ -102,7 +102,10 @@ impl Db {
     }
 
     async fn open_postgres(url: &str, schema: &str, service: &str) -> Result<Db, Error> {
-        if !schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        if !schema
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
             return Err(Error::Invalid(format!(
                 "schema name {schema:?} may hold only letters, digits and _"
             )));
@@ -125,7 +128,8 @@ impl Db {
             .after_connect(move |conn, _| {
                 let set_path = set_path.clone();
                 Box::pin(async move {
-                    conn.execute(sqlx::AssertSqlSafe(set_path.to_string())).await?;
+                    conn.execute(sqlx::AssertSqlSafe(set_path.to_string()))
+                        .await?;
                     Ok(())
                 })
             })

@@ -45,7 +45,9 @@ impl Error {
                 "idempotency_key_reused",
                 "This Idempotency-Key was already used for a different request. Use a new key for a new request.",
             ),
-            Error::Invalid(msg) => PublicError::new(ErrorKind::InvalidArgument, "invalid_request", msg.clone()),
+            Error::Invalid(msg) => {
+                PublicError::new(ErrorKind::InvalidArgument, "invalid_request", msg.clone())
+            }
             _ => PublicError::internal(),
         }
     }

@@ -9,7 +9,9 @@ use std::time::Instant;
 use tonic::Status;
 use tracing::Instrument;
 
-use crate::telemetry::{CORRELATION_HEADER, new_correlation_id, sanitize_correlation_id, with_correlation};
+use crate::telemetry::{
+    CORRELATION_HEADER, new_correlation_id, sanitize_correlation_id, with_correlation,
+};
 
 /// Wraps every gRPC service of a server.
 #[derive(Debug, Clone, Copy, Default)]
@@ -102,7 +104,10 @@ pub fn idempotency_key<T>(req: &tonic::Request<T>) -> Result<String, Status> {
 }
 
 /// Adds an idempotency key to an outgoing call.
-pub fn with_idempotency_key<T>(mut req: tonic::Request<T>, key: &str) -> Result<tonic::Request<T>, Status> {
+pub fn with_idempotency_key<T>(
+    mut req: tonic::Request<T>,
+    key: &str,
+) -> Result<tonic::Request<T>, Status> {
     let v = key
         .parse()
         .map_err(|_| Status::invalid_argument("idempotency key is not valid metadata"))?;
@@ -116,7 +121,10 @@ mod tests {
     fn grpc_paths_split_into_service_and_method() {
         assert_eq!(
             super::split_path("/plaza.offices.v1.OfficesService/GetOffice"),
-            ("plaza.offices.v1.OfficesService".to_owned(), "GetOffice".to_owned())
+            (
+                "plaza.offices.v1.OfficesService".to_owned(),
+                "GetOffice".to_owned()
+            )
         );
     }
 }

@@ -21,30 +21,43 @@ pub fn validate_key(raw: &str) -> Result<String, Error> {
         Ok(raw.to_owned())
     } else {
         Err(Error::Invalid(
-            "Idempotency-Key must be 1 to 128 visible ASCII characters (a UUID is a good choice)".into(),
+            "Idempotency-Key must be 1 to 128 visible ASCII characters (a UUID is a good choice)"
+                .into(),
         ))
     }
 }
 
 /// A fingerprint of the request, to tell a true repeat from a reused key.
 pub fn fingerprint(request: &[u8]) -> String {
-    Sha256::digest(request).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(request)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Looks the key up inside `tx`. `Some(answer)` means this request was
 /// already carried out and `answer` is what it returned.
-pub async fn lookup(tx: &mut Tx, scope: &str, key: &str, request_hash: &str) -> Result<Option<Vec<u8>>, Error> {
-    let row = sqlx::query("SELECT request_hash, response FROM idempotency WHERE scope = $1 AND idem_key = $2")
-        .bind(scope)
-        .bind(key)
-        .fetch_optional(&mut **tx)
-        .await?;
+pub async fn lookup(
+    tx: &mut Tx,
+    scope: &str,
+    key: &str,
+    request_hash: &str,
+) -> Result<Option<Vec<u8>>, Error> {
+    let row = sqlx::query(
+        "SELECT request_hash, response FROM idempotency WHERE scope = $1 AND idem_key = $2",
+    )
+    .bind(scope)
+    .bind(key)
+    .fetch_optional(&mut **tx)
+    .await?;
     match row {
         None => Ok(None),
         Some(r) => {
             let stored: String = r.try_get(0)?;
             if stored != request_hash {
-                return Err(Error::IdempotencyMismatch { key: key.to_owned() });
+                return Err(Error::IdempotencyMismatch {
+                    key: key.to_owned(),
+                });
             }
             Ok(Some(r.try_get(1)?))
         }
@@ -52,7 +65,13 @@ pub async fn lookup(tx: &mut Tx, scope: &str, key: &str, request_hash: &str) -> 
 }
 
 /// Records the answer inside the transaction that made the change.
-pub async fn record(tx: &mut Tx, scope: &str, key: &str, request_hash: &str, response: &[u8]) -> Result<(), Error> {
+pub async fn record(
+    tx: &mut Tx,
+    scope: &str,
+    key: &str,
+    request_hash: &str,
+    response: &[u8],
+) -> Result<(), Error> {
     sqlx::query(
         "INSERT INTO idempotency (scope, idem_key, request_hash, response, created_at_ms) VALUES ($1, $2, $3, $4, $5)",
     )

@@ -108,7 +108,9 @@ pub async fn apply(db: &Db, components: &[(&str, &[Migration])]) -> Result<Appli
             sqlx::raw_sql(sqlx::AssertSqlSafe(render(m.sql, db.dialect())))
                 .execute(&mut *tx)
                 .await
-                .map_err(|e| Error::Migration(format!("{component} {} ({}): {e}", m.version, m.name)))?;
+                .map_err(|e| {
+                    Error::Migration(format!("{component} {} ({}): {e}", m.version, m.name))
+                })?;
             sqlx::query(
                 "INSERT INTO plaza_migrations (component, version, name, checksum, applied_at_ms)
                  VALUES ($1, $2, $3, $4, $5)",

@@ -272,7 +272,9 @@ impl Relay {
             .await?
             .try_get(0)?;
         tx.commit().await?;
-        let lag = oldest.map(|t| (now_ms() - t).max(0) as f64 / 1000.0).unwrap_or(0.0);
+        let lag = oldest
+            .map(|t| (now_ms() - t).max(0) as f64 / 1000.0)
+            .unwrap_or(0.0);
         metrics::gauge!("plaza_outbox_lag_seconds", "service" => service).set(lag);
         Ok(Pass {
             leader,

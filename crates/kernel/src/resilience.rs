@@ -189,7 +189,11 @@ struct Guard<S> {
 
 /// Is this response a failure of the peer (rather than an answer)?
 fn peer_failed(resp: &GrpcResponse) -> bool {
-    match resp.headers().get("grpc-status").and_then(|v| v.to_str().ok()) {
+    match resp
+        .headers()
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+    {
         // Unavailable, DeadlineExceeded, ResourceExhausted.
         Some("14") | Some("4") | Some("8") => true,
         _ => !resp.status().is_success(),
@@ -220,7 +224,8 @@ where
         if let Some(id) = crate::telemetry::correlation_id()
             && let Ok(v) = http::HeaderValue::from_str(&id)
         {
-            req.headers_mut().insert(crate::telemetry::CORRELATION_HEADER, v);
+            req.headers_mut()
+                .insert(crate::telemetry::CORRELATION_HEADER, v);
         }
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -285,7 +290,10 @@ pub fn channel(
         .load_shed()
         .concurrency_limit(policy.max_in_flight)
         .service(guard);
-    Ok((ClientChannel(tower::util::BoxCloneSyncService::new(svc)), breaker))
+    Ok((
+        ClientChannel(tower::util::BoxCloneSyncService::new(svc)),
+        breaker,
+    ))
 }
 
 /// Calls `f` and, for an idempotent call, retries it with jittered
@@ -302,7 +310,12 @@ where
             Ok(v) => return Ok(v),
             Err(s) if idempotent && attempt < retries && retryable(&s) => {
                 attempt += 1;
-                tokio::time::sleep(backoff(attempt, Duration::from_millis(20), Duration::from_secs(1))).await;
+                tokio::time::sleep(backoff(
+                    attempt,
+                    Duration::from_millis(20),
+                    Duration::from_secs(1),
+                ))
+                .await;
             }
             Err(s) => return Err(s),
         }
@@ -360,7 +373,10 @@ mod tests {
     #[test]
     fn backoff_stays_within_cap() {
         for n in 0..20 {
-            assert!(backoff(n, Duration::from_millis(10), Duration::from_millis(300)) <= Duration::from_millis(300));
+            assert!(
+                backoff(n, Duration::from_millis(10), Duration::from_millis(300))
+                    <= Duration::from_millis(300)
+            );
         }
     }
 

@@ -65,7 +65,8 @@ pub trait Step: Send + Sync {
         Duration::from_secs(30)
     }
     async fn action(&self, ctx: &StepContext) -> Result<Value, StepError>;
-    /// Undoes the action. `output` is the action's output, or `Null` if the
+    /// Undoes the action. `ctx` carries the action's own idempotency key, to
+    /// find what it did; `output` is the action's output, or `Null` if the
     /// action failed (it may still have taken effect).
     async fn undo(&self, ctx: &StepContext, output: &Value) -> Result<(), StepError>;
 }
@@ -124,7 +125,10 @@ impl SagaStatus {
         })
     }
     pub fn is_final(self) -> bool {
-        matches!(self, SagaStatus::Done | SagaStatus::Unwound | SagaStatus::Stuck)
+        matches!(
+            self,
+            SagaStatus::Done | SagaStatus::Unwound | SagaStatus::Stuck
+        )
     }
 }
 
@@ -204,12 +208,16 @@ impl SagaEngine {
     }
 
     pub async fn load(&self, id: &str) -> Result<Option<SagaRecord>, Error> {
-        let row = sqlx::query("SELECT id, kind, status, input, outputs, next_step, error FROM saga WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.db.reader())
-            .await?;
+        let row = sqlx::query(
+            "SELECT id, kind, status, input, outputs, next_step, error FROM saga WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.db.reader())
+        .await?;
         row.map(|r| {
-            let parse = |s: String| serde_json::from_str::<Value>(&s).map_err(|e| Error::Encoding(e.to_string()));
+            let parse = |s: String| {
+                serde_json::from_str::<Value>(&s).map_err(|e| Error::Encoding(e.to_string()))
+            };
             Ok(SagaRecord {
                 id: r.try_get(0)?,
                 kind: r.try_get(1)?,
@@ -228,10 +236,12 @@ impl SagaEngine {
 
     /// Step events of a saga, oldest first: `(step, name, event)`.
     pub async fn log(&self, id: &str) -> Result<Vec<(i64, String, String)>, Error> {
-        let rows = sqlx::query("SELECT step, step_name, event FROM saga_log WHERE saga_id = $1 ORDER BY id")
-            .bind(id)
-            .fetch_all(self.db.reader())
-            .await?;
+        let rows = sqlx::query(
+            "SELECT step, step_name, event FROM saga_log WHERE saga_id = $1 ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(self.db.reader())
+        .await?;
         rows.iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
             .collect::<Result<_, sqlx::Error>>()
@@ -315,13 +325,21 @@ impl SagaEngine {
                 SagaStatus::Running => {
                     let i = rec.next_step as usize;
                     if i >= def.steps.len() {
-                        self.transition(id, SagaStatus::Done, rec.next_step, &rec.outputs, None, None)
-                            .await?;
+                        self.transition(
+                            id,
+                            SagaStatus::Done,
+                            rec.next_step,
+                            &rec.outputs,
+                            None,
+                            None,
+                        )
+                        .await?;
                         continue;
                     }
                     let step = &def.steps[i];
                     let ctx = self.context(&rec, i);
-                    self.log_event(id, i, step.name(), "action_started", "").await?;
+                    self.log_event(id, i, step.name(), "action_started", "")
+                        .await?;
                     match self.run_action(def, step.as_ref(), &ctx, &plan).await {
                         Ok(out) => {
                             let mut outputs = rec.outputs.clone();
@@ -352,15 +370,25 @@ impl SagaEngine {
                 }
                 SagaStatus::Unwinding => {
                     if rec.next_step < 0 {
-                        self.transition(id, SagaStatus::Unwound, -1, &rec.outputs, rec.error.as_deref(), None)
-                            .await?;
+                        self.transition(
+                            id,
+                            SagaStatus::Unwound,
+                            -1,
+                            &rec.outputs,
+                            rec.error.as_deref(),
+                            None,
+                        )
+                        .await?;
                         continue;
                     }
                     let i = rec.next_step as usize;
                     let step = &def.steps[i];
                     let ctx = self.context(&rec, i);
                     let output = rec.outputs.get(step.name()).cloned().unwrap_or(Value::Null);
-                    match self.run_undo(def, step.as_ref(), &ctx, &output, &plan).await {
+                    match self
+                        .run_undo(def, step.as_ref(), &ctx, &output, &plan)
+                        .await
+                    {
                         Ok(()) => {
                             self.transition(
                                 id,
@@ -415,7 +443,9 @@ impl SagaEngine {
             if after_effect {
                 let _ = step.action(ctx).await;
             }
-            return Err(StepError::Permanent(format!("injected failure at step {at}")));
+            return Err(StepError::Permanent(format!(
+                "injected failure at step {at}"
+            )));
         }
         let deadline = tokio::time::Instant::now() + step.deadline();
         let mut attempt = 0;
@@ -434,7 +464,10 @@ impl SagaEngine {
                 Ok(v) if plan.repeat_actions => step.action(ctx).await.map(|again| {
                     // Both runs must agree, or the action is not idempotent.
                     if again != v {
-                        tracing::warn!(step = step.name(), "repeated action returned a different output");
+                        tracing::warn!(
+                            step = step.name(),
+                            "repeated action returned a different output"
+                        );
                     }
                     again
                 }),
@@ -446,9 +479,15 @@ impl SagaEngine {
                     if attempt < def.max_attempts && tokio::time::Instant::now() < deadline =>
                 {
                     tracing::debug!(step = step.name(), attempt, error = %msg, "retrying saga step");
-                    let wait = crate::resilience::backoff(attempt, def.backoff_base, Duration::from_secs(2));
-                    tokio::time::sleep(wait.min(deadline.saturating_duration_since(tokio::time::Instant::now())))
-                        .await;
+                    let wait = crate::resilience::backoff(
+                        attempt,
+                        def.backoff_base,
+                        Duration::from_secs(2),
+                    );
+                    tokio::time::sleep(
+                        wait.min(deadline.saturating_duration_since(tokio::time::Instant::now())),
+                    )
+                    .await;
                 }
                 Err(e) => return Err(e),
             }
@@ -463,22 +502,24 @@ impl SagaEngine {
         output: &Value,
         plan: &FaultPlan,
     ) -> Result<(), StepError> {
-        let mut ctx = ctx.clone();
-        ctx.idempotency_key.push_str("/undo");
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut result = step.undo(&ctx, output).await;
+            let mut result = step.undo(ctx, output).await;
             if result.is_ok() && plan.repeat_undos {
-                result = step.undo(&ctx, output).await;
+                result = step.undo(ctx, output).await;
             }
             match result {
                 Ok(()) => return Ok(()),
                 Err(e) if attempt >= def.max_attempts * 4 => return Err(e),
                 Err(e) => {
                     tracing::warn!(step = step.name(), attempt, error = %e, "undo failed; retrying");
-                    tokio::time::sleep(crate::resilience::backoff(attempt, def.backoff_base, Duration::from_secs(5)))
-                        .await;
+                    tokio::time::sleep(crate::resilience::backoff(
+                        attempt,
+                        def.backoff_base,
+                        Duration::from_secs(5),
+                    ))
+                    .await;
                 }
             }
         }
@@ -516,7 +557,14 @@ impl SagaEngine {
         Ok(())
     }
 
-    async fn log_event(&self, id: &str, step: usize, name: &str, event: &str, detail: &str) -> Result<(), Error> {
+    async fn log_event(
+        &self,
+        id: &str,
+        step: usize,
+        name: &str,
+        event: &str,
+        detail: &str,
+    ) -> Result<(), Error> {
         let mut tx = self.db.begin().await?;
         insert_log(&mut tx, id, step, name, event, detail, self.clock.now_ms()).await?;
         tx.commit().await?;
@@ -557,8 +605,12 @@ pub mod testing {
     /// Runs a saga whose every action executes twice. It must still finish,
     /// and `verify` (which inspects the world the saga changed) must accept
     /// the result as if each action ran once.
-    pub async fn assert_actions_idempotent<F, Fut>(engine: &SagaEngine, kind: &str, input: Value, verify: F)
-    where
+    pub async fn assert_actions_idempotent<F, Fut>(
+        engine: &SagaEngine,
+        kind: &str,
+        input: Value,
+        verify: F,
+    ) where
         F: FnOnce(String) -> Fut,
         Fut: Future<Output = Result<(), String>>,
     {
@@ -571,7 +623,12 @@ pub mod testing {
             },
         );
         let rec = engine.start(kind, &id, input).await.expect("saga runs");
-        assert_eq!(rec.status, SagaStatus::Done, "saga {kind} with repeated actions did not finish: {:?}", rec.error);
+        assert_eq!(
+            rec.status,
+            SagaStatus::Done,
+            "saga {kind} with repeated actions did not finish: {:?}",
+            rec.error
+        );
         if let Err(why) = verify(id.clone()).await {
             panic!("saga {kind}: repeating actions changed the outcome: {why}");
         }
@@ -580,8 +637,12 @@ pub mod testing {
     /// For every step, and both before and after that step's action took
     /// effect, fails the saga there (running every undo twice) and checks
     /// with `verify_clean` that nothing of it is left in the world.
-    pub async fn assert_every_failure_unwinds<F, Fut>(engine: &SagaEngine, kind: &str, input: Value, verify_clean: F)
-    where
+    pub async fn assert_every_failure_unwinds<F, Fut>(
+        engine: &SagaEngine,
+        kind: &str,
+        input: Value,
+        verify_clean: F,
+    ) where
         F: Fn(String) -> Fut,
         Fut: Future<Output = Result<(), String>>,
     {
@@ -597,7 +658,10 @@ pub mod testing {
                         ..Default::default()
                     },
                 );
-                let rec = engine.start(kind, &id, input.clone()).await.expect("saga runs");
+                let rec = engine
+                    .start(kind, &id, input.clone())
+                    .await
+                    .expect("saga runs");
                 assert_eq!(
                     rec.status,
                     SagaStatus::Unwound,
@@ -605,7 +669,9 @@ pub mod testing {
                     rec.error
                 );
                 if let Err(why) = verify_clean(id.clone()).await {
-                    panic!("saga {kind} failing at step {at} (after effect: {after_effect}) left traces: {why}");
+                    panic!(
+                        "saga {kind} failing at step {at} (after effect: {after_effect}) left traces: {why}"
+                    );
                 }
             }
         }

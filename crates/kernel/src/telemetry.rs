@@ -176,7 +176,9 @@ pub fn scrub(input: &[u8]) -> Vec<u8> {
             }
         }
         if input[i] == b'@' && i > 0 {
-            let is_local = |b: u8| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'+' || b == b'-';
+            let is_local = |b: u8| {
+                b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'+' || b == b'-'
+            };
             let is_host = |b: u8| b.is_ascii_alphanumeric() || b == b'.' || b == b'-';
             let mut start = i;
             while start > 0 && is_local(input[start - 1]) {
@@ -249,7 +251,8 @@ mod tests {
 
     #[test]
     fn leaves_timestamps_ids_and_plain_text_alone() {
-        let line = r#"{"timestamp":"2026-11-25T14:00:00Z","id":"0193a0b2-1234","msg":"user @ home"}"#;
+        let line =
+            r#"{"timestamp":"2026-11-25T14:00:00Z","id":"0193a0b2-1234","msg":"user @ home"}"#;
         assert_eq!(s(line), line);
         assert_eq!(s("order 1234-56-78901"), "order 1234-56-78901");
     }

@@ -13,7 +13,11 @@ pub enum OfficeKind {
 }
 
 impl OfficeKind {
-    pub const ALL: [OfficeKind; 3] = [OfficeKind::DmvOffice, OfficeKind::PoliceLicensingUnit, OfficeKind::CardPickup];
+    pub const ALL: [OfficeKind; 3] = [
+        OfficeKind::DmvOffice,
+        OfficeKind::PoliceLicensingUnit,
+        OfficeKind::CardPickup,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -73,7 +77,10 @@ pub struct Office {
 }
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> Error {
-    Error::Invalid { field, reason: reason.into() }
+    Error::Invalid {
+        field,
+        reason: reason.into(),
+    }
 }
 
 fn text(field: &'static str, v: &str, max: usize) -> Result<String, Error> {
@@ -109,10 +116,18 @@ impl OfficeFields {
         active: bool,
     ) -> Result<OfficeFields, Error> {
         let code = text("code", code, 32)?;
-        if !code.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-') {
+        if !code
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-')
+        {
             return Err(invalid("code", "may hold only A-Z, 0-9 and -"));
         }
-        let kind = kind.ok_or_else(|| invalid("kind", "must be dmv_office, police_licensing_unit or card_pickup"))?;
+        let kind = kind.ok_or_else(|| {
+            invalid(
+                "kind",
+                "must be dmv_office, police_licensing_unit or card_pickup",
+            )
+        })?;
         let state = text("state", state, 2)?.to_ascii_uppercase();
         if state.len() != 2 || !state.bytes().all(|b| b.is_ascii_alphabetic()) {
             return Err(invalid("state", "must be a two-letter USPS state code"));
@@ -120,9 +135,13 @@ impl OfficeFields {
         let zip = zip.trim().to_owned();
         let digits: String = zip.chars().filter(|c| *c != '-').collect();
         let zip_ok = digits.bytes().all(|b| b.is_ascii_digit())
-            && (digits.len() == 5 || (digits.len() == 9 && zip.len() == 10 && zip.as_bytes()[5] == b'-'));
+            && (digits.len() == 5
+                || (digits.len() == 9 && zip.len() == 10 && zip.as_bytes()[5] == b'-'));
         if !zip_ok {
-            return Err(invalid("zip", "must be a ZIP code (12345) or ZIP+4 (12345-6789)"));
+            return Err(invalid(
+                "zip",
+                "must be a ZIP code (12345) or ZIP+4 (12345-6789)",
+            ));
         }
         if !latitude.is_finite() || !(-90.0..=90.0).contains(&latitude) {
             return Err(invalid("latitude", "must be between -90 and 90"));
@@ -133,9 +152,15 @@ impl OfficeFields {
         let phone = phone.trim().to_owned();
         let phone_digits = phone.chars().filter(char::is_ascii_digit).count();
         if !phone.is_empty()
-            && (phone_digits != 10 || !phone.chars().all(|c| c.is_ascii_digit() || " ()-+.".contains(c)))
+            && (phone_digits != 10
+                || !phone
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || " ()-+.".contains(c)))
         {
-            return Err(invalid("phone", "must be a ten-digit US number, e.g. (717) 555-0100"));
+            return Err(invalid(
+                "phone",
+                "must be a ten-digit US number, e.g. (717) 555-0100",
+            ));
         }
         Ok(OfficeFields {
             code,
@@ -213,8 +238,19 @@ mod tests {
 
     fn ok() -> Result<OfficeFields, Error> {
         OfficeFields::parse(
-            "DMV-0001", "Harrisburg Driver License Center", Some(OfficeKind::DmvOffice), "1101 S Front St",
-            "Harrisburg", "Dauphin", "pa", "17104", 40.25, -76.88, "(717) 555-0100", "Mo-Fr 08:30-16:30", true,
+            "DMV-0001",
+            "Harrisburg Driver License Center",
+            Some(OfficeKind::DmvOffice),
+            "1101 S Front St",
+            "Harrisburg",
+            "Dauphin",
+            "pa",
+            "17104",
+            40.25,
+            -76.88,
+            "(717) 555-0100",
+            "Mo-Fr 08:30-16:30",
+            true,
         )
     }
 
@@ -226,17 +262,52 @@ mod tests {
 
     #[test]
     fn bad_fields_name_the_field() {
-        let bad = |f: fn(&mut (String, String, f64)) | {
+        let bad = |f: fn(&mut (String, String, f64))| {
             let mut v = ("17104".to_string(), "(717) 555-0100".to_string(), 40.0);
             f(&mut v);
-            OfficeFields::parse("DMV-1", "n", Some(OfficeKind::DmvOffice), "s", "c", "k", "PA", &v.0, v.2, 0.0, &v.1, "", true)
+            OfficeFields::parse(
+                "DMV-1",
+                "n",
+                Some(OfficeKind::DmvOffice),
+                "s",
+                "c",
+                "k",
+                "PA",
+                &v.0,
+                v.2,
+                0.0,
+                &v.1,
+                "",
+                true,
+            )
         };
-        assert!(matches!(bad(|v| v.0 = "1710".into()), Err(Error::Invalid { field: "zip", .. })));
-        assert!(matches!(bad(|v| v.0 = "17104-12".into()), Err(Error::Invalid { field: "zip", .. })));
+        assert!(matches!(
+            bad(|v| v.0 = "1710".into()),
+            Err(Error::Invalid { field: "zip", .. })
+        ));
+        assert!(matches!(
+            bad(|v| v.0 = "17104-12".into()),
+            Err(Error::Invalid { field: "zip", .. })
+        ));
         assert!(bad(|v| v.0 = "17104-1234".into()).is_ok());
-        assert!(matches!(bad(|v| v.1 = "555-01".into()), Err(Error::Invalid { field: "phone", .. })));
-        assert!(matches!(bad(|v| v.2 = 91.0), Err(Error::Invalid { field: "latitude", .. })));
-        assert!(matches!(bad(|v| v.2 = f64::NAN), Err(Error::Invalid { field: "latitude", .. })));
+        assert!(matches!(
+            bad(|v| v.1 = "555-01".into()),
+            Err(Error::Invalid { field: "phone", .. })
+        ));
+        assert!(matches!(
+            bad(|v| v.2 = 91.0),
+            Err(Error::Invalid {
+                field: "latitude",
+                ..
+            })
+        ));
+        assert!(matches!(
+            bad(|v| v.2 = f64::NAN),
+            Err(Error::Invalid {
+                field: "latitude",
+                ..
+            })
+        ));
     }
 
     #[test]

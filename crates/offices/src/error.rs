@@ -10,7 +10,11 @@ pub enum Error {
     #[error("an office with code {0} already exists")]
     DuplicateCode(String),
     #[error("office {id} is at version {actual}, not {expected}")]
-    VersionConflict { id: String, expected: i64, actual: i64 },
+    VersionConflict {
+        id: String,
+        expected: i64,
+        actual: i64,
+    },
     #[error("import refused: {} bad row(s)", .0.len())]
     Import(Vec<RowError>),
     #[error("invalid cursor")]
@@ -40,7 +44,11 @@ impl std::fmt::Display for RowError {
 impl Error {
     pub fn public(&self) -> PublicError {
         match self {
-            Error::NotFound(_) => PublicError::new(ErrorKind::NotFound, "offices.not_found", "There is no office with this id."),
+            Error::NotFound(_) => PublicError::new(
+                ErrorKind::NotFound,
+                "offices.not_found",
+                "There is no office with this id.",
+            ),
             Error::Invalid { field, reason } => PublicError::new(
                 ErrorKind::InvalidArgument,
                 "offices.invalid",
@@ -59,7 +67,11 @@ impl Error {
             Error::Import(rows) => PublicError::new(
                 ErrorKind::InvalidArgument,
                 "offices.import_invalid",
-                rows.iter().take(20).map(|r| r.to_string()).collect::<Vec<_>>().join("; "),
+                rows.iter()
+                    .take(20)
+                    .map(|r| r.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; "),
             ),
             Error::BadCursor => PublicError::new(
                 ErrorKind::InvalidArgument,

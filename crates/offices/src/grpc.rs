@@ -28,32 +28,53 @@ fn kind_filter(k: i32) -> Result<Option<OfficeKind>, Status> {
     if k == 0 {
         return Ok(None);
     }
-    OfficeKind::from_pb(k)
-        .map(Some)
-        .ok_or_else(|| Error::Invalid { field: "kind", reason: "unknown office kind".into() }.to_status())
+    OfficeKind::from_pb(k).map(Some).ok_or_else(|| {
+        Error::Invalid {
+            field: "kind",
+            reason: "unknown office kind".into(),
+        }
+        .to_status()
+    })
 }
 
 fn idempotency<T: Message>(req: &Request<T>) -> Result<Idempotency, Status> {
-    Ok(Idempotency { key: idempotency_key(req)?, fingerprint: fingerprint(&req.get_ref().encode_to_vec()) })
+    Ok(Idempotency {
+        key: idempotency_key(req)?,
+        fingerprint: fingerprint(&req.get_ref().encode_to_vec()),
+    })
 }
 
 #[async_trait]
 impl OfficesService for GrpcOffices {
-    async fn list_offices(&self, req: Request<pb::ListOfficesRequest>) -> Result<Response<pb::ListOfficesResponse>, Status> {
+    async fn list_offices(
+        &self,
+        req: Request<pb::ListOfficesRequest>,
+    ) -> Result<Response<pb::ListOfficesResponse>, Status> {
         let r = req.into_inner();
         let kind = kind_filter(r.kind)?;
         let county = Some(r.county).filter(|c| !c.is_empty());
         let cursor = Some(r.cursor).filter(|c| !c.is_empty());
         let limit = (r.limit != 0).then_some(r.limit as i64);
-        let (offices, next) = self.app.list(kind, county, cursor.as_deref(), limit).await.map_err(|e| e.to_status())?;
+        let (offices, next) = self
+            .app
+            .list(kind, county, cursor.as_deref(), limit)
+            .await
+            .map_err(|e| e.to_status())?;
         Ok(Response::new(pb::ListOfficesResponse {
             offices: offices.iter().map(|o| o.to_pb()).collect(),
             next_cursor: next.unwrap_or_default(),
         }))
     }
 
-    async fn get_office(&self, req: Request<pb::GetOfficeRequest>) -> Result<Response<pb::Office>, Status> {
-        let office = self.app.get(&req.get_ref().id).await.map_err(|e| e.to_status())?;
+    async fn get_office(
+        &self,
+        req: Request<pb::GetOfficeRequest>,
+    ) -> Result<Response<pb::Office>, Status> {
+        let office = self
+            .app
+            .get(&req.get_ref().id)
+            .await
+            .map_err(|e| e.to_status())?;
         Ok(Response::new(office.to_pb()))
     }
 
@@ -71,29 +92,55 @@ impl OfficesService for GrpcOffices {
         Ok(Response::new(pb::NearestOfficesResponse {
             offices: found
                 .into_iter()
-                .map(|(o, d)| pb::OfficeDistance { office: Some(o.to_pb()), distance_km: (d * 1000.0).round() / 1000.0 })
+                .map(|(o, d)| pb::OfficeDistance {
+                    office: Some(o.to_pb()),
+                    distance_km: (d * 1000.0).round() / 1000.0,
+                })
                 .collect(),
         }))
     }
 
-    async fn create_office(&self, req: Request<pb::CreateOfficeRequest>) -> Result<Response<pb::Office>, Status> {
+    async fn create_office(
+        &self,
+        req: Request<pb::CreateOfficeRequest>,
+    ) -> Result<Response<pb::Office>, Status> {
         let idem = idempotency(&req)?;
-        let input = req
-            .into_inner()
-            .office
-            .ok_or_else(|| Error::Invalid { field: "office", reason: "is required".into() }.to_status())?;
+        let input = req.into_inner().office.ok_or_else(|| {
+            Error::Invalid {
+                field: "office",
+                reason: "is required".into(),
+            }
+            .to_status()
+        })?;
         let fields = OfficeFields::from_pb(&input).map_err(|e| e.to_status())?;
-        let office = self.app.create(&idem, fields).await.map_err(|e| e.to_status())?;
+        let office = self
+            .app
+            .create(&idem, fields)
+            .await
+            .map_err(|e| e.to_status())?;
         Ok(Response::new(office.to_pb()))
     }
 
-    async fn update_office(&self, req: Request<pb::UpdateOfficeRequest>) -> Result<Response<pb::Office>, Status> {
+    async fn update_office(
+        &self,
+        req: Request<pb::UpdateOfficeRequest>,
+    ) -> Result<Response<pb::Office>, Status> {
         let idem = idempotency(&req)?;
         let r = req.into_inner();
-        let input = r.office.ok_or_else(|| Error::Invalid { field: "office", reason: "is required".into() }.to_status())?;
+        let input = r.office.ok_or_else(|| {
+            Error::Invalid {
+                field: "office",
+                reason: "is required".into(),
+            }
+            .to_status()
+        })?;
         let fields = OfficeFields::from_pb(&input).map_err(|e| e.to_status())?;
         let expected = (r.expected_version != 0).then_some(r.expected_version);
-        let office = self.app.update(&idem, &r.id, fields, expected).await.map_err(|e| e.to_status())?;
+        let office = self
+            .app
+            .update(&idem, &r.id, fields, expected)
+            .await
+            .map_err(|e| e.to_status())?;
         Ok(Response::new(office.to_pb()))
     }
 }

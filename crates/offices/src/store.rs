@@ -48,7 +48,10 @@ fn row_to_office(r: &AnyRow) -> Result<Office, Error> {
         fields: OfficeFields {
             code: r.try_get(1)?,
             name: r.try_get(2)?,
-            kind: OfficeKind::parse(&kind).ok_or(Error::Invalid { field: "kind", reason: format!("stored kind {kind}") })?,
+            kind: OfficeKind::parse(&kind).ok_or(Error::Invalid {
+                field: "kind",
+                reason: format!("stored kind {kind}"),
+            })?,
             street: r.try_get(4)?,
             city: r.try_get(5)?,
             county: r.try_get(6)?,
@@ -106,7 +109,12 @@ impl OfficeReader for SqlStore {
             query = query.bind(a.clone());
         }
         query = query.bind(q.limit);
-        query.fetch_all(self.db.reader()).await?.iter().map(row_to_office).collect()
+        query
+            .fetch_all(self.db.reader())
+            .await?
+            .iter()
+            .map(row_to_office)
+            .collect()
     }
 
     async fn all_active(&self) -> Result<Vec<Office>, Error> {
@@ -199,5 +207,8 @@ pub async fn update(tx: &mut Tx, o: &Office) -> Result<(), Error> {
 
 /// Number of offices stored.
 pub async fn count(db: &Db) -> Result<i64, Error> {
-    Ok(sqlx::query("SELECT COUNT(*) FROM offices").fetch_one(db.reader()).await?.try_get(0)?)
+    Ok(sqlx::query("SELECT COUNT(*) FROM offices")
+        .fetch_one(db.reader())
+        .await?
+        .try_get(0)?)
 }

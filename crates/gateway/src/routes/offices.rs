@@ -1,9 +1,9 @@
 //! `/v1/offices`: the state's service locations.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use axum::Json;
 use plaza_contracts::offices::v1 as pb;
 use plaza_kernel::clock::rfc3339;
 use plaza_kernel::error::ErrorKind;
@@ -99,8 +99,17 @@ impl Office {
             id: o.id,
             code: o.code,
             name: o.name,
-            address: Address { street: o.street, city: o.city, county: o.county, state: o.state, zip: o.zip },
-            location: Location { latitude: o.latitude, longitude: o.longitude },
+            address: Address {
+                street: o.street,
+                city: o.city,
+                county: o.county,
+                state: o.state,
+                zip: o.zip,
+            },
+            location: Location {
+                latitude: o.latitude,
+                longitude: o.longitude,
+            },
             phone: o.phone,
             hours: o.hours,
             active: o.active,
@@ -209,7 +218,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "/v1/offices", tag = "offices", params(ListParams),
     responses((status = 200, body = OfficePage), (status = 400, body = Problem, content_type = "application/problem+json"),
               (status = 503, body = Problem, content_type = "application/problem+json")))]
-async fn list_offices(State(s): State<AppState>, ApiQuery(p): ApiQuery<ListParams>) -> Result<Json<OfficePage>, Problem> {
+async fn list_offices(
+    State(s): State<AppState>,
+    ApiQuery(p): ApiQuery<ListParams>,
+) -> Result<Json<OfficePage>, Problem> {
     let req = pb::ListOfficesRequest {
         kind: p.kind.map(OfficeKind::to_pb).unwrap_or(0),
         county: p.county.unwrap_or_default(),
@@ -241,10 +253,21 @@ async fn create_office(
     headers: HeaderMap,
     ApiJson(input): ApiJson<OfficeInput>,
 ) -> Result<impl IntoResponse, Problem> {
-    let req = tonic::Request::new(pb::CreateOfficeRequest { office: Some(input.to_pb()) });
-    let req = with_idempotency_key(req, &idempotency_key(&headers)).map_err(|e| Problem::from_status(&e, DOWNSTREAM))?;
-    let office = s.offices.clone().create_office(req).await.map_err(|e| Problem::from_status(&e, DOWNSTREAM))?;
-    Ok((StatusCode::CREATED, Json(Office::from_pb(office.into_inner()))))
+    let req = tonic::Request::new(pb::CreateOfficeRequest {
+        office: Some(input.to_pb()),
+    });
+    let req = with_idempotency_key(req, &idempotency_key(&headers))
+        .map_err(|e| Problem::from_status(&e, DOWNSTREAM))?;
+    let office = s
+        .offices
+        .clone()
+        .create_office(req)
+        .await
+        .map_err(|e| Problem::from_status(&e, DOWNSTREAM))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Office::from_pb(office.into_inner())),
+    ))
 }
 
 /// The offices nearest to a point.
@@ -272,7 +295,12 @@ async fn nearest_offices(
         items: resp
             .offices
             .into_iter()
-            .filter_map(|d| Some(NearbyOffice { office: Office::from_pb(d.office?), distance_km: d.distance_km }))
+            .filter_map(|d| {
+                Some(NearbyOffice {
+                    office: Office::from_pb(d.office?),
+                    distance_km: d.distance_km,
+                })
+            })
             .collect(),
     }))
 }
@@ -280,7 +308,10 @@ async fn nearest_offices(
 /// One office.
 #[utoipa::path(get, path = "/v1/offices/{id}", tag = "offices", params(("id" = String, Path, description = "Office id")),
     responses((status = 200, body = Office), (status = 404, body = Problem, content_type = "application/problem+json")))]
-async fn get_office(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<Office>, Problem> {
+async fn get_office(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Office>, Problem> {
     let resp = call(true, s.retries, || {
         let mut c = s.offices.clone();
         let id = id.clone();
@@ -313,10 +344,26 @@ async fn replace_office(
             .map(|t| t.trim().trim_start_matches("W/").trim_matches('"'))
             .and_then(|t| t.parse::<i64>().ok())
             .filter(|n| *n > 0)
-            .ok_or_else(|| Problem::new(ErrorKind::InvalidArgument, "invalid_if_match", "If-Match must hold a version number, e.g. \"3\"."))?,
+            .ok_or_else(|| {
+                Problem::new(
+                    ErrorKind::InvalidArgument,
+                    "invalid_if_match",
+                    "If-Match must hold a version number, e.g. \"3\".",
+                )
+            })?,
     };
-    let req = tonic::Request::new(pb::UpdateOfficeRequest { id, office: Some(input.to_pb()), expected_version });
-    let req = with_idempotency_key(req, &idempotency_key(&headers)).map_err(|e| Problem::from_status(&e, DOWNSTREAM))?;
-    let office = s.offices.clone().update_office(req).await.map_err(|e| Problem::from_status(&e, DOWNSTREAM))?;
+    let req = tonic::Request::new(pb::UpdateOfficeRequest {
+        id,
+        office: Some(input.to_pb()),
+        expected_version,
+    });
+    let req = with_idempotency_key(req, &idempotency_key(&headers))
+        .map_err(|e| Problem::from_status(&e, DOWNSTREAM))?;
+    let office = s
+        .offices
+        .clone()
+        .update_office(req)
+        .await
+        .map_err(|e| Problem::from_status(&e, DOWNSTREAM))?;
     Ok(Json(Office::from_pb(office.into_inner())))
 }

@@ -13,7 +13,18 @@ use crate::store;
 
 /// The columns of an offices file, in order.
 pub const COLUMNS: [&str; 13] = [
-    "code", "name", "kind", "street", "city", "county", "state", "zip", "latitude", "longitude", "phone", "hours",
+    "code",
+    "name",
+    "kind",
+    "street",
+    "city",
+    "county",
+    "state",
+    "zip",
+    "latitude",
+    "longitude",
+    "phone",
+    "hours",
     "active",
 ];
 
@@ -28,7 +39,10 @@ pub struct ImportReport {
 /// Reads and checks a whole offices file. Returns the rows with their line
 /// numbers, or every bad row.
 pub fn parse_csv<R: Read>(input: R) -> Result<Vec<(u64, OfficeFields)>, Error> {
-    let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(input);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(input);
     let headers = reader.headers()?.clone();
     let got: Vec<&str> = headers.iter().map(str::trim).collect();
     if got != COLUMNS {
@@ -45,19 +59,28 @@ pub fn parse_csv<R: Read>(input: R) -> Result<Vec<(u64, OfficeFields)>, Error> {
             Ok(r) => r,
             Err(e) => {
                 let line = e.position().map(|p| p.line()).unwrap_or(0);
-                errors.push(RowError { line, reason: format!("unreadable row: {e}") });
+                errors.push(RowError {
+                    line,
+                    reason: format!("unreadable row: {e}"),
+                });
                 continue;
             }
         };
         let line = record.position().map(|p| p.line()).unwrap_or(0);
         if record.len() != COLUMNS.len() {
-            errors.push(RowError { line, reason: format!("has {} fields, expected {}", record.len(), COLUMNS.len()) });
+            errors.push(RowError {
+                line,
+                reason: format!("has {} fields, expected {}", record.len(), COLUMNS.len()),
+            });
             continue;
         }
         match parse_row(&record) {
             Ok(f) => {
                 if let Some(first) = seen_codes.insert(f.code.clone(), line) {
-                    errors.push(RowError { line, reason: format!("code {} already used on line {first}", f.code) });
+                    errors.push(RowError {
+                        line,
+                        reason: format!("code {} already used on line {first}", f.code),
+                    });
                 } else {
                     rows.push((line, f));
                 }
@@ -65,12 +88,18 @@ pub fn parse_csv<R: Read>(input: R) -> Result<Vec<(u64, OfficeFields)>, Error> {
             Err(reason) => errors.push(RowError { line, reason }),
         }
     }
-    if errors.is_empty() { Ok(rows) } else { Err(Error::Import(errors)) }
+    if errors.is_empty() {
+        Ok(rows)
+    } else {
+        Err(Error::Import(errors))
+    }
 }
 
 fn parse_row(r: &csv::StringRecord) -> Result<OfficeFields, String> {
     let number = |i: usize, name: &str| -> Result<f64, String> {
-        r[i].trim().parse::<f64>().map_err(|_| format!("{name}: {:?} is not a number", &r[i]))
+        r[i].trim()
+            .parse::<f64>()
+            .map_err(|_| format!("{name}: {:?} is not a number", &r[i]))
     };
     let kind = OfficeKind::parse(r[2].trim());
     let active = match r[12].trim() {
@@ -79,8 +108,19 @@ fn parse_row(r: &csv::StringRecord) -> Result<OfficeFields, String> {
         other => return Err(format!("active: {other:?} must be true or false")),
     };
     OfficeFields::parse(
-        &r[0], &r[1], kind, &r[3], &r[4], &r[5], &r[6], &r[7], number(8, "latitude")?, number(9, "longitude")?, &r[10],
-        &r[11], active,
+        &r[0],
+        &r[1],
+        kind,
+        &r[3],
+        &r[4],
+        &r[5],
+        &r[6],
+        &r[7],
+        number(8, "latitude")?,
+        number(9, "longitude")?,
+        &r[10],
+        &r[11],
+        active,
     )
     .map_err(|e| match e {
         Error::Invalid { field, reason } => format!("{field}: {reason}"),
@@ -91,21 +131,35 @@ fn parse_row(r: &csv::StringRecord) -> Result<OfficeFields, String> {
 impl Offices {
     /// Applies checked rows in one transaction. `progress` is told how many
     /// rows are done.
-    pub async fn import(&self, rows: Vec<(u64, OfficeFields)>, progress: &(dyn Fn(u64) + Sync)) -> Result<ImportReport, Error> {
+    pub async fn import(
+        &self,
+        rows: Vec<(u64, OfficeFields)>,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<ImportReport, Error> {
         let mut report = ImportReport::default();
         let mut tx = self.db.begin().await?;
         let now = self.clock.now_ms();
         for (n, (_, fields)) in rows.into_iter().enumerate() {
             match store::find_by_code(&mut tx, &fields.code).await? {
                 None => {
-                    let office = Office { id: uuid::Uuid::now_v7().to_string(), fields, version: 1, updated_at_ms: now };
+                    let office = Office {
+                        id: uuid::Uuid::now_v7().to_string(),
+                        fields,
+                        version: 1,
+                        updated_at_ms: now,
+                    };
                     store::insert(&mut tx, &office).await?;
                     publish_change(&mut tx, &office, "imported").await?;
                     report.created += 1;
                 }
                 Some(current) if current.fields == fields => report.unchanged += 1,
                 Some(current) => {
-                    let office = Office { id: current.id, fields, version: current.version + 1, updated_at_ms: now };
+                    let office = Office {
+                        id: current.id,
+                        fields,
+                        version: current.version + 1,
+                        updated_at_ms: now,
+                    };
                     store::update(&mut tx, &office).await?;
                     publish_change(&mut tx, &office, "imported").await?;
                     report.updated += 1;
@@ -125,7 +179,8 @@ impl Offices {
 mod tests {
     use super::*;
 
-    const HEADER: &str = "code,name,kind,street,city,county,state,zip,latitude,longitude,phone,hours,active\n";
+    const HEADER: &str =
+        "code,name,kind,street,city,county,state,zip,latitude,longitude,phone,hours,active\n";
 
     #[test]
     fn every_bad_row_is_reported_with_its_line() {
@@ -136,7 +191,9 @@ mod tests {
              DMV-1,D,dmv_office,1 Main St,York,York,PA,17401,39.96,-76.73,,Mo-Fr,true\n\
              DMV-5,E,dmv_office,1 Main St,York,York,PA,17401,north,-76.73,,Mo-Fr,true\n"
         );
-        let Err(Error::Import(errors)) = parse_csv(text.as_bytes()) else { panic!("bad rows accepted") };
+        let Err(Error::Import(errors)) = parse_csv(text.as_bytes()) else {
+            panic!("bad rows accepted")
+        };
         let lines: Vec<u64> = errors.iter().map(|e| e.line).collect();
         assert_eq!(lines, vec![3, 4, 5, 6]);
         assert!(errors[0].reason.starts_with("kind"), "{}", errors[0].reason);
@@ -147,6 +204,8 @@ mod tests {
 
     #[test]
     fn wrong_header_is_refused() {
-        assert!(matches!(parse_csv("a,b\n1,2\n".as_bytes()), Err(Error::Import(e)) if e[0].line == 1));
+        assert!(
+            matches!(parse_csv("a,b\n1,2\n".as_bytes()), Err(Error::Import(e)) if e[0].line == 1)
+        );
     }
 }

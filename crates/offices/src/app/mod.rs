@@ -60,7 +60,10 @@ impl Offices {
     }
 
     pub async fn get(&self, id: &str) -> Result<Office, Error> {
-        self.store.get(id).await?.ok_or_else(|| Error::NotFound(id.to_owned()))
+        self.store
+            .get(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(id.to_owned()))
     }
 
     /// A page of offices, filtered, in id order. Returns the next cursor when
@@ -74,10 +77,18 @@ impl Offices {
     ) -> Result<(Vec<Office>, Option<String>), Error> {
         let limit = limit.unwrap_or(DEFAULT_PAGE);
         if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(Error::Invalid { field: "limit", reason: format!("must be between 1 and {MAX_PAGE}") });
+            return Err(Error::Invalid {
+                field: "limit",
+                reason: format!("must be between 1 and {MAX_PAGE}"),
+            });
         }
         let after = cursor.map(decode_cursor).transpose()?;
-        let q = ListQuery { kind, county, after, limit: limit + 1 };
+        let q = ListQuery {
+            kind,
+            county,
+            after,
+            limit: limit + 1,
+        };
         let mut page = self.store.list(&q).await?;
         let next = if page.len() as i64 > limit {
             page.truncate(limit as usize);
@@ -90,7 +101,9 @@ impl Offices {
 
     pub async fn create(&self, idem: &Idempotency, fields: OfficeFields) -> Result<Office, Error> {
         let mut tx = self.db.begin().await?;
-        if let Some(previous) = idempotency::lookup(&mut tx, "offices.create", &idem.key, &idem.fingerprint).await? {
+        if let Some(previous) =
+            idempotency::lookup(&mut tx, "offices.create", &idem.key, &idem.fingerprint).await?
+        {
             return decode_office(&previous);
         }
         if store::find_by_code(&mut tx, &fields.code).await?.is_some() {
@@ -104,8 +117,14 @@ impl Offices {
         };
         store::insert(&mut tx, &office).await?;
         publish_change(&mut tx, &office, "created").await?;
-        idempotency::record(&mut tx, "offices.create", &idem.key, &idem.fingerprint, &office.to_pb().encode_to_vec())
-            .await?;
+        idempotency::record(
+            &mut tx,
+            "offices.create",
+            &idem.key,
+            &idem.fingerprint,
+            &office.to_pb().encode_to_vec(),
+        )
+        .await?;
         self.db.commit(tx).await?;
         Ok(office)
     }
@@ -118,14 +137,22 @@ impl Offices {
         expected_version: Option<i64>,
     ) -> Result<Office, Error> {
         let mut tx = self.db.begin().await?;
-        if let Some(previous) = idempotency::lookup(&mut tx, "offices.update", &idem.key, &idem.fingerprint).await? {
+        if let Some(previous) =
+            idempotency::lookup(&mut tx, "offices.update", &idem.key, &idem.fingerprint).await?
+        {
             return decode_office(&previous);
         }
-        let current = store::find_by_id(&mut tx, id).await?.ok_or_else(|| Error::NotFound(id.to_owned()))?;
+        let current = store::find_by_id(&mut tx, id)
+            .await?
+            .ok_or_else(|| Error::NotFound(id.to_owned()))?;
         if let Some(expected) = expected_version
             && expected != current.version
         {
-            return Err(Error::VersionConflict { id: id.to_owned(), expected, actual: current.version });
+            return Err(Error::VersionConflict {
+                id: id.to_owned(),
+                expected,
+                actual: current.version,
+            });
         }
         if fields.code != current.fields.code
             && store::find_by_code(&mut tx, &fields.code).await?.is_some()
@@ -140,8 +167,14 @@ impl Offices {
         };
         store::update(&mut tx, &office).await?;
         publish_change(&mut tx, &office, "updated").await?;
-        idempotency::record(&mut tx, "offices.update", &idem.key, &idem.fingerprint, &office.to_pb().encode_to_vec())
-            .await?;
+        idempotency::record(
+            &mut tx,
+            "offices.update",
+            &idem.key,
+            &idem.fingerprint,
+            &office.to_pb().encode_to_vec(),
+        )
+        .await?;
         self.db.commit(tx).await?;
         Ok(office)
     }
@@ -159,8 +192,16 @@ impl Offices {
     }
 }
 
-pub(crate) async fn publish_change(tx: &mut plaza_kernel::db::Tx, office: &Office, change: &str) -> Result<(), Error> {
-    let payload = pb::OfficeChanged { office: Some(office.to_pb()), change: change.to_owned() }.encode_to_vec();
+pub(crate) async fn publish_change(
+    tx: &mut plaza_kernel::db::Tx,
+    office: &Office,
+    change: &str,
+) -> Result<(), Error> {
+    let payload = pb::OfficeChanged {
+        office: Some(office.to_pb()),
+        change: change.to_owned(),
+    }
+    .encode_to_vec();
     outbox::enqueue(
         tx,
         NewEvent {
@@ -203,7 +244,9 @@ fn encode_cursor(id: &str) -> String {
 }
 
 fn decode_cursor(c: &str) -> Result<String, Error> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c).map_err(|_| Error::BadCursor)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(c)
+        .map_err(|_| Error::BadCursor)?;
     let text = String::from_utf8(bytes).map_err(|_| Error::BadCursor)?;
     let id = text.strip_prefix("o1:").ok_or(Error::BadCursor)?;
     if id.is_empty() || id.len() > 64 {

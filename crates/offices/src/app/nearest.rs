@@ -45,7 +45,11 @@ impl Offices {
         }
         let generation = self.snapshot.generation.load(Ordering::Acquire);
         let offices = self.store.all_active().await?;
-        let by_id = offices.iter().enumerate().map(|(i, o)| (o.id.clone(), i)).collect();
+        let by_id = offices
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (o.id.clone(), i))
+            .collect();
         let snap = Arc::new(Snapshot { offices, by_id });
         // An event that arrived while loading makes this load stale.
         if self.snapshot.generation.load(Ordering::Acquire) == generation {
@@ -63,17 +67,29 @@ impl Offices {
         limit: u32,
     ) -> Result<Vec<(Office, f64)>, Error> {
         if !lat.is_finite() || !(-90.0..=90.0).contains(&lat) {
-            return Err(Error::Invalid { field: "latitude", reason: "must be between -90 and 90".into() });
+            return Err(Error::Invalid {
+                field: "latitude",
+                reason: "must be between -90 and 90".into(),
+            });
         }
         if !lon.is_finite() || !(-180.0..=180.0).contains(&lon) {
-            return Err(Error::Invalid { field: "longitude", reason: "must be between -180 and 180".into() });
+            return Err(Error::Invalid {
+                field: "longitude",
+                reason: "must be between -180 and 180".into(),
+            });
         }
         if !(1..=MAX_NEAREST).contains(&limit) {
-            return Err(Error::Invalid { field: "limit", reason: format!("must be between 1 and {MAX_NEAREST}") });
+            return Err(Error::Invalid {
+                field: "limit",
+                reason: format!("must be between 1 and {MAX_NEAREST}"),
+            });
         }
         let snap = self.snapshot().await?;
         // About 11 m of rounding: plenty for "which office is nearest".
-        let key = format!("near:{lat:.4}:{lon:.4}:{}:{limit}", kind.map(|k| k.as_str()).unwrap_or("any"));
+        let key = format!(
+            "near:{lat:.4}:{lon:.4}:{}:{limit}",
+            kind.map(|k| k.as_str()).unwrap_or("any")
+        );
         if let Some(hit) = self.cache.get(&key).await
             && let Some(found) = decode_hits(&hit, &snap)
         {
@@ -84,21 +100,32 @@ impl Offices {
             .iter()
             .enumerate()
             .filter(|(_, o)| kind.is_none_or(|k| o.fields.kind == k))
-            .map(|(i, o)| (i, haversine_km(lat, lon, o.fields.latitude, o.fields.longitude)))
+            .map(|(i, o)| {
+                (
+                    i,
+                    haversine_km(lat, lon, o.fields.latitude, o.fields.longitude),
+                )
+            })
             .collect();
         let n = (limit as usize).min(scored.len());
         if n < scored.len() {
             scored.select_nth_unstable_by(n, |a, b| a.1.total_cmp(&b.1));
             scored.truncate(n);
         }
-        scored.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| snap.offices[a.0].id.cmp(&snap.offices[b.0].id)));
+        scored.sort_by(|a, b| {
+            a.1.total_cmp(&b.1)
+                .then_with(|| snap.offices[a.0].id.cmp(&snap.offices[b.0].id))
+        });
         let encoded: String = scored
             .iter()
             .map(|(i, d)| format!("{} {d}", snap.offices[*i].id))
             .collect::<Vec<_>>()
             .join("\n");
         self.cache.put(&key, Bytes::from(encoded)).await;
-        Ok(scored.into_iter().map(|(i, d)| (snap.offices[i].clone(), d)).collect())
+        Ok(scored
+            .into_iter()
+            .map(|(i, d)| (snap.offices[i].clone(), d))
+            .collect())
     }
 }
 

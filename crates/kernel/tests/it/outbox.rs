@@ -1,0 +1,491 @@
+//! The outbox, the relay and both buses: nothing lost, nothing applied
+//! twice, order kept per aggregate — also when the relay or the NATS
+//! connection dies in the middle of a batch.
+
+use std::net::ToSocketAddrs;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use plaza_kernel::Error;
+use plaza_kernel::bus::{
+    Bus, Durability, Envelope, EventFilter, Handler, HandlerError, InProcessBus, Inbox, NatsBus,
+    Recorder, TxHandler,
+};
+use plaza_kernel::db::{Db, StorageTarget, Tx};
+use plaza_kernel::outbox::{self, NewEvent, Relay, RelayConfig};
+use plaza_kernel::shutdown::{self, Shutdown};
+use plaza_kernel::testing::{
+    NATS_ENV, TcpProxy, postgres_target, require, sqlite_target, unique, wait_until,
+};
+use sqlx::Row;
+
+use crate::world;
+
+const AGGREGATES: usize = 10;
+const PER_TX: usize = 10;
+
+/// Applies an event by writing a row: a second application would show.
+struct Apply;
+
+#[async_trait]
+impl TxHandler for Apply {
+    async fn apply(&self, tx: &mut Tx, ev: &Envelope) -> Result<(), HandlerError> {
+        let text = std::str::from_utf8(&ev.payload)?;
+        let seq: i64 = text.parse()?;
+        sqlx::query("INSERT INTO applied (event_id, aggregate, seq) VALUES ($1, $2, $3)")
+            .bind(&ev.id)
+            .bind(&ev.aggregate_id)
+            .bind(seq)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Writes `n` events over [`AGGREGATES`] aggregates, [`PER_TX`] per
+/// transaction; each event's payload is its sequence number.
+async fn write_events(db: &Db, n: usize) {
+    let mut seq = 0;
+    while seq < n {
+        let mut tx = db.begin().await.unwrap();
+        for _ in 0..PER_TX.min(n - seq) {
+            outbox::enqueue(
+                &mut tx,
+                NewEvent {
+                    event_type: "world.Moved".into(),
+                    aggregate_type: "thing".into(),
+                    aggregate_id: format!("agg-{}", seq % AGGREGATES),
+                    payload: seq.to_string().into_bytes(),
+                },
+            )
+            .await
+            .unwrap();
+            seq += 1;
+        }
+        db.commit(tx).await.unwrap();
+    }
+}
+
+/// Every event applied exactly once, in order within each aggregate.
+async fn assert_applied_once_in_order(db: &Db, n: usize) {
+    let rows = sqlx::query("SELECT event_id, aggregate, seq FROM applied ORDER BY id")
+        .fetch_all(db.reader())
+        .await
+        .unwrap();
+    assert_eq!(
+        rows.len(),
+        n,
+        "every event applied exactly once (applied rows = events)"
+    );
+    let mut ids = std::collections::HashSet::new();
+    let mut last: std::collections::HashMap<String, i64> = Default::default();
+    for r in &rows {
+        let id: String = r.get(0);
+        assert!(ids.insert(id.clone()), "event {id} applied twice");
+        let agg: String = r.get(1);
+        let seq: i64 = r.get(2);
+        if let Some(prev) = last.insert(agg.clone(), seq) {
+            assert!(
+                seq > prev,
+                "aggregate {agg}: event {seq} applied after {prev}"
+            );
+        }
+    }
+    assert_eq!(outbox::pending(db).await.unwrap(), 0, "outbox drained");
+}
+
+async fn applied(db: &Db) -> usize {
+    let r = sqlx::query("SELECT COUNT(*) FROM applied")
+        .fetch_one(db.reader())
+        .await
+        .unwrap();
+    r.get::<i64, _>(0) as usize
+}
+
+/// Forwards the first `budget` events, then hangs for ever in the middle of
+/// a batch, as a relay that was killed would.
+struct HangAfter {
+    inner: Arc<dyn Bus>,
+    budget: AtomicUsize,
+}
+
+#[async_trait]
+impl Bus for HangAfter {
+    async fn publish(&self, batch: &[Envelope]) -> Result<usize, Error> {
+        let left = self.budget.load(Ordering::SeqCst);
+        let k = left.min(batch.len());
+        let sent = self.inner.publish(&batch[..k]).await?;
+        self.budget.fetch_sub(sent, Ordering::SeqCst);
+        if k < batch.len() || sent < k {
+            std::future::pending::<()>().await;
+        }
+        Ok(sent)
+    }
+    async fn subscribe(
+        &self,
+        c: &str,
+        f: EventFilter,
+        d: Durability,
+        h: Arc<dyn Handler>,
+        s: Shutdown,
+    ) -> Result<(), Error> {
+        self.inner.subscribe(c, f, d, h, s).await
+    }
+    fn kind(&self) -> &'static str {
+        "hang-after"
+    }
+}
+
+fn relay_cfg(lease_ms: u64) -> RelayConfig {
+    RelayConfig {
+        instance: uuid::Uuid::new_v4().to_string(),
+        batch_size: 100,
+        lease: Duration::from_millis(lease_ms),
+        poll: Duration::from_millis(20),
+    }
+}
+
+async fn relay_killed_mid_batch(target: StorageTarget, bus: Arc<dyn Bus>, expect_redelivery: bool) {
+    const N: usize = 300;
+    let db = world(&target).await;
+    let (trigger, shutdown) = shutdown::channel();
+    let recorder = Recorder::default();
+    bus.subscribe(
+        "world-apply",
+        EventFilter::service("world"),
+        Durability::Durable,
+        Arc::new(Inbox::new(db.clone(), "world-apply", Apply)),
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
+    bus.subscribe(
+        "world-record",
+        EventFilter::service("world"),
+        Durability::Durable,
+        Arc::new(recorder.clone()),
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
+    write_events(&db, N).await;
+
+    // The first relay dies after 150 events: in the middle of its second batch.
+    let dying = Arc::new(HangAfter {
+        inner: bus.clone(),
+        budget: AtomicUsize::new(150),
+    });
+    let first = tokio::spawn(
+        Relay::new(db.clone(), dying.clone(), relay_cfg(300)).run(shutdown.clone(), Duration::ZERO),
+    );
+    wait_until(
+        Duration::from_secs(20),
+        "first relay to publish 150 events",
+        || async { dying.budget.load(Ordering::SeqCst) == 0 },
+    )
+    .await;
+    first.abort();
+    let _ = first.await;
+
+    // A second relay takes over once the first one's lease runs out.
+    let second = tokio::spawn(
+        Relay::new(db.clone(), bus.clone(), relay_cfg(10_000))
+            .run(shutdown.clone(), Duration::from_secs(2)),
+    );
+    wait_until(Duration::from_secs(30), "every event applied", || async {
+        applied(&db).await >= N
+    })
+    .await;
+    wait_until(Duration::from_secs(10), "outbox drained", || async {
+        outbox::pending(&db).await.unwrap() == 0
+    })
+    .await;
+    trigger.trigger();
+    second.await.unwrap();
+
+    assert_applied_once_in_order(&db, N).await;
+    let deliveries: usize = recorder.seen.lock().unwrap().values().sum();
+    let distinct = recorder.seen.lock().unwrap().len();
+    assert_eq!(distinct, N, "every event delivered");
+    if expect_redelivery {
+        assert!(
+            deliveries > N,
+            "the dead relay's batch was delivered again ({deliveries} deliveries), and the inbox absorbed it"
+        );
+    }
+    db.drop_schema().await.unwrap();
+}
+
+#[tokio::test]
+async fn embedded_relay_killed_mid_batch_loses_nothing_and_applies_nothing_twice() {
+    relay_killed_mid_batch(sqlite_target(), Arc::new(InProcessBus::new()), true).await;
+}
+
+async fn test_nats(url: &str) -> NatsBus {
+    let name = unique("T");
+    NatsBus::connect_with(url, &name, &format!("t.{name}"), Duration::from_millis(800))
+        .await
+        .expect("NATS")
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL and NATS: set PLAZA_TEST_DATABASE_URL and PLAZA_TEST_NATS_URL (.ci/run does)"]
+async fn distributed_relay_killed_mid_batch_loses_nothing_and_applies_nothing_twice() {
+    let nats = test_nats(&require(NATS_ENV)).await;
+    relay_killed_mid_batch(postgres_target(), Arc::new(nats.clone()), false).await;
+    assert_eq!(
+        nats.stream_messages("world").await.unwrap(),
+        300,
+        "JetStream de-duplicated the republished events"
+    );
+}
+
+/// Cuts the NATS connection in the middle of the first batch.
+struct CutMidBatch {
+    inner: NatsBus,
+    proxy: Arc<TcpProxy>,
+    cut_done: AtomicUsize,
+}
+
+#[async_trait]
+impl Bus for CutMidBatch {
+    async fn publish(&self, batch: &[Envelope]) -> Result<usize, Error> {
+        if self.cut_done.swap(1, Ordering::SeqCst) == 0 && batch.len() > 1 {
+            let half = batch.len() / 2;
+            let sent = self.inner.publish(&batch[..half]).await?;
+            self.proxy.cut().await;
+            let rest = self.inner.publish(&batch[half..]).await.unwrap_or(0);
+            return Ok(if sent == half { sent + rest } else { sent });
+        }
+        self.inner.publish(batch).await
+    }
+    async fn subscribe(
+        &self,
+        c: &str,
+        f: EventFilter,
+        d: Durability,
+        h: Arc<dyn Handler>,
+        s: Shutdown,
+    ) -> Result<(), Error> {
+        self.inner.subscribe(c, f, d, h, s).await
+    }
+    fn kind(&self) -> &'static str {
+        "cut-mid-batch"
+    }
+}
+
+async fn nats_connection_cut_mid_batch(target: StorageTarget) {
+    const N: usize = 300;
+    let url = require(NATS_ENV);
+    let hostport = url.trim_start_matches("nats://");
+    let server = hostport.to_socket_addrs().unwrap().next().unwrap();
+    let proxy = Arc::new(TcpProxy::start(server).await);
+    let nats = test_nats(&format!("nats://{}", proxy.addr)).await;
+    let db = world(&target).await;
+    let (trigger, shutdown) = shutdown::channel();
+    let bus = Arc::new(CutMidBatch {
+        inner: nats.clone(),
+        proxy: proxy.clone(),
+        cut_done: AtomicUsize::new(0),
+    });
+    bus.subscribe(
+        "world-apply",
+        EventFilter::service("world"),
+        Durability::Durable,
+        Arc::new(Inbox::new(db.clone(), "world-apply", Apply)),
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
+    write_events(&db, N).await;
+    let relay = tokio::spawn(
+        Relay::new(db.clone(), bus.clone(), relay_cfg(5_000))
+            .run(shutdown.clone(), Duration::from_secs(2)),
+    );
+    wait_until(
+        Duration::from_secs(60),
+        "every event applied after the connection was cut",
+        || async { applied(&db).await >= N },
+    )
+    .await;
+    wait_until(Duration::from_secs(10), "outbox drained", || async {
+        outbox::pending(&db).await.unwrap() == 0
+    })
+    .await;
+    trigger.trigger();
+    relay.await.unwrap();
+    assert_eq!(
+        bus.cut_done.load(Ordering::SeqCst),
+        1,
+        "the connection was cut"
+    );
+    assert_applied_once_in_order(&db, N).await;
+    assert_eq!(
+        nats.stream_messages("world").await.unwrap(),
+        N as u64,
+        "no event stored twice"
+    );
+    db.drop_schema().await.unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs NATS: set PLAZA_TEST_NATS_URL (.ci/run does)"]
+async fn embedded_storage_nats_connection_cut_mid_batch_loses_nothing() {
+    nats_connection_cut_mid_batch(sqlite_target()).await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL and NATS: set PLAZA_TEST_DATABASE_URL and PLAZA_TEST_NATS_URL (.ci/run does)"]
+async fn distributed_nats_connection_cut_mid_batch_loses_nothing() {
+    nats_connection_cut_mid_batch(postgres_target()).await;
+}
+
+/// A consumer that fails its first attempt at every third event.
+struct Flaky {
+    failed: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+#[async_trait]
+impl TxHandler for Flaky {
+    async fn apply(&self, tx: &mut Tx, ev: &Envelope) -> Result<(), HandlerError> {
+        let seq: i64 = std::str::from_utf8(&ev.payload)?.parse()?;
+        if seq % 3 == 0 && self.failed.lock().unwrap().insert(ev.id.clone()) {
+            return Err("transient failure".into());
+        }
+        Apply.apply(tx, ev).await
+    }
+}
+
+#[tokio::test]
+async fn a_failing_consumer_gets_the_event_again_and_applies_it_once() {
+    const N: usize = 60;
+    let db = world(&sqlite_target()).await;
+    let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
+    let (trigger, shutdown) = shutdown::channel();
+    let flaky = Flaky {
+        failed: Default::default(),
+    };
+    bus.subscribe(
+        "flaky",
+        EventFilter::event("world.Moved"),
+        Durability::Durable,
+        Arc::new(Inbox::new(db.clone(), "flaky", flaky)),
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
+    write_events(&db, N).await;
+    let relay = tokio::spawn(
+        Relay::new(db.clone(), bus, relay_cfg(10_000)).run(shutdown, Duration::from_secs(1)),
+    );
+    wait_until(Duration::from_secs(20), "all applied", || async {
+        applied(&db).await >= N
+    })
+    .await;
+    wait_until(Duration::from_secs(5), "outbox drained", || async {
+        outbox::pending(&db).await.unwrap() == 0
+    })
+    .await;
+    trigger.trigger();
+    relay.await.unwrap();
+    assert_applied_once_in_order(&db, N).await;
+}
+
+#[tokio::test]
+async fn shutdown_drains_the_outbox() {
+    let db = world(&sqlite_target()).await;
+    let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
+    let (trigger, shutdown) = shutdown::channel();
+    bus.subscribe(
+        "apply",
+        EventFilter::service("world"),
+        Durability::Durable,
+        Arc::new(Inbox::new(db.clone(), "apply", Apply)),
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
+    // Shutdown is already requested when the relay starts: it only drains.
+    trigger.trigger();
+    write_events(&db, 250).await;
+    Relay::new(db.clone(), bus, relay_cfg(10_000))
+        .run(shutdown, Duration::from_secs(10))
+        .await;
+    assert_applied_once_in_order(&db, 250).await;
+}
+
+#[tokio::test]
+async fn only_one_relay_leads_at_a_time() {
+    let db = world(&sqlite_target()).await;
+    let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
+    write_events(&db, 5).await;
+    let a = Relay::new(db.clone(), bus.clone(), relay_cfg(60_000));
+    let b = Relay::new(db.clone(), bus.clone(), relay_cfg(60_000));
+    let pa = a.pass().await.unwrap();
+    assert!(pa.leader);
+    assert_eq!(pa.published, 5);
+    write_events(&db, 5).await;
+    let pb = b.pass().await.unwrap();
+    assert!(
+        !pb.leader,
+        "the second relay waits while the first holds the lease"
+    );
+    assert_eq!(pb.claimed, 0);
+    assert_eq!(outbox::pending(&db).await.unwrap(), 5);
+}
+
+#[tokio::test]
+#[ignore = "needs NATS: set PLAZA_TEST_NATS_URL (.ci/run does)"]
+async fn nats_consumer_resumes_after_restart_without_replaying_applied_events() {
+    let url = require(NATS_ENV);
+    let nats = test_nats(&url).await;
+    let db = world(&sqlite_target()).await;
+    write_events(&db, 40).await;
+    let relay = Relay::new(db.clone(), Arc::new(nats.clone()), relay_cfg(10_000));
+    while relay.pass().await.unwrap().claimed > 0 {}
+    // First consumer process: applies everything, then stops.
+    let (t1, s1) = shutdown::channel();
+    nats.subscribe(
+        "durable",
+        EventFilter::service("world"),
+        Durability::Durable,
+        Arc::new(Inbox::new(db.clone(), "durable", Apply)),
+        s1,
+    )
+    .await
+    .unwrap();
+    wait_until(
+        Duration::from_secs(20),
+        "first consumer applied 40",
+        || async { applied(&db).await >= 40 },
+    )
+    .await;
+    t1.trigger();
+    // More events while no consumer runs, then a new consumer process.
+    write_events(&db, 20).await;
+    while relay.pass().await.unwrap().claimed > 0 {}
+    let (t2, s2) = shutdown::channel();
+    nats.subscribe(
+        "durable",
+        EventFilter::service("world"),
+        Durability::Durable,
+        Arc::new(Inbox::new(db.clone(), "durable", Apply)),
+        s2,
+    )
+    .await
+    .unwrap();
+    wait_until(
+        Duration::from_secs(20),
+        "second consumer applied the rest",
+        || async { applied(&db).await >= 60 },
+    )
+    .await;
+    t2.trigger();
+    let rows = sqlx::query("SELECT COUNT(DISTINCT event_id), COUNT(*) FROM applied")
+        .fetch_one(db.reader())
+        .await
+        .unwrap();
+    assert_eq!((rows.get::<i64, _>(0), rows.get::<i64, _>(1)), (60, 60));
+}

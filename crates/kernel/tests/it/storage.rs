@@ -1,0 +1,160 @@
+//! One storage suite, run on SQLite and on PostgreSQL.
+
+use plaza_kernel::db::StorageTarget;
+use plaza_kernel::idempotency;
+use plaza_kernel::migrate::{self, Migration};
+use plaza_kernel::outbox::{self, NewEvent};
+use plaza_kernel::testing::{postgres_target, sqlite_target};
+
+use crate::{WORLD, world};
+
+async fn migrations_apply_once_and_refuse_edits(target: StorageTarget) {
+    let db = world(&target).await;
+    let again = migrate::apply(&db, &[("kernel", migrate::KERNEL), ("world", WORLD)])
+        .await
+        .unwrap();
+    assert!(again.applied.is_empty(), "nothing new to apply: {again:?}");
+    assert_eq!(again.already, 2);
+
+    let edited = [Migration {
+        version: 1,
+        name: "world",
+        sql: "CREATE TABLE other (x BIGINT);",
+    }];
+    let err = migrate::apply(&db, &[("world", &edited)])
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("edited after it was applied"),
+        "{err}"
+    );
+
+    let older_build: [Migration; 0] = [];
+    let err = migrate::apply(&db, &[("world", &older_build)])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("does not know"), "{err}");
+
+    let next = [
+        WORLD[0],
+        Migration {
+            version: 2,
+            name: "more",
+            sql: "CREATE TABLE more_things (x BIGINT NOT NULL, b {{blob}});",
+        },
+    ];
+    let r = migrate::apply(&db, &[("world", &next)]).await.unwrap();
+    assert_eq!(r.applied, vec![("world".to_owned(), 2, "more".to_owned())]);
+    db.drop_schema().await.unwrap();
+}
+
+async fn events_commit_with_the_change_or_not_at_all(target: StorageTarget) {
+    let db = world(&target).await;
+    let event = || NewEvent {
+        event_type: "world.Thing".into(),
+        aggregate_type: "thing".into(),
+        aggregate_id: "t1".into(),
+        payload: vec![1, 2, 3],
+    };
+    let mut tx = db.begin().await.unwrap();
+    sqlx::query("INSERT INTO holds (idem_key, saga, kind) VALUES ('k1', 's', 'x')")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    outbox::enqueue(&mut tx, event()).await.unwrap();
+    tx.rollback().await.unwrap();
+    assert_eq!(
+        outbox::pending(&db).await.unwrap(),
+        0,
+        "a rolled-back change leaves no event"
+    );
+
+    let mut tx = db.begin().await.unwrap();
+    sqlx::query("INSERT INTO holds (idem_key, saga, kind) VALUES ('k1', 's', 'x')")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    outbox::enqueue(&mut tx, event()).await.unwrap();
+    db.commit(tx).await.unwrap();
+    assert_eq!(outbox::pending(&db).await.unwrap(), 1);
+    db.drop_schema().await.unwrap();
+}
+
+async fn idempotency_records_replay_and_refuse_other_requests(target: StorageTarget) {
+    let db = world(&target).await;
+    let mut tx = db.begin().await.unwrap();
+    assert_eq!(
+        idempotency::lookup(&mut tx, "s", "key-1", "h1")
+            .await
+            .unwrap(),
+        None
+    );
+    idempotency::record(&mut tx, "s", "key-1", "h1", b"answer")
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = db.begin().await.unwrap();
+    assert_eq!(
+        idempotency::lookup(&mut tx, "s", "key-1", "h1")
+            .await
+            .unwrap(),
+        Some(b"answer".to_vec())
+    );
+    let err = idempotency::lookup(&mut tx, "s", "key-1", "h2")
+        .await
+        .unwrap_err();
+    assert_eq!(err.public().code, "idempotency_key_reused");
+    assert_eq!(
+        idempotency::lookup(&mut tx, "other-scope", "key-1", "h2")
+            .await
+            .unwrap(),
+        None
+    );
+    tx.rollback().await.unwrap();
+    db.drop_schema().await.unwrap();
+}
+
+#[tokio::test]
+async fn sqlite_migrations_apply_once_and_refuse_edits() {
+    migrations_apply_once_and_refuse_edits(sqlite_target()).await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set PLAZA_TEST_DATABASE_URL (.ci/run does)"]
+async fn postgres_migrations_apply_once_and_refuse_edits() {
+    migrations_apply_once_and_refuse_edits(postgres_target()).await;
+}
+
+#[tokio::test]
+async fn sqlite_events_commit_with_the_change_or_not_at_all() {
+    events_commit_with_the_change_or_not_at_all(sqlite_target()).await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set PLAZA_TEST_DATABASE_URL (.ci/run does)"]
+async fn postgres_events_commit_with_the_change_or_not_at_all() {
+    events_commit_with_the_change_or_not_at_all(postgres_target()).await;
+}
+
+#[tokio::test]
+async fn sqlite_idempotency_records_replay_and_refuse_other_requests() {
+    idempotency_records_replay_and_refuse_other_requests(sqlite_target()).await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set PLAZA_TEST_DATABASE_URL (.ci/run does)"]
+async fn postgres_idempotency_records_replay_and_refuse_other_requests() {
+    idempotency_records_replay_and_refuse_other_requests(postgres_target()).await;
+}
+
+#[tokio::test]
+async fn two_processes_migrating_at_once_both_succeed_on_sqlite() {
+    let target = sqlite_target();
+    let (a, b) = tokio::join!(world(&target), world(&target));
+    let n: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM plaza_migrations")
+        .fetch_one(a.reader())
+        .await
+        .unwrap();
+    assert_eq!(n.0, 2);
+    drop(b);
+}
