@@ -26,6 +26,9 @@ use tokio::task::JoinSet;
 pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     plaza_kernel::telemetry::metrics();
+    // Two phases: servers stop taking requests and finish those in flight,
+    // then the relays publish whatever those requests committed.
+    let (stop_servers, servers_shutdown) = shutdown::channel();
     let (trigger, shutdown) = shutdown::channel();
     let instance = uuid_like();
     let hosts_grpc = config.hosts("offices");
@@ -66,6 +69,7 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         .context("connecting the event bus")?;
     let storage = config.storage();
     let mut tasks = JoinSet::new();
+    let mut servers = JoinSet::new();
     let mut dbs: Vec<Db> = Vec::new();
 
     let mut grpc_router = None;
@@ -119,8 +123,8 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     }
 
     if let (Some(router), Some(listener)) = (grpc_router, grpc_listener) {
-        let mut s = shutdown.clone();
-        tasks.spawn(async move {
+        let mut s = servers_shutdown.clone();
+        servers.spawn(async move {
             let incoming =
                 tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
             if let Err(e) = router
@@ -150,8 +154,8 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
                 max_in_flight: config.http_max_in_flight,
             },
         );
-        let mut s = shutdown.clone();
-        tasks.spawn(async move {
+        let mut s = servers_shutdown.clone();
+        servers.spawn(async move {
             let served = axum::serve(
                 listener,
                 app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
@@ -196,6 +200,21 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
 
     wait_for_signal().await;
     println!("Stopping: finishing requests in flight and publishing pending events…");
+    stop_servers.trigger();
+    if tokio::time::timeout(config.drain, async {
+        while servers.join_next().await.is_some() {}
+    })
+    .await
+    .is_err()
+    {
+        // Only idle connections can be left: every request has had the whole
+        // drain period to finish.
+        tracing::warn!(
+            left = servers.len(),
+            "closing connections still open after the drain period"
+        );
+        servers.abort_all();
+    }
     trigger.trigger();
     let deadline = config.drain + Duration::from_secs(5);
     let drained = tokio::time::timeout(deadline, async {

@@ -47,7 +47,10 @@ impl Problem {
     /// A failed call to a downstream service.
     pub fn from_status(status: &tonic::Status, downstream: &str) -> Problem {
         let public = PublicError::from_status(status, downstream);
-        if public.kind == ErrorKind::Internal || public.kind == ErrorKind::Unavailable {
+        let breaker_open = status.message().starts_with("circuit to");
+        if breaker_open {
+            tracing::debug!(downstream, "refused: circuit open");
+        } else if public.kind == ErrorKind::Internal || public.kind == ErrorKind::Unavailable {
             tracing::warn!(downstream, grpc_code = ?status.code(), grpc_message = status.message(), "downstream call failed");
         }
         Problem::from_public(&public)

@@ -112,8 +112,11 @@ pub trait Bus: Send + Sync {
 /// handler and counts it delivered only when all of them succeeded.
 #[derive(Default, Clone)]
 pub struct InProcessBus {
-    subscribers: Arc<RwLock<Vec<(String, EventFilter, Arc<dyn Handler>)>>>,
+    subscribers: Arc<RwLock<Vec<Subscriber>>>,
 }
+
+/// A consumer name, what it wants, and who handles it.
+type Subscriber = (String, EventFilter, Arc<dyn Handler>);
 
 impl InProcessBus {
     pub fn new() -> Self {

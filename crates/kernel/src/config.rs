@@ -73,6 +73,13 @@ const KEYS: &[KeySpec] = &[
         fix: "leave empty for SQLite files in data_dir, or give postgres://user:password@host:5432/database",
     },
     KeySpec {
+        key: "database_schema_prefix",
+        env: "PLAZA_DATABASE_SCHEMA_PREFIX",
+        default: "",
+        secret: false,
+        fix: "letters, digits and _ only, e.g. plaza_ (each service's schema is <prefix><service>)",
+    },
+    KeySpec {
         key: "nats_url",
         env: "PLAZA_NATS_URL",
         default: "",
@@ -191,6 +198,7 @@ const KEYS: &[KeySpec] = &[
 pub struct Config {
     pub data_dir: PathBuf,
     pub database_url: Option<String>,
+    pub database_schema_prefix: String,
     pub nats_url: Option<String>,
     pub redis_url: Option<String>,
     /// Services this process hosts.
@@ -398,6 +406,16 @@ impl Config {
             return Err(bad("data_dir", "is empty".into()));
         }
         let database_url = url_with("database_url", &["postgres", "postgresql"])?;
+        let database_schema_prefix = get("database_schema_prefix");
+        if !database_schema_prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(bad(
+                "database_schema_prefix",
+                "holds a character other than a letter, digit or _".into(),
+            ));
+        }
         let nats_url = url_with("nats_url", &["nats", "tls"])?;
         let redis_url = url_with("redis_url", &["redis", "rediss"])?;
         let services_raw = get("services");
@@ -466,6 +484,7 @@ impl Config {
         Ok(Config {
             data_dir,
             database_url,
+            database_schema_prefix,
             nats_url,
             redis_url,
             services,
@@ -488,7 +507,7 @@ impl Config {
         match &self.database_url {
             Some(url) => StorageTarget::Postgres {
                 url: url.clone(),
-                schema_prefix: String::new(),
+                schema_prefix: self.database_schema_prefix.clone(),
             },
             None => StorageTarget::DataDir(self.data_dir.clone()),
         }

@@ -320,8 +320,8 @@ pub fn generate<W: Write>(count: usize, seed: u64, out: W) -> Result<(), csv::Er
     let mut numbers = [0usize; 3];
     for i in 0..count {
         // Every county gets offices before any gets a second round of draws.
-        let county = if i < COUNTIES.len() {
-            &COUNTIES[i]
+        let county = if let Some(c) = COUNTIES.get(i) {
+            c
         } else {
             let mut pick = rng.random_range(0..total_weight);
             COUNTIES

@@ -141,7 +141,7 @@ fn yes() -> bool {
 }
 
 impl OfficeInput {
-    fn to_pb(self) -> pb::OfficeInput {
+    fn into_pb(self) -> pb::OfficeInput {
         pb::OfficeInput {
             code: self.code,
             name: self.name,
@@ -254,7 +254,7 @@ async fn create_office(
     ApiJson(input): ApiJson<OfficeInput>,
 ) -> Result<impl IntoResponse, Problem> {
     let req = tonic::Request::new(pb::CreateOfficeRequest {
-        office: Some(input.to_pb()),
+        office: Some(input.into_pb()),
     });
     let req = with_idempotency_key(req, &idempotency_key(&headers))
         .map_err(|e| Problem::from_status(&e, DOWNSTREAM))?;
@@ -285,7 +285,6 @@ async fn nearest_offices(
     };
     let resp = call(true, s.retries, || {
         let mut c = s.offices.clone();
-        let req = req.clone();
         async move { c.nearest_offices(req).await }
     })
     .await
@@ -354,7 +353,7 @@ async fn replace_office(
     };
     let req = tonic::Request::new(pb::UpdateOfficeRequest {
         id,
-        office: Some(input.to_pb()),
+        office: Some(input.into_pb()),
         expected_version,
     });
     let req = with_idempotency_key(req, &idempotency_key(&headers))

@@ -1,1 +1,573 @@
+//! The REST API end to end: a real offices gRPC server and the gateway on
+//! loopback ports, driven over HTTP.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use plaza_contracts::offices::v1::offices_service_server::OfficesServiceServer;
+use plaza_gateway::{Downstreams, EdgeLimits};
+use plaza_kernel::cache::Cache;
+use plaza_kernel::clock::SystemClock;
+use plaza_kernel::resilience::ClientPolicy;
+use plaza_kernel::testing::{TcpProxy, sqlite_target, wait_until};
+use plaza_offices::Offices;
+use plaza_offices::grpc::GrpcOffices;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+struct OfficesServer {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+async fn start_offices(app: Offices, addr: SocketAddr) -> OfficesServer {
+    let listener = TcpListener::bind(addr).await.expect("bind gRPC");
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = oneshot::channel::<()>();
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
+    let task = tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .layer(plaza_kernel::grpc::ServerLayer)
+            .add_service(health_service)
+            .add_service(OfficesServiceServer::new(GrpcOffices::new(app)))
+            .serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(listener),
+                async {
+                    let _ = rx.await;
+                },
+            )
+            .await
+            .unwrap();
+    });
+    OfficesServer {
+        addr,
+        stop: Some(tx),
+        task,
+    }
+}
+
+impl OfficesServer {
+    async fn kill(mut self) -> SocketAddr {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        self.task.abort();
+        let _ = self.task.await;
+        self.addr
+    }
+}
+
+struct Api {
+    base: String,
+    http: reqwest::Client,
+    app: Offices,
+    offices: Option<OfficesServer>,
+    /// Between the gateway and the offices service: cutting it is the
+    /// network's view of the service dying.
+    link: TcpProxy,
+}
+
+async fn spawn() -> Api {
+    plaza_kernel::telemetry::metrics();
+    let db = plaza_offices::open_db(&sqlite_target()).await.unwrap();
+    let app = Offices::new(
+        db,
+        Cache::local("offices", 1000, Duration::from_secs(60)),
+        Arc::new(SystemClock),
+    );
+    let mut csv = Vec::new();
+    plaza_offices::generate::generate(120, 2, &mut csv).unwrap();
+    app.import(
+        plaza_offices::app::parse_csv(csv.as_slice()).unwrap(),
+        &|_| {},
+    )
+    .await
+    .unwrap();
+    let offices = start_offices(app.clone(), "127.0.0.1:0".parse().unwrap()).await;
+    let policy = ClientPolicy {
+        connect_timeout: Duration::from_millis(200),
+        request_timeout: Duration::from_millis(800),
+        ..ClientPolicy::default()
+    };
+    let link = TcpProxy::start(offices.addr).await;
+    let downstreams = Downstreams::connect(&format!("http://{}", link.addr), &policy).unwrap();
+    let router = plaza_gateway::app(
+        downstreams.state,
+        EdgeLimits {
+            body_limit_bytes: 4096,
+            max_in_flight: 64,
+        },
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    Api {
+        base: format!("http://{addr}"),
+        http: reqwest::Client::new(),
+        app,
+        offices: Some(offices),
+        link,
+    }
+}
+
+impl Api {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let r = self.http.get(self.url(path)).send().await.unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: Option<&str>,
+        body: &Value,
+    ) -> reqwest::Response {
+        let mut req = self.http.request(method, self.url(path)).json(body);
+        if let Some(k) = key {
+            req = req.header("Idempotency-Key", k);
+        }
+        req.send().await.unwrap()
+    }
+}
+
+fn office_body(code: &str) -> Value {
+    json!({
+        "code": code, "name": "Test Office", "kind": "dmv_office",
+        "address": {"street": "1 Main St", "city": "York", "county": "York", "state": "PA", "zip": "17401"},
+        "location": {"latitude": 39.96, "longitude": -76.73},
+        "phone": "(717) 555-0100", "hours": "Mo-Fr 08:00-16:00"
+    })
+}
+
+async fn assert_problem(resp: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(resp.status().as_u16(), status, "status for {code}");
+    assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status);
+    assert!(body["type"].as_str().unwrap().ends_with(code));
+    assert!(!body["detail"].as_str().unwrap().is_empty());
+    body
+}
+
+#[tokio::test]
+async fn openapi_document_matches_the_committed_file() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi/plaza.json");
+    let generated = plaza_gateway::openapi_json();
+    if std::env::var("PLAZA_UPDATE_OPENAPI").is_ok() {
+        std::fs::write(path, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "openapi/plaza.json is out of date: run `cargo run -p plaza-cli -- openapi > openapi/plaza.json` and commit it"
+    );
+    let spec: Value = serde_json::from_str(&generated).unwrap();
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"));
+    // Every POST and PUT documents its Idempotency-Key.
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for method in ["post", "put"] {
+            if let Some(op) = item.get(method) {
+                let params = op["parameters"].as_array().cloned().unwrap_or_default();
+                assert!(
+                    params.iter().any(|p| p["name"] == "Idempotency-Key"),
+                    "{method} {path} lacks Idempotency-Key"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn reads_work_and_errors_are_problem_json() {
+    let api = spawn().await;
+    let (s, page) = api.get("/v1/offices?limit=2").await;
+    assert_eq!(s, 200);
+    assert_eq!(page["items"].as_array().unwrap().len(), 2);
+    let id = page["items"][0]["id"].as_str().unwrap().to_owned();
+    let (s, one) = api.get(&format!("/v1/offices/{id}")).await;
+    assert_eq!(s, 200);
+    assert_eq!(one["id"], id.as_str());
+    assert!(one["updated_at"].as_str().unwrap().ends_with('Z'));
+
+    let (s, near) = api
+        .get("/v1/offices/nearest?lat=40.27&lon=-76.88&limit=3&kind=dmv_office")
+        .await;
+    assert_eq!(s, 200);
+    let items = near["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    assert!(items.iter().all(|i| i["office"]["kind"] == "dmv_office"));
+    assert!(items[0]["distance_km"].as_f64().unwrap() <= items[2]["distance_km"].as_f64().unwrap());
+
+    let r = api
+        .http
+        .get(api.url("/v1/offices/does-not-exist"))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_problem(r, 404, "offices.not_found").await;
+    assert!(body["request_id"].is_string());
+    assert_problem(
+        api.http
+            .get(api.url("/v1/nothing-here"))
+            .send()
+            .await
+            .unwrap(),
+        404,
+        "route_not_found",
+    )
+    .await;
+    assert_problem(
+        api.http
+            .get(api.url("/v1/offices/nearest?lat=abc&lon=1"))
+            .send()
+            .await
+            .unwrap(),
+        400,
+        "invalid_query",
+    )
+    .await;
+    assert_problem(
+        api.http
+            .get(api.url("/v1/offices/nearest?lat=95&lon=1"))
+            .send()
+            .await
+            .unwrap(),
+        400,
+        "offices.invalid",
+    )
+    .await;
+    assert_problem(
+        api.http
+            .get(api.url("/v1/offices?cursor=bogus"))
+            .send()
+            .await
+            .unwrap(),
+        400,
+        "invalid_cursor",
+    )
+    .await;
+    assert_problem(
+        api.http
+            .get(api.url("/v1/offices?kind=castle"))
+            .send()
+            .await
+            .unwrap(),
+        400,
+        "invalid_query",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn cursor_pagination_walks_every_office_once() {
+    let api = spawn().await;
+    let mut seen = std::collections::HashSet::new();
+    let mut path = "/v1/offices?limit=25".to_owned();
+    loop {
+        let (s, page) = api.get(&path).await;
+        assert_eq!(s, 200);
+        for o in page["items"].as_array().unwrap() {
+            assert!(seen.insert(o["id"].as_str().unwrap().to_owned()));
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => path = format!("/v1/offices?limit=25&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len() as i64, api.app.count().await.unwrap());
+}
+
+#[tokio::test]
+async fn writes_need_an_idempotency_key_and_replays_change_nothing() {
+    let api = spawn().await;
+    let body = office_body("DMV-7777");
+    assert_problem(
+        api.send(reqwest::Method::POST, "/v1/offices", None, &body)
+            .await,
+        400,
+        "idempotency_key_required",
+    )
+    .await;
+    assert_problem(
+        api.send(reqwest::Method::POST, "/v1/offices", Some("bad key"), &body)
+            .await,
+        400,
+        "idempotency_key_invalid",
+    )
+    .await;
+    let before = api.app.count().await.unwrap();
+
+    let first = api
+        .send(reqwest::Method::POST, "/v1/offices", Some("key-1"), &body)
+        .await;
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    let again = api
+        .send(reqwest::Method::POST, "/v1/offices", Some("key-1"), &body)
+        .await;
+    assert_eq!(again.status(), 201);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(first, again, "the replay returns the first answer");
+    assert_eq!(
+        api.app.count().await.unwrap(),
+        before + 1,
+        "and creates nothing more"
+    );
+
+    let other = office_body("DMV-7778");
+    assert_problem(
+        api.send(reqwest::Method::POST, "/v1/offices", Some("key-1"), &other)
+            .await,
+        409,
+        "idempotency_key_reused",
+    )
+    .await;
+    assert_problem(
+        api.send(reqwest::Method::POST, "/v1/offices", Some("key-2"), &body)
+            .await,
+        409,
+        "offices.duplicate_code",
+    )
+    .await;
+    let mut invalid = office_body("DMV-7779");
+    invalid["address"]["zip"] = json!("1");
+    let p = assert_problem(
+        api.send(
+            reqwest::Method::POST,
+            "/v1/offices",
+            Some("key-3"),
+            &invalid,
+        )
+        .await,
+        400,
+        "offices.invalid",
+    )
+    .await;
+    assert!(p["detail"].as_str().unwrap().starts_with("zip"));
+    assert_eq!(
+        api.app.count().await.unwrap(),
+        before + 1,
+        "refused requests change nothing"
+    );
+
+    // Optimistic concurrency on replace.
+    let id = first["id"].as_str().unwrap();
+    let r = api
+        .http
+        .put(api.url(&format!("/v1/offices/{id}")))
+        .header("Idempotency-Key", "key-4")
+        .header("If-Match", "\"1\"")
+        .json(&office_body("DMV-7777"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = api
+        .http
+        .put(api.url(&format!("/v1/offices/{id}")))
+        .header("Idempotency-Key", "key-5")
+        .header("If-Match", "\"1\"")
+        .json(&office_body("DMV-7777"))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 409, "offices.version_conflict").await;
+}
+
+#[tokio::test]
+async fn malformed_and_oversized_bodies_are_refused() {
+    let api = spawn().await;
+    let r = api
+        .http
+        .post(api.url("/v1/offices"))
+        .header("Idempotency-Key", "k")
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 400, "invalid_json").await;
+    let r = api
+        .http
+        .post(api.url("/v1/offices"))
+        .header("Idempotency-Key", "k")
+        .body("x=1")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 400, "unsupported_media_type").await;
+    let mut big = office_body("DMV-1234");
+    big["name"] = json!("x".repeat(10_000));
+    assert_problem(
+        api.send(reqwest::Method::POST, "/v1/offices", Some("k"), &big)
+            .await,
+        413,
+        "request_too_large",
+    )
+    .await;
+    let mut extra = office_body("DMV-1234");
+    extra["colour"] = json!("blue");
+    assert_problem(
+        api.send(reqwest::Method::POST, "/v1/offices", Some("k"), &extra)
+            .await,
+        400,
+        "invalid_json",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn request_ids_are_echoed_and_metrics_exported() {
+    let api = spawn().await;
+    let r = api
+        .http
+        .get(api.url("/v1/offices?limit=1"))
+        .header("x-request-id", "my-trace-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "my-trace-123");
+    let r = api
+        .http
+        .get(api.url("/v1/offices?limit=1"))
+        .header("x-request-id", "bad id with spaces")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(
+        r.headers()["x-request-id"],
+        "bad id with spaces",
+        "malformed ids are replaced"
+    );
+    let metrics = api
+        .http
+        .get(api.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("plaza_http_requests_total"),
+        "HTTP request counter"
+    );
+    assert!(
+        metrics.contains("plaza_http_request_duration_seconds_bucket"),
+        "HTTP latency histogram"
+    );
+    assert!(
+        metrics.contains("method=\"ListOffices\""),
+        "gRPC metrics per method"
+    );
+    assert!(
+        metrics.contains("plaza_client_breaker_state{downstream=\"offices\"}"),
+        "breaker state"
+    );
+}
+
+#[tokio::test]
+async fn the_docs_page_works_offline() {
+    let api = spawn().await;
+    let r = api.http.get(api.url("/docs")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("fetch(\"/openapi.json\")"));
+    assert!(
+        html.contains("id=\"problem-offices.not_found\""),
+        "problem codes are documented"
+    );
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no resource from elsewhere"
+    );
+    let spec: Value = api
+        .http
+        .get(api.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(spec["paths"]["/v1/offices/nearest"]["get"].is_object());
+}
+
+#[tokio::test]
+async fn a_dead_service_gives_503_at_once_and_heals_when_it_returns() {
+    let mut api = spawn().await;
+    let (s, page) = api.get("/v1/offices?limit=1").await;
+    assert_eq!(s, 200);
+    let id = page["items"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(api.get("/readyz").await.0, 200);
+
+    let addr = api.offices.take().unwrap().kill().await;
+    api.link.refuse(true);
+    api.link.cut().await;
+    for _ in 0..5 {
+        let started = Instant::now();
+        let r = api
+            .http
+            .get(api.url(&format!("/v1/offices/{id}")))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "no hanging on a dead service"
+        );
+        let p = assert_problem(r, 503, "service_unavailable").await;
+        assert!(
+            !p["detail"].as_str().unwrap().contains("tcp"),
+            "no transport detail leaks"
+        );
+    }
+    assert_eq!(api.get("/readyz").await.0, 503);
+    let metrics = api
+        .http
+        .get(api.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("plaza_client_breaker_state{downstream=\"offices\"} 2"),
+        "breaker open:\n{metrics}"
+    );
+
+    // The service comes back on the same address: the gateway heals by itself.
+    api.offices = Some(start_offices(api.app.clone(), addr).await);
+    api.link.refuse(false);
+    let http = api.http.clone();
+    let url = api.url(&format!("/v1/offices/{id}"));
+    wait_until(
+        Duration::from_secs(10),
+        "gateway to reach the restarted service",
+        || {
+            let (http, url) = (http.clone(), url.clone());
+            async move {
+                http.get(url)
+                    .send()
+                    .await
+                    .map(|r| r.status() == 200)
+                    .unwrap_or(false)
+            }
+        },
+    )
+    .await;
+    assert_eq!(api.get("/readyz").await.0, 200);
+}
