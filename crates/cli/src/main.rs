@@ -80,8 +80,8 @@ enum OfficesCommand {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
-    /// Import offices from a CSV file: every row is checked first, and a bad
-    /// row means nothing is imported.
+    /// Import offices from a CSV file (`-` for standard input): every row is
+    /// checked first, and a bad row means nothing is imported.
     Import { file: PathBuf },
 }
 
@@ -177,8 +177,11 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
 }
 
 async fn import_offices(config: &Config, file: &std::path::Path) -> anyhow::Result<ExitCode> {
-    let reader =
-        std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let reader: Box<dyn std::io::Read> = if file.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?)
+    };
     let rows = match plaza_offices::app::parse_csv(reader) {
         Ok(rows) => rows,
         Err(plaza_offices::Error::Import(errors)) => {

@@ -70,6 +70,7 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let storage = config.storage();
     let mut tasks = JoinSet::new();
     let mut servers = JoinSet::new();
+    let mut hints: Vec<&str> = Vec::new();
     let mut dbs: Vec<Db> = Vec::new();
 
     let mut grpc_router = None;
@@ -88,6 +89,12 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         .await
         .context("connecting the cache")?;
         let app = plaza_offices::Offices::new(db.clone(), cache, Arc::new(SystemClock));
+        if app.count().await.unwrap_or(1) == 0 {
+            hints.push(
+                "no offices yet: load the sample register with \
+                 `plaza offices generate --count 3000 | plaza offices import -`",
+            );
+        }
         plaza_offices::subscribe_invalidation(&app, &bus, &instance, shutdown.clone())
             .await
             .context("subscribing to office events")?;
@@ -195,6 +202,9 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
             "in-process"
         }
     );
+    for hint in &hints {
+        println!("  hint:      {hint}");
+    }
     println!("Press Ctrl-C to stop.");
     tracing::info!(ready_ms = ready_ms as u64, services = %config.services.join(","), "plaza started");
 

@@ -85,7 +85,12 @@ fn import_checks_every_row_and_imports_all_or_nothing() {
 
     // A changed row and two bad rows: both bad rows reported, nothing imported.
     let mut lines: Vec<String> = csv.lines().map(str::to_owned).collect();
-    lines[2] = lines[2].replace("Mo-", "Sa-");
+    lines[2] = lines[2].replace("555-01", "555-02");
+    assert_ne!(
+        lines[2],
+        csv.lines().nth(2).unwrap(),
+        "the changed row differs"
+    );
     lines[4] = lines[4].replace(",PA,", ",XYZ,");
     lines[7] = lines[7]
         .replace(",true", ",maybe")
