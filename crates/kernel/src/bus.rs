@@ -466,9 +466,11 @@ impl Bus for NatsBus {
                     };
                     match handler.handle(&ev).await {
                         Ok(()) => {
-                            if let Err(e) = msg.double_ack().await {
-                                // The event will come again; the inbox makes that harmless.
-                                tracing::debug!(consumer = %name, error = %e, "ack lost");
+                            // A plain ack, not a confirmed one: a lost ack only
+                            // means the event comes again, and the inbox makes
+                            // that harmless.
+                            if let Err(e) = msg.ack().await {
+                                tracing::debug!(consumer = %name, error = %e, "ack not sent");
                             }
                         }
                         Err(e) => {

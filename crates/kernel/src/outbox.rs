@@ -52,6 +52,52 @@ pub async fn enqueue(tx: &mut Tx, event: NewEvent) -> Result<String, Error> {
     Ok(id)
 }
 
+/// Writes several events inside `tx` with one statement per hundred
+/// events. Returns their ids, in order.
+pub async fn enqueue_all(tx: &mut Tx, events: Vec<NewEvent>) -> Result<Vec<String>, Error> {
+    let correlation = crate::telemetry::correlation_id_or_new();
+    let now = now_ms();
+    let mut ids = Vec::with_capacity(events.len());
+    let mut events = events.into_iter().peekable();
+    while events.peek().is_some() {
+        let chunk: Vec<NewEvent> = events.by_ref().take(100).collect();
+        let mut sql = String::from(
+            "INSERT INTO outbox (event_id, event_type, aggregate_type, aggregate_id, payload, correlation_id, created_at_ms) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let b = i * 7;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 7
+            ));
+        }
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for ev in chunk {
+            let id = uuid::Uuid::now_v7().to_string();
+            q = q
+                .bind(id.clone())
+                .bind(ev.event_type)
+                .bind(ev.aggregate_type)
+                .bind(ev.aggregate_id)
+                .bind(ev.payload)
+                .bind(correlation.clone())
+                .bind(now);
+            ids.push(id);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(ids)
+}
+
 /// Wakes a relay as soon as a transaction with events commits, instead of
 /// waiting for its next poll.
 #[derive(Debug, Clone, Default)]
@@ -159,6 +205,12 @@ impl Relay {
 
     /// Takes the lease if free, claims a batch, publishes it, deletes what
     /// the bus acknowledged.
+    ///
+    /// On PostgreSQL the batch is locked with `FOR UPDATE SKIP LOCKED` in a
+    /// transaction that stays open while it is published and commits the
+    /// deletion: a relay that dies lets go of its rows at once. On SQLite a
+    /// write transaction cannot stay open that long (it would stop every
+    /// writer), so rows are claimed with a lease of their own instead.
     pub async fn pass(&self) -> Result<Pass, Error> {
         let service = self.db.service().to_owned();
         let now = now_ms();
@@ -180,25 +232,35 @@ impl Relay {
             tx.commit().await?;
             return Ok(Pass::default());
         }
-        let lock = match self.db.dialect() {
-            Dialect::Postgres => "FOR UPDATE SKIP LOCKED",
-            Dialect::Sqlite => "",
+        const COLUMNS: &str = "id, event_id, event_type, aggregate_type, aggregate_id, payload, correlation_id, created_at_ms";
+        let (rows, open_tx) = match self.db.dialect() {
+            Dialect::Postgres => {
+                let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {COLUMNS} FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"
+                )))
+                .bind(self.cfg.batch_size)
+                .fetch_all(&mut *tx)
+                .await?;
+                (rows, Some(tx))
+            }
+            Dialect::Sqlite => {
+                let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "UPDATE outbox SET claimed_by = $1, claimed_until_ms = $2, attempts = attempts + 1
+                     WHERE id IN (SELECT id FROM outbox
+                                  WHERE claimed_until_ms IS NULL OR claimed_until_ms < $3 OR claimed_by = $1
+                                  ORDER BY id LIMIT $4)
+                     RETURNING {COLUMNS}"
+                )))
+                .bind(&self.cfg.instance)
+                .bind(until)
+                .bind(now)
+                .bind(self.cfg.batch_size)
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                (rows, None)
+            }
         };
-        let sql = format!(
-            "UPDATE outbox SET claimed_by = $1, claimed_until_ms = $2, attempts = attempts + 1
-             WHERE id IN (SELECT id FROM outbox
-                          WHERE claimed_until_ms IS NULL OR claimed_until_ms < $3 OR claimed_by = $1
-                          ORDER BY id LIMIT $4 {lock})
-             RETURNING id, event_id, event_type, aggregate_type, aggregate_id, payload, correlation_id, created_at_ms"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&self.cfg.instance)
-            .bind(until)
-            .bind(now)
-            .bind(self.cfg.batch_size)
-            .fetch_all(&mut *tx)
-            .await?;
-        tx.commit().await?;
         let mut batch: Vec<(i64, Envelope)> = rows
             .iter()
             .map(|r| {
@@ -217,6 +279,9 @@ impl Relay {
             })
             .collect::<Result<_, sqlx::Error>>()?;
         if batch.is_empty() {
+            if let Some(tx) = open_tx {
+                tx.commit().await?;
+            }
             metrics::gauge!("plaza_outbox_lag_seconds", "service" => service).set(0.0);
             return Ok(Pass {
                 leader,
@@ -246,17 +311,19 @@ impl Relay {
                 .collect::<Vec<_>>()
                 .join(",")
         };
-        let mut tx = self.db.begin().await?;
+        let mut tx = match open_tx {
+            Some(tx) => tx,
+            None => self.db.begin().await?,
+        };
         if published > 0 {
             sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DELETE FROM outbox WHERE claimed_by = $1 AND id IN ({})",
+                "DELETE FROM outbox WHERE id IN ({})",
                 ids(&batch[..published])
             )))
-            .bind(&self.cfg.instance)
             .execute(&mut *tx)
             .await?;
         }
-        if published < batch.len() {
+        if published < batch.len() && self.db.dialect() == Dialect::Sqlite {
             // Release the rest so the next pass takes them first, in order.
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "UPDATE outbox SET claimed_by = NULL, claimed_until_ms = NULL
@@ -267,10 +334,14 @@ impl Relay {
             .execute(&mut *tx)
             .await?;
         }
-        let oldest: Option<i64> = sqlx::query("SELECT MIN(created_at_ms) FROM outbox")
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
+        // The oldest event by id (the primary key), not MIN() over the table:
+        // a scan of a large backlog on every pass would slow the relay down.
+        let oldest: Option<i64> =
+            sqlx::query("SELECT created_at_ms FROM outbox ORDER BY id LIMIT 1")
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| r.try_get(0))
+                .transpose()?;
         tx.commit().await?;
         let lag = oldest
             .map(|t| (now_ms() - t).max(0) as f64 / 1000.0)

@@ -84,6 +84,7 @@ pub struct TcpProxy {
     pub addr: SocketAddr,
     conns: Arc<Mutex<Vec<JoinHandle<()>>>>,
     refusing: Arc<AtomicBool>,
+    blackhole: Arc<AtomicBool>,
     accept: JoinHandle<()>,
 }
 
@@ -93,14 +94,22 @@ impl TcpProxy {
         let addr = listener.local_addr().expect("proxy addr");
         let conns: Arc<Mutex<Vec<JoinHandle<()>>>> = Default::default();
         let refusing = Arc::new(AtomicBool::new(false));
-        let (c, r) = (conns.clone(), refusing.clone());
+        let blackhole = Arc::new(AtomicBool::new(false));
+        let (c, r, b) = (conns.clone(), refusing.clone(), blackhole.clone());
         let accept = tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
                 if r.load(Ordering::SeqCst) {
                     drop(inbound);
                     continue;
                 }
+                let swallow = b.load(Ordering::SeqCst);
                 let task = tokio::spawn(async move {
+                    if swallow {
+                        // Accept, then never answer: a peer that hangs.
+                        let mut sink = tokio::io::sink();
+                        let _ = tokio::io::copy(&mut inbound, &mut sink).await;
+                        return;
+                    }
                     if let Ok(mut outbound) = TcpStream::connect(target).await {
                         let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
                     }
@@ -112,6 +121,7 @@ impl TcpProxy {
             addr,
             conns,
             refusing,
+            blackhole,
             accept,
         }
     }
@@ -121,6 +131,12 @@ impl TcpProxy {
         for t in self.conns.lock().await.drain(..) {
             t.abort();
         }
+    }
+
+    /// Accept new connections but never answer on them (true), or forward
+    /// them again (false).
+    pub fn blackhole(&self, yes: bool) {
+        self.blackhole.store(yes, Ordering::SeqCst);
     }
 
     /// Refuse (true) or accept (false) new connections.

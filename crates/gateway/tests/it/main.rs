@@ -75,6 +75,10 @@ struct Api {
 }
 
 async fn spawn() -> Api {
+    spawn_with(64).await
+}
+
+async fn spawn_with(max_in_flight: usize) -> Api {
     plaza_kernel::telemetry::metrics();
     let db = plaza_offices::open_db(&sqlite_target()).await.unwrap();
     let app = Offices::new(
@@ -102,7 +106,7 @@ async fn spawn() -> Api {
         downstreams.state,
         EdgeLimits {
             body_limit_bytes: 4096,
-            max_in_flight: 64,
+            max_in_flight,
         },
     );
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -570,4 +574,53 @@ async fn a_dead_service_gives_503_at_once_and_heals_when_it_returns() {
     )
     .await;
     assert_eq!(api.get("/readyz").await.0, 200);
+}
+
+#[tokio::test]
+async fn a_hanging_service_times_out_and_excess_requests_are_shed() {
+    let api = spawn_with(1).await;
+    api.link.blackhole(true);
+    api.link.cut().await;
+    let slow = {
+        let (http, url) = (api.http.clone(), api.url("/v1/offices?limit=1"));
+        tokio::spawn(async move { http.get(url).send().await.unwrap() })
+    };
+    // While that request holds the only slot, the next one is shed at once.
+    let http = api.http.clone();
+    let url = api.url("/v1/offices?limit=2");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let shed = loop {
+        let r = http.get(url.clone()).send().await.unwrap();
+        if r.status() == 503 {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "no request was shed");
+    };
+    assert_eq!(shed.headers()["retry-after"], "1");
+    assert_problem(shed, 503, "overloaded").await;
+    let timed_out = slow.await.unwrap();
+    assert_problem(timed_out, 504, "downstream_timeout").await;
+}
+
+#[tokio::test]
+async fn the_correlation_id_travels_from_http_into_the_event() {
+    let api = spawn().await;
+    let r = api
+        .http
+        .post(api.url("/v1/offices"))
+        .header("Idempotency-Key", "corr-key")
+        .header("x-request-id", "trace-from-the-edge-42")
+        .json(&office_body("DMV-4242"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let id: Value = r.json().await.unwrap();
+    let row: (String,) =
+        sqlx::query_as("SELECT correlation_id FROM outbox WHERE aggregate_id = $1")
+            .bind(id["id"].as_str().unwrap())
+            .fetch_one(api.app.db().reader())
+            .await
+            .unwrap();
+    assert_eq!(row.0, "trace-from-the-edge-42");
 }

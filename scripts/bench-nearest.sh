@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Nearest-office through REST on the embedded shape, measured with wrk.
+# Usage: scripts/bench-nearest.sh [duration]   (needs wrk: apt-get install wrk)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+duration=${1:-20s}
+cargo build --release -q -p plaza-cli
+bin=target/release/plaza
+dir=$(mktemp -d)
+$bin --data-dir "$dir" offices generate --count 3000 | $bin --data-dir "$dir" offices import - >/dev/null
+PLAZA_LOG_LEVEL=warn $bin --data-dir "$dir" serve --http 127.0.0.1:18080 --grpc 127.0.0.1:15051 >/dev/null &
+pid=$!
+trap 'kill -INT $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
+until curl -sf http://127.0.0.1:18080/healthz >/dev/null; do sleep 0.05; done
+echo "== one point (answers cached)"
+wrk -t2 -c32 -d"$duration" --latency 'http://127.0.0.1:18080/v1/offices/nearest?lat=40.27&lon=-76.88&limit=5'
+echo "== random points (answers computed)"
+wrk -t2 -c32 -d"$duration" --latency -s scripts/nearest-random.lua http://127.0.0.1:18080
