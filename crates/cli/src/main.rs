@@ -120,10 +120,23 @@ fn main() -> ExitCode {
         println!("# configuration is valid");
         return ExitCode::SUCCESS;
     }
-    if let Err(e) = plaza_kernel::telemetry::init_logging(config.log_format, &config.log_level) {
-        eprintln!("plaza: {e}");
-        return ExitCode::from(2);
-    }
+    let service_name = if config.services.len() == SERVICES.len() {
+        "plaza".to_owned()
+    } else {
+        format!("plaza-{}", config.services.join("+"))
+    };
+    let telemetry = match plaza_kernel::telemetry::init(
+        config.log_format,
+        &config.log_level,
+        config.otlp_endpoint.as_deref(),
+        &service_name,
+    ) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("plaza: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -134,13 +147,16 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.command, config)) {
+    let code = match runtime.block_on(run(cli.command, config)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("plaza: {e:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    drop(runtime);
+    telemetry.shutdown();
+    code
 }
 
 async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {

@@ -70,24 +70,156 @@ impl std::str::FromStr for LogFormat {
     }
 }
 
-/// Installs the global log subscriber (once; later calls do nothing).
-pub fn init_logging(format: LogFormat, filter: &str) -> Result<(), Error> {
+/// Installs the global log subscriber (once; later calls do nothing), and,
+/// with an OTLP endpoint, a span exporter. Keep the guard until the end of
+/// the process and call [`TelemetryGuard::shutdown`] to flush spans.
+pub fn init_logging(format: LogFormat, filter: &str) -> Result<TelemetryGuard, Error> {
+    init(format, filter, None, "plaza")
+}
+
+/// As [`init_logging`], exporting spans over OTLP/gRPC to `otlp_endpoint`.
+pub fn init(
+    format: LogFormat,
+    filter: &str,
+    otlp_endpoint: Option<&str>,
+    service_name: &str,
+) -> Result<TelemetryGuard, Error> {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
     let filter = EnvFilter::try_new(filter)
         .map_err(|e| Error::Invalid(format!("log filter {filter:?}: {e}")))?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(ScrubbingStderr);
-    let result = match format {
-        LogFormat::Json => builder
+    let fmt = tracing_subscriber::fmt::layer().with_writer(ScrubbingStderr);
+    let fmt: Box<dyn Layer<tracing_subscriber::Registry> + Send + Sync> = match format {
+        LogFormat::Json => fmt
             .json()
             .with_current_span(true)
             .with_span_list(false)
-            .try_init(),
-        LogFormat::Text => builder.with_ansi(false).try_init(),
+            .boxed(),
+        LogFormat::Text => fmt.with_ansi(false).boxed(),
+    };
+    let (otel, guard) = match otlp_endpoint {
+        Some(endpoint) => {
+            let (layer, guard) = otlp::layer(endpoint, service_name)?;
+            (Some(layer), guard)
+        }
+        None => (None, TelemetryGuard::default()),
     };
     // A second init (tests start several servers in one process) is fine.
-    let _ = result;
-    Ok(())
+    let _ = tracing_subscriber::registry()
+        .with(fmt)
+        .with(otel)
+        .with(filter)
+        .try_init();
+    Ok(guard)
+}
+
+/// Flushes exported spans at the end of the process.
+#[derive(Default)]
+pub struct TelemetryGuard {
+    provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+    _runtime: Option<std::sync::Arc<tokio::runtime::Runtime>>,
+}
+
+impl TelemetryGuard {
+    /// Sends every span still buffered. Call it outside the async runtime.
+    pub fn shutdown(mut self) {
+        if let Some(p) = self.provider.take()
+            && let Err(e) = p.shutdown()
+        {
+            eprintln!("plaza: could not flush spans to the OTLP collector: {e}");
+        }
+    }
+}
+
+/// OTLP/gRPC span export.
+///
+/// The SDK's batch processor exports from a thread of its own, outside any
+/// Tokio runtime, while the gRPC exporter needs one: the exporter therefore
+/// owns a small runtime and runs each export on it.
+mod otlp {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use opentelemetry::trace::TracerProvider;
+    use opentelemetry_otlp::WithExportConfig;
+    use opentelemetry_sdk::error::OTelSdkResult;
+    use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+
+    use super::TelemetryGuard;
+    use crate::Error;
+
+    #[derive(Debug)]
+    struct OwnRuntime {
+        inner: opentelemetry_otlp::SpanExporter,
+        rt: Arc<tokio::runtime::Runtime>,
+    }
+
+    impl SpanExporter for OwnRuntime {
+        fn export(&self, batch: Vec<SpanData>) -> impl Future<Output = OTelSdkResult> + Send {
+            let result = self.rt.block_on(self.inner.export(batch));
+            std::future::ready(result)
+        }
+        fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+            let _inside = self.rt.enter();
+            self.inner.shutdown_with_timeout(timeout)
+        }
+        fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
+            self.inner.set_resource(resource);
+        }
+    }
+
+    pub(super) fn layer<S>(
+        endpoint: &str,
+        service_name: &str,
+    ) -> Result<
+        (
+            tracing_opentelemetry::OpenTelemetryLayer<S, opentelemetry_sdk::trace::Tracer>,
+            TelemetryGuard,
+        ),
+        Error,
+    >
+    where
+        S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
+    {
+        let rt = Arc::new(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("otlp-export")
+                .enable_all()
+                .build()
+                .map_err(|e| Error::Invalid(format!("OTLP export runtime: {e}")))?,
+        );
+        let inner = {
+            let _inside = rt.enter();
+            opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(endpoint)
+                .with_timeout(Duration::from_secs(5))
+                .build()
+                .map_err(|e| Error::Invalid(format!("OTLP exporter for {endpoint}: {e}")))?
+        };
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .with_batch_exporter(OwnRuntime {
+                inner,
+                rt: rt.clone(),
+            })
+            .with_resource(
+                opentelemetry_sdk::Resource::builder()
+                    .with_service_name(service_name.to_owned())
+                    .build(),
+            )
+            .build();
+        let tracer = provider.tracer("plaza");
+        Ok((
+            tracing_opentelemetry::layer().with_tracer(tracer),
+            TelemetryGuard {
+                provider: Some(provider),
+                _runtime: Some(rt),
+            },
+        ))
+    }
 }
 
 /// Writes log lines to stderr after scrubbing them.

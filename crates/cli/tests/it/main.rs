@@ -384,3 +384,103 @@ async fn distributed_shape_splits_over_two_processes_and_heals() {
     })
     .await;
 }
+
+/// A received span: its name and its string attributes.
+type SpanSeen = (String, Vec<(String, String)>);
+
+/// An OTLP/gRPC trace collector that keeps what it receives.
+#[derive(Default, Clone)]
+struct Collector {
+    spans: std::sync::Arc<std::sync::Mutex<Vec<SpanSeen>>>,
+}
+
+#[tonic::async_trait]
+impl opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceService
+    for Collector
+{
+    async fn export(
+        &self,
+        request: tonic::Request<
+            opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
+        >,
+    ) -> Result<
+        tonic::Response<
+            opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse,
+        >,
+        tonic::Status,
+    > {
+        use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
+        let mut spans = self.spans.lock().unwrap();
+        for rs in request.into_inner().resource_spans {
+            for ss in rs.scope_spans {
+                for span in ss.spans {
+                    let attrs = span
+                        .attributes
+                        .iter()
+                        .map(|kv| {
+                            let v = match kv.value.as_ref().and_then(|v| v.value.clone()) {
+                                Some(V::StringValue(s)) => s,
+                                other => format!("{other:?}"),
+                            };
+                            (kv.key.clone(), v)
+                        })
+                        .collect();
+                    spans.push((span.name, attrs));
+                }
+            }
+        }
+        Ok(tonic::Response::new(Default::default()))
+    }
+}
+
+// Multi-threaded: the collector must keep running while the test blocks
+// waiting for plaza to exit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_are_exported_over_otlp_with_the_correlation_id() {
+    let collector = Collector::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let svc = opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceServiceServer::new(
+        collector.clone(),
+    );
+    tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .add_service(svc)
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
+            .await
+            .unwrap();
+    });
+    let dir = temp_dir("otlp");
+    let env = [
+        ("PLAZA_DATA_DIR", dir.join("data").display().to_string()),
+        ("PLAZA_OTLP_ENDPOINT", format!("http://{addr}")),
+        ("PLAZA_LOG_LEVEL", "info".to_owned()),
+    ];
+    let mut server = Server::start(
+        &["serve", "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0"],
+        &env,
+    );
+    let http = server.http.clone().unwrap();
+    let r = reqwest::Client::new()
+        .get(format!("{http}/v1/offices?limit=1"))
+        .header("x-request-id", "otlp-trace-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(server.interrupt(), 0);
+    let spans = collector.spans.lock().unwrap().clone();
+    let has = |name: &str, key: &str| {
+        spans.iter().any(|(n, attrs)| {
+            n == name && attrs.iter().any(|(k, v)| k == key && v == "otlp-trace-1")
+        })
+    };
+    assert!(
+        has("http", "request_id"),
+        "the gateway's span reached the collector: {spans:?}"
+    );
+    assert!(
+        has("grpc", "correlation_id"),
+        "the service's span carries the same id: {spans:?}"
+    );
+}
