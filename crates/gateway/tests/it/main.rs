@@ -624,3 +624,40 @@ async fn the_correlation_id_travels_from_http_into_the_event() {
             .unwrap();
     assert_eq!(row.0, "trace-from-the-edge-42");
 }
+
+/// The documentation page, rendered by a real browser from the API's own
+/// OpenAPI document, with the network limited to this machine.
+#[tokio::test]
+#[ignore = "needs Chromium at /usr/bin/chromium (Debian package chromium; .ci/run installs it)"]
+async fn the_docs_page_renders_every_operation_in_a_real_browser() {
+    let api = spawn().await;
+    let profile = plaza_kernel::testing::temp_dir("chromium");
+    let out = tokio::process::Command::new("/usr/bin/chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=10000",
+            &format!("--user-data-dir={}", profile.display()),
+            "--dump-dom",
+            &api.url("/docs"),
+        ])
+        .output()
+        .await
+        .expect("run chromium");
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(dom.contains("data-rendered=\"true\""), "the page rendered the OpenAPI document:\n{dom}");
+    let spec: Value = serde_json::from_str(&plaza_gateway::openapi_json()).unwrap();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"].as_str().unwrap();
+            assert!(dom.contains(&format!("id=\"{id}\"")), "{} {path} is on the page", method.to_uppercase());
+        }
+    }
+    assert!(dom.contains("Plaza API"));
+}
