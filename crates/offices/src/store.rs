@@ -151,57 +151,48 @@ pub async fn find_by_id(tx: &mut Tx, id: &str) -> Result<Option<Office>, Error> 
 }
 
 pub async fn insert(tx: &mut Tx, o: &Office) -> Result<(), Error> {
-    let f = &o.fields;
-    sqlx::query(
+    write(
+        tx,
         "INSERT INTO offices (id, code, name, kind, street, city, county, state, zip, latitude, longitude, phone, hours, active, version, created_at_ms, updated_at_ms)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)",
+        o,
     )
-    .bind(&o.id)
-    .bind(&f.code)
-    .bind(&f.name)
-    .bind(f.kind.as_str())
-    .bind(&f.street)
-    .bind(&f.city)
-    .bind(&f.county)
-    .bind(&f.state)
-    .bind(&f.zip)
-    .bind(f.latitude)
-    .bind(f.longitude)
-    .bind(&f.phone)
-    .bind(&f.hours)
-    .bind(f.active as i64)
-    .bind(o.version)
-    .bind(o.updated_at_ms)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    .await
 }
 
 pub async fn update(tx: &mut Tx, o: &Office) -> Result<(), Error> {
-    let f = &o.fields;
-    sqlx::query(
+    write(
+        tx,
         "UPDATE offices SET code = $2, name = $3, kind = $4, street = $5, city = $6, county = $7, state = $8, zip = $9,
          latitude = $10, longitude = $11, phone = $12, hours = $13, active = $14, version = $15, updated_at_ms = $16
          WHERE id = $1",
+        o,
     )
-    .bind(&o.id)
-    .bind(&f.code)
-    .bind(&f.name)
-    .bind(f.kind.as_str())
-    .bind(&f.street)
-    .bind(&f.city)
-    .bind(&f.county)
-    .bind(&f.state)
-    .bind(&f.zip)
-    .bind(f.latitude)
-    .bind(f.longitude)
-    .bind(&f.phone)
-    .bind(&f.hours)
-    .bind(f.active as i64)
-    .bind(o.version)
-    .bind(o.updated_at_ms)
-    .execute(&mut **tx)
-    .await?;
+    .await
+}
+
+/// Runs `sql` with the office's columns bound as $1..$16 in table order.
+async fn write(tx: &mut Tx, sql: &'static str, o: &Office) -> Result<(), Error> {
+    let f = &o.fields;
+    sqlx::query(sql)
+        .bind(&o.id)
+        .bind(&f.code)
+        .bind(&f.name)
+        .bind(f.kind.as_str())
+        .bind(&f.street)
+        .bind(&f.city)
+        .bind(&f.county)
+        .bind(&f.state)
+        .bind(&f.zip)
+        .bind(f.latitude)
+        .bind(f.longitude)
+        .bind(&f.phone)
+        .bind(&f.hours)
+        .bind(f.active as i64)
+        .bind(o.version)
+        .bind(o.updated_at_ms)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 

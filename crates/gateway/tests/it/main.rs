@@ -368,25 +368,16 @@ async fn writes_need_an_idempotency_key_and_replays_change_nothing() {
 
     // Optimistic concurrency on replace.
     let id = first["id"].as_str().unwrap();
-    let r = api
-        .http
-        .put(api.url(&format!("/v1/offices/{id}")))
-        .header("Idempotency-Key", "key-4")
-        .header("If-Match", "\"1\"")
-        .json(&office_body("DMV-7777"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let r = api
-        .http
-        .put(api.url(&format!("/v1/offices/{id}")))
-        .header("Idempotency-Key", "key-5")
-        .header("If-Match", "\"1\"")
-        .json(&office_body("DMV-7777"))
-        .send()
-        .await
-        .unwrap();
+    let put = |key: &'static str| {
+        api.http
+            .put(api.url(&format!("/v1/offices/{id}")))
+            .header("Idempotency-Key", key)
+            .header("If-Match", "\"1\"")
+            .json(&office_body("DMV-7777"))
+            .send()
+    };
+    assert_eq!(put("key-4").await.unwrap().status(), 200);
+    let r = put("key-5").await.unwrap();
     assert_problem(r, 409, "offices.version_conflict").await;
 }
 
@@ -651,12 +642,19 @@ async fn the_docs_page_renders_every_operation_in_a_real_browser() {
         .await
         .expect("run chromium");
     let dom = String::from_utf8_lossy(&out.stdout);
-    assert!(dom.contains("data-rendered=\"true\""), "the page rendered the OpenAPI document:\n{dom}");
+    assert!(
+        dom.contains("data-rendered=\"true\""),
+        "the page rendered the OpenAPI document:\n{dom}"
+    );
     let spec: Value = serde_json::from_str(&plaza_gateway::openapi_json()).unwrap();
     for (path, item) in spec["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
             let id = op["operationId"].as_str().unwrap();
-            assert!(dom.contains(&format!("id=\"{id}\"")), "{} {path} is on the page", method.to_uppercase());
+            assert!(
+                dom.contains(&format!("id=\"{id}\"")),
+                "{} {path} is on the page",
+                method.to_uppercase()
+            );
         }
     }
     assert!(dom.contains("Plaza API"));
