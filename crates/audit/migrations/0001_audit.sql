@@ -1,0 +1,33 @@
+-- The log itself: entry `seq` is leaf `seq` of the Merkle tree.
+CREATE TABLE audit_log (
+    seq BIGINT PRIMARY KEY,
+    entry {{blob}} NOT NULL,
+    leaf_hash {{blob}} NOT NULL,
+    at_ms BIGINT NOT NULL
+);
+
+-- Hashes of the perfect subtrees of 256 leaves and more (level >= 8). A
+-- proof reads these plus at most a block or two of leaf hashes.
+CREATE TABLE audit_nodes (
+    level BIGINT NOT NULL,
+    idx BIGINT NOT NULL,
+    hash {{blob}} NOT NULL,
+    PRIMARY KEY (level, idx)
+);
+
+-- Signed tree heads.
+CREATE TABLE audit_tree_heads (
+    size BIGINT PRIMARY KEY,
+    root {{blob}} NOT NULL,
+    at_ms BIGINT NOT NULL,
+    key_id TEXT NOT NULL,
+    signature {{blob}} NOT NULL
+);
+
+-- Public keys that signed tree heads, for third parties. Verification
+-- trusts only keys given to it, never this table alone.
+CREATE TABLE audit_keys (
+    key_id TEXT PRIMARY KEY,
+    public_key {{blob}} NOT NULL,
+    created_at_ms BIGINT NOT NULL
+);

@@ -1,0 +1,565 @@
+//! The audit log: append-only storage of entries as leaves of an RFC 6962
+//! Merkle tree, signed tree heads, and inclusion and consistency proofs.
+//!
+//! The tree's right edge (one pending perfect subtree per level, the
+//! "frontier") is kept in memory, so an append costs its leaf hash and the
+//! node hashes it completes. Perfect subtrees of 256 leaves and more are
+//! stored (`audit_nodes`), so a proof reads at most a couple of 256-leaf
+//! blocks of leaf hashes and a few dozen stored nodes, however large the log.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use ed25519_dalek::{Signer as _, SigningKey, Verifier as _, VerifyingKey};
+use plaza_kernel::clock::SharedClock;
+use plaza_kernel::db::{Db, Tx};
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use tokio::sync::Mutex;
+
+use crate::error::Error;
+use crate::merkle::{self, Hash, Perfect};
+
+/// Levels below this are computed from leaf hashes; from it up, stored.
+pub const STORED_LEVEL: u32 = 8;
+const BLOCK: u64 = 1 << STORED_LEVEL;
+
+/// One audit event. Its canonical form (field order fixed, as below) is the
+/// Merkle leaf.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AuditEvent {
+    /// When it happened, ms since the epoch.
+    pub at_ms: i64,
+    /// The service that recorded it.
+    pub service: String,
+    /// Who acted: a subject id, or `system:<component>`.
+    pub actor: String,
+    /// What was done, e.g. `offices.update`, `vault.detokenise`.
+    pub action: String,
+    /// What it was done to, e.g. `office/0193…`.
+    pub resource: String,
+    /// The citizen concerned, as a vault token (never clear personal data).
+    pub subject: Option<String>,
+    /// Why, as stated by the actor.
+    pub purpose: String,
+    pub correlation_id: String,
+    /// `ok`, `denied`, `failed`.
+    pub outcome: String,
+}
+
+impl AuditEvent {
+    /// The bytes that are hashed into the tree.
+    pub fn canonical(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+/// A signed tree head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeHead {
+    pub size: u64,
+    pub root: Hash,
+    pub at_ms: i64,
+    pub key_id: String,
+    pub signature: Vec<u8>,
+}
+
+impl TreeHead {
+    /// What the signature covers.
+    pub fn message(size: u64, root: &Hash, at_ms: i64) -> Vec<u8> {
+        format!(
+            "plaza-audit-tree-head/v1\n{size}\n{}\n{at_ms}\n",
+            merkle::hex(root)
+        )
+        .into_bytes()
+    }
+
+    /// Checks the signature against `key`.
+    pub fn verify_signature(&self, key: &VerifyingKey) -> bool {
+        let Ok(sig) = ed25519_dalek::Signature::from_slice(&self.signature) else {
+            return false;
+        };
+        key.verify(&Self::message(self.size, &self.root, self.at_ms), &sig)
+            .is_ok()
+    }
+}
+
+/// The key that signs tree heads.
+#[derive(Clone)]
+pub struct HeadSigner {
+    key: Arc<SigningKey>,
+    pub key_id: String,
+}
+
+impl HeadSigner {
+    pub fn from_seed(seed: [u8; 32]) -> HeadSigner {
+        let key = SigningKey::from_bytes(&seed);
+        let key_id = key_id(&key.verifying_key());
+        HeadSigner {
+            key: Arc::new(key),
+            key_id,
+        }
+    }
+
+    /// Reads the seed from `path` (64 hex characters), or makes a new one
+    /// there (readable by the owner only) when the file does not exist.
+    pub fn load_or_create(path: &std::path::Path) -> Result<HeadSigner, Error> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let seed = merkle::from_hex(text.trim()).ok_or_else(|| {
+                    Error::Key(format!(
+                        "{} does not hold a 64-hex-digit key",
+                        path.display()
+                    ))
+                })?;
+                Ok(HeadSigner::from_seed(seed))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let seed: [u8; 32] = rand::random();
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| Error::Key(format!("{}: {e}", dir.display())))?;
+                }
+                write_private(path, &merkle::hex(&seed))?;
+                Ok(HeadSigner::from_seed(seed))
+            }
+            Err(e) => Err(Error::Key(format!("{}: {e}", path.display()))),
+        }
+    }
+
+    pub fn public(&self) -> VerifyingKey {
+        self.key.verifying_key()
+    }
+
+    fn sign(&self, size: u64, root: &Hash, at_ms: i64) -> TreeHead {
+        let signature = self
+            .key
+            .sign(&TreeHead::message(size, root, at_ms))
+            .to_bytes()
+            .to_vec();
+        TreeHead {
+            size,
+            root: *root,
+            at_ms,
+            key_id: self.key_id.clone(),
+            signature,
+        }
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &std::path::Path, text: &str) -> Result<(), Error> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| Error::Key(format!("{}: {e}", path.display())))?;
+    f.write_all(text.as_bytes())
+        .map_err(|e| Error::Key(format!("{}: {e}", path.display())))
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &std::path::Path, text: &str) -> Result<(), Error> {
+    std::fs::write(path, text).map_err(|e| Error::Key(format!("{}: {e}", path.display())))
+}
+
+/// A key's id: the first 8 bytes of SHA-256 of the public key, in hex.
+pub fn key_id(key: &VerifyingKey) -> String {
+    Sha256::digest(key.as_bytes())[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The tree's right edge.
+#[derive(Debug, Clone, Default)]
+struct Frontier {
+    size: u64,
+    /// `pending[l]`: the perfect subtree of level `l` waiting for its right
+    /// sibling (set exactly where bit `l` of `size` is set).
+    pending: Vec<Option<Hash>>,
+}
+
+impl Frontier {
+    /// Adds a leaf; returns the stored-level nodes it completed.
+    fn push(&mut self, leaf: Hash, completed: &mut Vec<(Perfect, Hash)>) {
+        let mut h = leaf;
+        let mut level = 0usize;
+        loop {
+            if self.pending.len() <= level {
+                self.pending.resize(level + 1, None);
+            }
+            match self.pending[level].take() {
+                Some(left) => {
+                    h = merkle::node_hash(&left, &h);
+                    level += 1;
+                    if level as u32 >= STORED_LEVEL {
+                        let index = (self.size + 1) / (1u64 << level) - 1;
+                        completed.push((
+                            Perfect {
+                                level: level as u32,
+                                index,
+                            },
+                            h,
+                        ));
+                    }
+                }
+                None => {
+                    self.pending[level] = Some(h);
+                    break;
+                }
+            }
+        }
+        self.size += 1;
+    }
+
+    fn root(&self) -> Hash {
+        let mut acc: Option<Hash> = None;
+        for h in self.pending.iter().flatten() {
+            acc = Some(match acc {
+                None => *h,
+                Some(right) => merkle::node_hash(h, &right),
+            });
+        }
+        acc.unwrap_or_else(merkle::empty_root)
+    }
+}
+
+/// The audit log of one Plaza installation.
+#[derive(Clone)]
+pub struct AuditLog {
+    db: Db,
+    frontier: Arc<Mutex<Frontier>>,
+    signer: HeadSigner,
+    clock: SharedClock,
+}
+
+impl AuditLog {
+    /// Opens the log and rebuilds the in-memory right edge from storage.
+    pub async fn open(db: Db, signer: HeadSigner, clock: SharedClock) -> Result<AuditLog, Error> {
+        let size: i64 = sqlx::query("SELECT COUNT(*) FROM audit_log")
+            .fetch_one(db.reader())
+            .await?
+            .try_get(0)?;
+        let size = size as u64;
+        let mut frontier = Frontier {
+            size: 0,
+            pending: Vec::new(),
+        };
+        // Whole stored subtrees first, then the leaves of the last block.
+        let mut start = 0u64;
+        let full = size & !(BLOCK - 1);
+        for level in (STORED_LEVEL..64).rev() {
+            let len = 1u64 << level;
+            if full & len != 0 {
+                let h = stored_node(
+                    db.reader(),
+                    Perfect {
+                        level,
+                        index: start / len,
+                    },
+                )
+                .await?;
+                if frontier.pending.len() <= level as usize {
+                    frontier.pending.resize(level as usize + 1, None);
+                }
+                frontier.pending[level as usize] = Some(h);
+                start += len;
+            }
+        }
+        frontier.size = start;
+        let tail = leaf_hashes(db.reader(), start, size).await?;
+        let mut ignored = Vec::new();
+        for h in tail {
+            frontier.push(h, &mut ignored);
+        }
+        sqlx::query(
+            "INSERT INTO audit_keys (key_id, public_key, created_at_ms) VALUES ($1, $2, $3) ON CONFLICT (key_id) DO NOTHING",
+        )
+        .bind(&signer.key_id)
+        .bind(signer.public().as_bytes().to_vec())
+        .bind(clock.now_ms())
+        .execute(db.reader())
+        .await?;
+        Ok(AuditLog {
+            db,
+            frontier: Arc::new(Mutex::new(frontier)),
+            signer,
+            clock,
+        })
+    }
+
+    pub fn signer(&self) -> &HeadSigner {
+        &self.signer
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Appends events in one transaction; returns the sequence number of the
+    /// first. Either all are appended or none.
+    pub async fn append(&self, events: &[AuditEvent]) -> Result<u64, Error> {
+        let mut frontier = self.frontier.lock().await;
+        let first = frontier.size;
+        let mut next = frontier.clone();
+        let mut completed = Vec::new();
+        let mut rows = Vec::with_capacity(events.len());
+        for ev in events {
+            let entry = ev.canonical();
+            let leaf = merkle::leaf_hash(&entry);
+            next.push(leaf, &mut completed);
+            rows.push((entry, leaf, ev.at_ms));
+        }
+        let mut tx = self.db.begin().await?;
+        insert_rows(&mut tx, first, rows).await?;
+        for (p, h) in completed {
+            sqlx::query("INSERT INTO audit_nodes (level, idx, hash) VALUES ($1, $2, $3)")
+                .bind(p.level as i64)
+                .bind(p.index as i64)
+                .bind(h.to_vec())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        *frontier = next;
+        Ok(first)
+    }
+
+    /// The current size and root.
+    pub async fn head(&self) -> (u64, Hash) {
+        let f = self.frontier.lock().await;
+        (f.size, f.root())
+    }
+
+    /// Signs and stores the current tree head if the log grew since the
+    /// last one. Returns the newest signed head.
+    pub async fn sign_head(&self) -> Result<Option<TreeHead>, Error> {
+        let (size, root) = self.head().await;
+        let latest = self.latest_head().await?;
+        if latest.as_ref().is_some_and(|h| h.size >= size) || size == 0 {
+            return Ok(latest);
+        }
+        let head = self.signer.sign(size, &root, self.clock.now_ms());
+        sqlx::query(
+            "INSERT INTO audit_tree_heads (size, root, at_ms, key_id, signature) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (size) DO NOTHING",
+        )
+        .bind(head.size as i64)
+        .bind(head.root.to_vec())
+        .bind(head.at_ms)
+        .bind(&head.key_id)
+        .bind(head.signature.clone())
+        .execute(self.db.reader())
+        .await?;
+        Ok(Some(head))
+    }
+
+    pub async fn latest_head(&self) -> Result<Option<TreeHead>, Error> {
+        let row = sqlx::query(
+            "SELECT size, root, at_ms, key_id, signature FROM audit_tree_heads ORDER BY size DESC LIMIT 1",
+        )
+        .fetch_optional(self.db.reader())
+        .await?;
+        row.map(|r| head_from_row(&r)).transpose()
+    }
+
+    /// Every signed tree head, oldest first.
+    pub async fn heads(&self) -> Result<Vec<TreeHead>, Error> {
+        heads(self.db.reader()).await
+    }
+
+    /// The entry at `seq`.
+    pub async fn entry(&self, seq: u64) -> Result<AuditEvent, Error> {
+        let row = sqlx::query("SELECT entry FROM audit_log WHERE seq = $1")
+            .bind(seq as i64)
+            .fetch_optional(self.db.reader())
+            .await?
+            .ok_or(Error::NoSuchEntry(seq))?;
+        let bytes: Vec<u8> = row.try_get(0)?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt(format!("entry {seq}: {e}")))
+    }
+
+    /// The inclusion proof of entry `index` in the tree of `size` entries.
+    pub async fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, Error> {
+        let current = self.frontier.lock().await.size;
+        if size > current || index >= size {
+            return Err(Error::BadRange {
+                what: "inclusion",
+                a: index,
+                b: size,
+                size: current,
+            });
+        }
+        self.hashes_of(&merkle::inclusion_ranges(index, size)).await
+    }
+
+    /// The consistency proof from the tree of `old` entries to that of `new`.
+    pub async fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, Error> {
+        let current = self.frontier.lock().await.size;
+        if old == 0 || old > new || new > current {
+            return Err(Error::BadRange {
+                what: "consistency",
+                a: old,
+                b: new,
+                size: current,
+            });
+        }
+        self.hashes_of(&merkle::consistency_ranges(old, new)).await
+    }
+
+    /// The root of the tree of the first `size` entries.
+    pub async fn root_at(&self, size: u64) -> Result<Hash, Error> {
+        Ok(self
+            .hashes_of(&[(0, size)])
+            .await?
+            .pop()
+            .unwrap_or_else(merkle::empty_root))
+    }
+
+    /// Hashes of leaf ranges, reading each perfect part once.
+    async fn hashes_of(&self, ranges: &[(u64, u64)]) -> Result<Vec<Hash>, Error> {
+        let mut parts = Vec::new();
+        for &(s, l) in ranges {
+            merkle::perfect_parts(s, l, &mut parts);
+        }
+        let mut known: HashMap<Perfect, Hash> = HashMap::new();
+        let stored: Vec<Perfect> = parts
+            .iter()
+            .copied()
+            .filter(|p| p.level >= STORED_LEVEL)
+            .collect();
+        for chunk in stored.chunks(64) {
+            let cond = chunk
+                .iter()
+                .map(|p| format!("(level = {} AND idx = {})", p.level, p.index))
+                .collect::<Vec<_>>()
+                .join(" OR ");
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT level, idx, hash FROM audit_nodes WHERE {cond}"
+            )))
+            .fetch_all(self.db.reader())
+            .await?;
+            for r in rows {
+                let p = Perfect {
+                    level: r.try_get::<i64, _>(0)? as u32,
+                    index: r.try_get::<i64, _>(1)? as u64,
+                };
+                known.insert(p, to_hash(r.try_get(2)?)?);
+            }
+        }
+        if let Some(missing) = stored.iter().find(|p| !known.contains_key(p)) {
+            return Err(Error::Corrupt(format!(
+                "stored node {missing:?} is missing"
+            )));
+        }
+        let blocks: HashSet<u64> = parts
+            .iter()
+            .filter(|p| p.level < STORED_LEVEL)
+            .map(|p| (p.index << p.level) / BLOCK)
+            .collect();
+        let mut leaves: HashMap<u64, Hash> = HashMap::new();
+        for b in blocks {
+            for (i, h) in leaf_hashes(self.db.reader(), b * BLOCK, (b + 1) * BLOCK)
+                .await?
+                .into_iter()
+                .enumerate()
+            {
+                leaves.insert(b * BLOCK + i as u64, h);
+            }
+        }
+        for p in parts.iter().filter(|p| p.level < STORED_LEVEL) {
+            let start = p.index << p.level;
+            let hs: Option<Vec<Hash>> = (start..start + (1 << p.level))
+                .map(|i| leaves.get(&i).copied())
+                .collect();
+            let hs = hs.ok_or_else(|| Error::Corrupt(format!("leaves of {p:?} are missing")))?;
+            known.insert(*p, merkle::root_of(&hs));
+        }
+        Ok(ranges
+            .iter()
+            .map(|&(s, l)| merkle::range_hash(s, l, &|p| known[&p]))
+            .collect())
+    }
+}
+
+async fn insert_rows(
+    tx: &mut Tx,
+    first: u64,
+    rows: Vec<(Vec<u8>, Hash, i64)>,
+) -> Result<(), Error> {
+    let mut seq = first;
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<_> = rows.by_ref().take(200).collect();
+        let mut sql = String::from("INSERT INTO audit_log (seq, entry, leaf_hash, at_ms) VALUES ");
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${})",
+                4 * i + 1,
+                4 * i + 2,
+                4 * i + 3,
+                4 * i + 4
+            ));
+        }
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (entry, leaf, at) in chunk {
+            q = q.bind(seq as i64).bind(entry).bind(leaf.to_vec()).bind(at);
+            seq += 1;
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+pub(crate) fn to_hash(bytes: Vec<u8>) -> Result<Hash, Error> {
+    bytes
+        .try_into()
+        .map_err(|_| Error::Corrupt("a stored hash is not 32 bytes".into()))
+}
+
+async fn stored_node(pool: &sqlx::AnyPool, p: Perfect) -> Result<Hash, Error> {
+    let row = sqlx::query("SELECT hash FROM audit_nodes WHERE level = $1 AND idx = $2")
+        .bind(p.level as i64)
+        .bind(p.index as i64)
+        .fetch_optional(pool)
+        .await?
+        .ok_or_else(|| Error::Corrupt(format!("stored node {p:?} is missing")))?;
+    to_hash(row.try_get(0)?)
+}
+
+/// Stored leaf hashes of entries `[from, to)`, in order.
+async fn leaf_hashes(pool: &sqlx::AnyPool, from: u64, to: u64) -> Result<Vec<Hash>, Error> {
+    let rows =
+        sqlx::query("SELECT leaf_hash FROM audit_log WHERE seq >= $1 AND seq < $2 ORDER BY seq")
+            .bind(from as i64)
+            .bind(to as i64)
+            .fetch_all(pool)
+            .await?;
+    rows.into_iter().map(|r| to_hash(r.try_get(0)?)).collect()
+}
+
+pub(crate) fn head_from_row(r: &sqlx::any::AnyRow) -> Result<TreeHead, Error> {
+    Ok(TreeHead {
+        size: r.try_get::<i64, _>(0)? as u64,
+        root: to_hash(r.try_get(1)?)?,
+        at_ms: r.try_get(2)?,
+        key_id: r.try_get(3)?,
+        signature: r.try_get(4)?,
+    })
+}
+
+pub(crate) async fn heads(pool: &sqlx::AnyPool) -> Result<Vec<TreeHead>, Error> {
+    let rows = sqlx::query(
+        "SELECT size, root, at_ms, key_id, signature FROM audit_tree_heads ORDER BY size",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(head_from_row).collect()
+}
