@@ -1,5 +1,6 @@
 //! `plaza`: runs the platform and works on its data.
 
+mod audit;
 mod serve;
 
 use std::path::PathBuf;
@@ -62,6 +63,30 @@ enum Command {
     },
     /// Print the OpenAPI document of the REST API.
     Openapi,
+    /// The tamper-evident audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCommand {
+    /// Recompute the Merkle tree from storage and check every entry, stored
+    /// subtree and signed tree head; exits 1 and says where if anything
+    /// was altered.
+    Verify {
+        /// Also trust this Ed25519 public key (64 hex digits), e.g. one that
+        /// signed heads before a key rotation. May be repeated.
+        #[arg(long = "trust-key")]
+        trust_keys: Vec<String>,
+    },
+    /// Append synthetic entries and sign a tree head (for benchmarks and
+    /// demonstrations; the entries say they are synthetic).
+    Seed {
+        #[arg(long, default_value_t = 1000)]
+        count: u64,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -189,6 +214,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Offices {
             command: OfficesCommand::Import { file },
         } => import_offices(&config, &file).await,
+        Command::Audit {
+            command: AuditCommand::Verify { trust_keys },
+        } => audit::verify(&config, &trust_keys).await,
+        Command::Audit {
+            command: AuditCommand::Seed { count },
+        } => audit::seed(&config, count).await,
     }
 }
 

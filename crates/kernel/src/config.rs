@@ -185,6 +185,13 @@ const KEYS: &[KeySpec] = &[
         fix: "a whole number between 1 and 100000",
     },
     KeySpec {
+        key: "audit.signing_key_file",
+        env: "PLAZA_AUDIT_SIGNING_KEY_FILE",
+        default: "",
+        secret: false,
+        fix: "leave empty for <data_dir>/keys/audit-signing.key, or give the path of a file holding a 64-hex-digit Ed25519 seed",
+    },
+    KeySpec {
         key: "shutdown.drain_ms",
         env: "PLAZA_SHUTDOWN_DRAIN_MS",
         default: "10000",
@@ -214,6 +221,8 @@ pub struct Config {
     pub otlp_endpoint: Option<String>,
     pub client: ClientPolicy,
     pub drain: Duration,
+    /// The Ed25519 seed that signs audit tree heads.
+    pub audit_signing_key_file: PathBuf,
     /// Every key with its value (secrets masked) and origin, for `config check`.
     pub effective: Vec<(String, String, Origin)>,
 }
@@ -481,6 +490,10 @@ impl Config {
                 )
             })
             .collect();
+        let audit_signing_key_file = match opt("audit.signing_key_file") {
+            Some(p) => PathBuf::from(p),
+            None => data_dir.join("keys").join("audit-signing.key"),
+        };
         Ok(Config {
             data_dir,
             database_url,
@@ -498,6 +511,7 @@ impl Config {
             otlp_endpoint,
             client,
             drain: Duration::from_millis(int("shutdown.drain_ms", 0, 600_000)?),
+            audit_signing_key_file,
             effective,
         })
     }

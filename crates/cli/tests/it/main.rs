@@ -484,3 +484,45 @@ async fn spans_are_exported_over_otlp_with_the_correlation_id() {
         "the service's span carries the same id: {spans:?}"
     );
 }
+
+#[tokio::test]
+async fn audit_verify_passes_an_intact_log_and_pinpoints_an_edit() {
+    let dir = temp_dir("audit");
+    let env = [("PLAZA_DATA_DIR", dir.join("data").display().to_string())];
+    let (code, out, err) = run(&["audit", "verify"], &env);
+    assert_eq!(code, 1, "no key yet: {out}{err}");
+    assert!(err.contains("no audit signing key"), "{err}");
+    let (code, out, _) = run(&["audit", "seed", "--count", "700"], &env);
+    assert_eq!(code, 0);
+    assert!(out.contains("signed tree head at size 700"), "{out}");
+    assert!(dir.join("data/keys/audit-signing.key").exists());
+    let (code, out, _) = run(&["audit", "verify"], &env);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("700 entries, 1 signed tree heads checked"),
+        "{out}"
+    );
+    assert!(out.contains("nothing was altered"));
+
+    let db = plaza_kernel::db::Db::open(
+        &plaza_kernel::db::StorageTarget::DataDir(dir.join("data")),
+        "audit",
+    )
+    .await
+    .unwrap();
+    sqlx::query("UPDATE audit_log SET entry = X'7b7d' WHERE seq = 321")
+        .execute(db.reader())
+        .await
+        .unwrap();
+    db.close().await;
+    let (code, out, _) = run(&["audit", "verify"], &env);
+    assert_eq!(code, 1);
+    assert!(out.contains("ALTERED: entry 321 was edited"), "{out}");
+    assert!(
+        out.contains("ALTERED: the signed tree head at size 700 does not match"),
+        "{out}"
+    );
+    let (code, _, err) = run(&["audit", "verify", "--trust-key", "xyz"], &env);
+    assert_eq!(code, 1);
+    assert!(err.contains("--trust-key xyz"), "{err}");
+}
