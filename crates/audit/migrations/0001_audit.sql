@@ -6,8 +6,8 @@ CREATE TABLE audit_log (
     at_ms BIGINT NOT NULL
 );
 
--- Hashes of the perfect subtrees of 256 leaves and more (level >= 8). A
--- proof reads these plus at most a block or two of leaf hashes.
+-- Hashes of the perfect subtrees of 16 leaves and more (level >= 4). A
+-- proof reads these plus at most a block or two of 16 leaf hashes.
 CREATE TABLE audit_nodes (
     level BIGINT NOT NULL,
     idx BIGINT NOT NULL,

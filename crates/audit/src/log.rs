@@ -3,8 +3,8 @@
 //!
 //! The tree's right edge (one pending perfect subtree per level, the
 //! "frontier") is kept in memory, so an append costs its leaf hash and the
-//! node hashes it completes. Perfect subtrees of 256 leaves and more are
-//! stored (`audit_nodes`), so a proof reads at most a couple of 256-leaf
+//! node hashes it completes. Perfect subtrees of 16 leaves and more are
+//! stored (`audit_nodes`), so a proof reads at most a couple of 16-leaf
 //! blocks of leaf hashes and a few dozen stored nodes, however large the log.
 
 use std::collections::{HashMap, HashSet};
@@ -21,7 +21,7 @@ use crate::error::Error;
 use crate::merkle::{self, Hash, Perfect};
 
 /// Levels below this are computed from leaf hashes; from it up, stored.
-pub const STORED_LEVEL: u32 = 8;
+pub const STORED_LEVEL: u32 = 4;
 const BLOCK: u64 = 1 << STORED_LEVEL;
 
 /// One audit event. Its canonical form (field order fixed, as below) is the
