@@ -8,6 +8,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut files = Vec::new();
     collect(&root, &mut files)?;
     files.sort();
+    // Directories too, so a new contract file is noticed.
+    println!("cargo:rerun-if-changed={}", root.display());
+    for dir in files.iter().filter_map(|f| f.parent()) {
+        println!("cargo:rerun-if-changed={}", dir.display());
+    }
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
     }

@@ -5,6 +5,7 @@
 //! (inclusion proof) and that the log only ever grew (consistency proof).
 
 pub mod error;
+pub mod grpc;
 pub mod log;
 pub mod merkle;
 pub mod verify;

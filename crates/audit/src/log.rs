@@ -22,6 +22,10 @@ use crate::merkle::{self, Hash, Perfect};
 
 /// Levels below this are computed from leaf hashes; from it up, stored.
 pub const STORED_LEVEL: u32 = 4;
+/// Stored subtrees from this level up (one per 1,024 entries and fewer) are
+/// also kept in memory once read: they never change, and every proof needs
+/// a few of them.
+const CACHED_LEVEL: u32 = 10;
 const BLOCK: u64 = 1 << STORED_LEVEL;
 
 /// One audit event. Its canonical form (field order fixed, as below) is the
@@ -233,6 +237,7 @@ impl Frontier {
 pub struct AuditLog {
     db: Db,
     frontier: Arc<Mutex<Frontier>>,
+    upper: Arc<std::sync::RwLock<HashMap<Perfect, Hash>>>,
     signer: HeadSigner,
     clock: SharedClock,
 }
@@ -287,6 +292,7 @@ impl AuditLog {
         Ok(AuditLog {
             db,
             frontier: Arc::new(Mutex::new(frontier)),
+            upper: Default::default(),
             signer,
             clock,
         })
@@ -383,6 +389,35 @@ impl AuditLog {
         serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt(format!("entry {seq}: {e}")))
     }
 
+    /// The leaf hash recorded for entry `index`.
+    pub async fn leaf_hash(&self, index: u64) -> Result<Hash, Error> {
+        leaf_hashes(self.db.reader(), index, index + 1)
+            .await?
+            .pop()
+            .ok_or(Error::NoSuchEntry(index))
+    }
+
+    /// Signs a new tree head every `every` while the log grows, until
+    /// `shutdown`; signs a last one on the way out.
+    pub async fn sign_periodically(
+        &self,
+        every: std::time::Duration,
+        mut shutdown: plaza_kernel::shutdown::Shutdown,
+    ) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = shutdown.wait() => break,
+            }
+            if let Err(e) = self.sign_head().await {
+                tracing::error!(error = %plaza_kernel::error::chain(&e), "signing an audit tree head failed");
+            }
+        }
+        if let Err(e) = self.sign_head().await {
+            tracing::error!(error = %plaza_kernel::error::chain(&e), "signing the last audit tree head failed");
+        }
+    }
+
     /// The inclusion proof of entry `index` in the tree of `size` entries.
     pub async fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, Error> {
         let current = self.frontier.lock().await.size;
@@ -427,10 +462,17 @@ impl AuditLog {
             merkle::perfect_parts(s, l, &mut parts);
         }
         let mut known: HashMap<Perfect, Hash> = HashMap::new();
+        if let Ok(upper) = self.upper.read() {
+            for p in parts.iter().filter(|p| p.level >= CACHED_LEVEL) {
+                if let Some(h) = upper.get(p) {
+                    known.insert(*p, *h);
+                }
+            }
+        }
         let stored: Vec<Perfect> = parts
             .iter()
             .copied()
-            .filter(|p| p.level >= STORED_LEVEL)
+            .filter(|p| p.level >= STORED_LEVEL && !known.contains_key(p))
             .collect();
         for chunk in stored.chunks(64) {
             let cond = chunk
@@ -448,7 +490,13 @@ impl AuditLog {
                     level: r.try_get::<i64, _>(0)? as u32,
                     index: r.try_get::<i64, _>(1)? as u64,
                 };
-                known.insert(p, to_hash(r.try_get(2)?)?);
+                let h = to_hash(r.try_get(2)?)?;
+                if p.level >= CACHED_LEVEL
+                    && let Ok(mut upper) = self.upper.write()
+                {
+                    upper.insert(p, h);
+                }
+                known.insert(p, h);
             }
         }
         if let Some(missing) = stored.iter().find(|p| !known.contains_key(p)) {

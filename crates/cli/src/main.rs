@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use plaza_kernel::config::{Config, Overrides};
 
 /// Every service this binary can host.
-pub const SERVICES: &[&str] = &["offices", "gateway"];
+pub const SERVICES: &[&str] = &["offices", "audit", "gateway"];
 
 #[derive(Parser, Debug)]
 #[command(

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use plaza_contracts::audit::v1::audit_service_server::AuditServiceServer;
 use plaza_contracts::offices::v1::offices_service_server::OfficesServiceServer;
 use plaza_kernel::bus;
 use plaza_kernel::cache::Cache;
@@ -31,7 +32,7 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let (stop_servers, servers_shutdown) = shutdown::channel();
     let (trigger, shutdown) = shutdown::channel();
     let instance = uuid_like();
-    let hosts_grpc = config.hosts("offices");
+    let hosts_grpc = config.hosts("offices") || config.hosts("audit");
 
     let grpc_listener = if hosts_grpc {
         Some(
@@ -74,6 +75,7 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let mut dbs: Vec<Db> = Vec::new();
 
     let mut grpc_router = None;
+    let mut offices_service = None;
     if config.hosts("offices") {
         let db = plaza_offices::open_db(&storage).await.with_context(|| {
             format!(
@@ -105,10 +107,46 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         });
         dbs.push(db);
 
+        offices_service = Some(OfficesServiceServer::new(
+            plaza_offices::grpc::GrpcOffices::new(app),
+        ));
+    }
+
+    let mut audit_service = None;
+    if config.hosts("audit") {
+        let db = plaza_audit::open_db(&storage).await.with_context(|| {
+            format!("opening the audit database ({})", storage.describe("audit"))
+        })?;
+        let signer = plaza_audit::HeadSigner::load_or_create(&config.audit_signing_key_file)
+            .with_context(|| {
+                format!(
+                    "audit signing key ({})",
+                    config.audit_signing_key_file.display()
+                )
+            })?;
+        let log = plaza_audit::AuditLog::open(db.clone(), signer, Arc::new(SystemClock))
+            .await
+            .context("opening the audit log")?;
+        let (signing, s) = (log.clone(), shutdown.clone());
+        tasks.spawn(async move { signing.sign_periodically(Duration::from_secs(1), s).await });
+        dbs.push(db);
+        audit_service = Some(AuditServiceServer::new(plaza_audit::grpc::GrpcAudit::new(
+            log,
+        )));
+    }
+
+    if hosts_grpc {
         let (health, health_service) = tonic_health::server::health_reporter();
-        health
-            .set_serving::<OfficesServiceServer<plaza_offices::grpc::GrpcOffices>>()
-            .await;
+        if offices_service.is_some() {
+            health
+                .set_serving::<OfficesServiceServer<plaza_offices::grpc::GrpcOffices>>()
+                .await;
+        }
+        if audit_service.is_some() {
+            health
+                .set_serving::<AuditServiceServer<plaza_audit::grpc::GrpcAudit>>()
+                .await;
+        }
         health
             .set_service_status("", tonic_health::ServingStatus::Serving)
             .await;
@@ -123,9 +161,8 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
                 .concurrency_limit_per_connection(1024)
                 .add_service(health_service)
                 .add_service(reflection)
-                .add_service(OfficesServiceServer::new(
-                    plaza_offices::grpc::GrpcOffices::new(app),
-                )),
+                .add_optional_service(offices_service)
+                .add_optional_service(audit_service),
         );
     }
 
@@ -144,16 +181,23 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     }
 
     if let Some(listener) = http_listener {
-        let offices_url = match (config.endpoints.get("offices"), grpc_addr) {
-            (Some(url), _) => url.clone(),
-            (None, Some(addr)) => format!("http://{addr}"),
-            (None, None) => bail!(
-                "the gateway needs the offices service: host it here (services = \"all\") or give its address \
-                 in endpoints.offices / PLAZA_ENDPOINT_OFFICES"
-            ),
+        let endpoint = |svc: &str| -> anyhow::Result<String> {
+            match (config.endpoints.get(svc), grpc_addr) {
+                (Some(url), _) => Ok(url.clone()),
+                (None, Some(addr)) if config.hosts(svc) => Ok(format!("http://{addr}")),
+                _ => bail!(
+                    "the gateway needs the {svc} service: host it here (services = \"all\") or give its address \
+                     in endpoints.{svc} / PLAZA_ENDPOINT_{}",
+                    svc.to_uppercase()
+                ),
+            }
         };
-        let downstreams = plaza_gateway::Downstreams::connect(&offices_url, &config.client)
-            .context("offices client")?;
+        let urls = plaza_gateway::Endpoints {
+            offices: endpoint("offices")?,
+            audit: endpoint("audit")?,
+        };
+        let downstreams = plaza_gateway::Downstreams::connect(&urls, &config.client)
+            .context("gateway clients")?;
         let app = plaza_gateway::app(
             downstreams.state,
             plaza_gateway::EdgeLimits {

@@ -11,3 +11,9 @@ pub mod offices {
         tonic::include_proto!("plaza.offices.v1");
     }
 }
+
+pub mod audit {
+    pub mod v1 {
+        tonic::include_proto!("plaza.audit.v1");
+    }
+}

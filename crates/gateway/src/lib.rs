@@ -19,6 +19,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use plaza_contracts::audit::v1::audit_service_client::AuditServiceClient;
 use plaza_contracts::offices::v1::offices_service_client::OfficesServiceClient;
 use plaza_kernel::error::ErrorKind;
 use plaza_kernel::resilience::{self, Breaker, ClientChannel, ClientPolicy};
@@ -115,6 +116,7 @@ pub const PROBLEM_CODES: &[(&str, &str)] = &[
         license(name = "Apache-2.0")
     ),
     tags((name = "offices", description = "DMV offices, police licensing units and card-pickup points"),
+         (name = "audit", description = "The tamper-evident audit log: signed tree heads and RFC 6962 proofs"),
          (name = "system", description = "Health of this process and its dependencies")),
     components(schemas(Problem))
 )]
@@ -124,8 +126,17 @@ struct ApiDoc;
 #[derive(Clone)]
 pub struct AppState {
     pub offices: OfficesServiceClient<ClientChannel>,
-    pub offices_health: HealthClient<ClientChannel>,
+    pub audit: AuditServiceClient<ClientChannel>,
+    /// Health of every downstream service, by name.
+    pub health: Vec<(&'static str, HealthClient<ClientChannel>)>,
     pub retries: u32,
+}
+
+/// Where each downstream service is.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    pub offices: String,
+    pub audit: String,
 }
 
 /// Downstream clients and their breakers.
@@ -137,17 +148,22 @@ pub struct Downstreams {
 impl Downstreams {
     /// Clients for every service the gateway calls, at the given addresses.
     pub fn connect(
-        offices_url: &str,
+        urls: &Endpoints,
         policy: &ClientPolicy,
     ) -> Result<Downstreams, plaza_kernel::Error> {
-        let (channel, breaker) = resilience::channel("offices", offices_url, policy)?;
+        let (offices, offices_breaker) = resilience::channel("offices", &urls.offices, policy)?;
+        let (audit, audit_breaker) = resilience::channel("audit", &urls.audit, policy)?;
         Ok(Downstreams {
             state: AppState {
-                offices: OfficesServiceClient::new(channel.clone()),
-                offices_health: HealthClient::new(channel),
+                offices: OfficesServiceClient::new(offices.clone()),
+                audit: AuditServiceClient::new(audit.clone()),
+                health: vec![
+                    ("offices", HealthClient::new(offices)),
+                    ("audit", HealthClient::new(audit)),
+                ],
                 retries: policy.retries,
             },
-            breakers: vec![breaker],
+            breakers: vec![offices_breaker, audit_breaker],
         })
     }
 }
@@ -167,25 +183,29 @@ async fn healthz() -> Json<Health> {
 #[utoipa::path(get, path = "/readyz", tag = "system",
     responses((status = 200, body = Health), (status = 503, body = Problem, content_type = "application/problem+json")))]
 async fn readyz(State(s): State<AppState>) -> Result<Json<Health>, Problem> {
-    let mut health = s.offices_health.clone();
-    let check = health.check(tonic_health::pb::HealthCheckRequest {
-        service: String::new(),
-    });
-    match tokio::time::timeout(Duration::from_millis(800), check).await {
-        Ok(Ok(r)) if r.get_ref().status == ServingStatus::Serving as i32 => {
-            Ok(Json(Health { status: "ready" }))
+    for (name, client) in &s.health {
+        let mut client = client.clone();
+        let check = client.check(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        });
+        match tokio::time::timeout(Duration::from_millis(800), check).await {
+            Ok(Ok(r)) if r.get_ref().status == ServingStatus::Serving as i32 => {}
+            _ => {
+                return Err(Problem::new(
+                    ErrorKind::Unavailable,
+                    "not_ready",
+                    format!("The {name} service is not ready."),
+                ));
+            }
         }
-        _ => Err(Problem::new(
-            ErrorKind::Unavailable,
-            "not_ready",
-            "The offices service is not ready.",
-        )),
     }
+    Ok(Json(Health { status: "ready" }))
 }
 
 fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::offices::router())
+        .merge(routes::audit::router())
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .split_for_parts()

@@ -320,7 +320,13 @@ async fn distributed_shape_splits_over_two_processes_and_heals() {
     ];
     import_sample(&common, &dir);
     let offices = Server::start(
-        &["serve", "--services", "offices", "--grpc", "127.0.0.1:0"],
+        &[
+            "serve",
+            "--services",
+            "offices,audit",
+            "--grpc",
+            "127.0.0.1:0",
+        ],
         &common,
     );
     let grpc = offices
@@ -330,6 +336,7 @@ async fn distributed_shape_splits_over_two_processes_and_heals() {
     assert!(offices.http.is_none(), "the offices process serves no HTTP");
     let mut gateway_env = common.to_vec();
     gateway_env.push(("PLAZA_ENDPOINT_OFFICES", grpc.clone()));
+    gateway_env.push(("PLAZA_ENDPOINT_AUDIT", grpc.clone()));
     gateway_env.push(("PLAZA_CLIENT_REQUEST_TIMEOUT_MS", "800".into()));
     let gateway = Server::start(
         &["serve", "--services", "gateway", "--http", "127.0.0.1:0"],
@@ -368,7 +375,7 @@ async fn distributed_shape_splits_over_two_processes_and_heals() {
     // Restart it on the same address: the gateway heals without a restart.
     let addr = grpc.trim_start_matches("http://").to_owned();
     let _offices = Server::start(
-        &["serve", "--services", "offices", "--grpc", &addr],
+        &["serve", "--services", "offices,audit", "--grpc", &addr],
         &common,
     );
     wait_until(Duration::from_secs(15), "the gateway to heal", || {

@@ -1,3 +1,4 @@
 //! One module per resource.
 
+pub mod audit;
 pub mod offices;

@@ -5,6 +5,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use plaza_audit::grpc::GrpcAudit;
+use plaza_audit::{AuditLog, HeadSigner};
+use plaza_contracts::audit::v1::audit_service_server::AuditServiceServer;
 use plaza_contracts::offices::v1::offices_service_server::OfficesServiceServer;
 use plaza_gateway::{Downstreams, EdgeLimits};
 use plaza_kernel::cache::Cache;
@@ -24,7 +27,7 @@ struct OfficesServer {
     task: tokio::task::JoinHandle<()>,
 }
 
-async fn start_offices(app: Offices, addr: SocketAddr) -> OfficesServer {
+async fn start_offices(app: Offices, audit: AuditLog, addr: SocketAddr) -> OfficesServer {
     let listener = TcpListener::bind(addr).await.expect("bind gRPC");
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
@@ -37,6 +40,7 @@ async fn start_offices(app: Offices, addr: SocketAddr) -> OfficesServer {
             .layer(plaza_kernel::grpc::ServerLayer)
             .add_service(health_service)
             .add_service(OfficesServiceServer::new(GrpcOffices::new(app)))
+            .add_service(AuditServiceServer::new(GrpcAudit::new(audit)))
             .serve_with_incoming_shutdown(
                 tonic::transport::server::TcpIncoming::from(listener),
                 async {
@@ -68,6 +72,7 @@ struct Api {
     base: String,
     http: reqwest::Client,
     app: Offices,
+    audit: AuditLog,
     offices: Option<OfficesServer>,
     /// Between the gateway and the offices service: cutting it is the
     /// network's view of the service dying.
@@ -94,14 +99,30 @@ async fn spawn_with(max_in_flight: usize) -> Api {
     )
     .await
     .unwrap();
-    let offices = start_offices(app.clone(), "127.0.0.1:0".parse().unwrap()).await;
+    let audit_db = plaza_audit::open_db(&sqlite_target()).await.unwrap();
+    let audit = AuditLog::open(
+        audit_db,
+        HeadSigner::from_seed([5; 32]),
+        Arc::new(SystemClock),
+    )
+    .await
+    .unwrap();
+    let offices = start_offices(app.clone(), audit.clone(), "127.0.0.1:0".parse().unwrap()).await;
     let policy = ClientPolicy {
         connect_timeout: Duration::from_millis(200),
         request_timeout: Duration::from_millis(800),
         ..ClientPolicy::default()
     };
     let link = TcpProxy::start(offices.addr).await;
-    let downstreams = Downstreams::connect(&format!("http://{}", link.addr), &policy).unwrap();
+    let url = format!("http://{}", link.addr);
+    let downstreams = Downstreams::connect(
+        &plaza_gateway::Endpoints {
+            offices: url.clone(),
+            audit: url,
+        },
+        &policy,
+    )
+    .unwrap();
     let router = plaza_gateway::app(
         downstreams.state,
         EdgeLimits {
@@ -116,6 +137,7 @@ async fn spawn_with(max_in_flight: usize) -> Api {
         base: format!("http://{addr}"),
         http: reqwest::Client::new(),
         app,
+        audit,
         offices: Some(offices),
         link,
     }
@@ -545,7 +567,7 @@ async fn a_dead_service_gives_503_at_once_and_heals_when_it_returns() {
     );
 
     // The service comes back on the same address: the gateway heals by itself.
-    api.offices = Some(start_offices(api.app.clone(), addr).await);
+    api.offices = Some(start_offices(api.app.clone(), api.audit.clone(), addr).await);
     api.link.refuse(false);
     let http = api.http.clone();
     let url = api.url(&format!("/v1/offices/{id}"));
@@ -658,4 +680,92 @@ async fn the_docs_page_renders_every_operation_in_a_real_browser() {
         }
     }
     assert!(dom.contains("Plaza API"));
+}
+
+#[tokio::test]
+async fn audit_tree_head_and_proofs_check_out_through_rest() {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD as B64;
+    use plaza_audit::merkle;
+    let api = spawn().await;
+    let (s, _) = api.get("/v1/audit/tree-head").await;
+    assert_eq!(s, 404, "no head before anything is logged");
+    let events: Vec<plaza_audit::AuditEvent> = (0..37)
+        .map(|i| plaza_audit::AuditEvent {
+            at_ms: 1_000 + i,
+            service: "offices".into(),
+            actor: "staff-1".into(),
+            action: "offices.read".into(),
+            resource: format!("office/{i}"),
+            subject: None,
+            purpose: "test".into(),
+            correlation_id: format!("c{i}"),
+            outcome: "ok".into(),
+        })
+        .collect();
+    api.audit.append(&events[..20]).await.unwrap();
+    api.audit.sign_head().await.unwrap();
+    let (_, first) = api.get("/v1/audit/tree-head").await;
+    api.audit.append(&events[20..]).await.unwrap();
+    api.audit.sign_head().await.unwrap();
+    let (s, head) = api.get("/v1/audit/tree-head").await;
+    assert_eq!(s, 200);
+    assert_eq!(head["tree_size"], 37);
+    let b64 = |v: &Value| B64.decode(v.as_str().unwrap()).unwrap();
+    let hash = |v: &Value| -> merkle::Hash { b64(v).try_into().unwrap() };
+    let root = hash(&head["sha256_root_hash"]);
+    // The signature checks with the published key over the published message.
+    let key =
+        ed25519_dalek::VerifyingKey::from_bytes(&b64(&head["public_key"]).try_into().unwrap())
+            .unwrap();
+    let sig = ed25519_dalek::Signature::from_slice(&b64(&head["tree_head_signature"])).unwrap();
+    key.verify_strict(head["signed_message"].as_str().unwrap().as_bytes(), &sig)
+        .unwrap();
+    assert!(
+        head["signed_message"]
+            .as_str()
+            .unwrap()
+            .contains(&merkle::hex(&root))
+    );
+    // Inclusion of entry 29, from its canonical bytes.
+    let (s, proof) = api
+        .get("/v1/audit/proofs/inclusion?leaf_index=29&tree_size=37")
+        .await;
+    assert_eq!(s, 200);
+    let path: Vec<merkle::Hash> = proof["audit_path"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(hash)
+        .collect();
+    let leaf = merkle::leaf_hash(&events[29].canonical());
+    assert_eq!(hash(&proof["leaf_hash"]), leaf);
+    merkle::verify_inclusion(29, 37, &leaf, &path, &root).unwrap();
+    // Consistency between the two heads.
+    let (s, cons) = api
+        .get("/v1/audit/proofs/consistency?first=20&second=37")
+        .await;
+    assert_eq!(s, 200);
+    let proof: Vec<merkle::Hash> = cons["consistency"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(hash)
+        .collect();
+    merkle::verify_consistency(20, 37, &hash(&first["sha256_root_hash"]), &root, &proof).unwrap();
+    // Impossible proofs are refused clearly.
+    let r = api
+        .http
+        .get(api.url("/v1/audit/proofs/inclusion?leaf_index=40&tree_size=37"))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 400, "audit.bad_range").await;
+    let r = api
+        .http
+        .get(api.url("/v1/audit/proofs/consistency?first=30&second=20"))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 400, "audit.bad_range").await;
 }
