@@ -8,6 +8,7 @@ pub mod error;
 pub mod grpc;
 pub mod log;
 pub mod merkle;
+pub mod trail;
 pub mod verify;
 
 use plaza_kernel::db::{Db, StorageTarget};

@@ -309,6 +309,28 @@ impl AuditLog {
     /// Appends events in one transaction; returns the sequence number of the
     /// first. Either all are appended or none.
     pub async fn append(&self, events: &[AuditEvent]) -> Result<u64, Error> {
+        self.append_inner(None, events)
+            .await
+            .map(|r| r.unwrap_or(0))
+    }
+
+    /// Appends events that arrived as bus event `event_id`, recording it in
+    /// the consumer's inbox in the same transaction: a redelivery appends
+    /// nothing (and returns `None`).
+    pub async fn append_delivered(
+        &self,
+        consumer: &str,
+        event_id: &str,
+        events: &[AuditEvent],
+    ) -> Result<Option<u64>, Error> {
+        self.append_inner(Some((consumer, event_id)), events).await
+    }
+
+    async fn append_inner(
+        &self,
+        delivered: Option<(&str, &str)>,
+        events: &[AuditEvent],
+    ) -> Result<Option<u64>, Error> {
         let mut frontier = self.frontier.lock().await;
         let first = frontier.size;
         let mut next = frontier.clone();
@@ -321,6 +343,21 @@ impl AuditLog {
             rows.push((entry, leaf, ev.at_ms));
         }
         let mut tx = self.db.begin().await?;
+        if let Some((consumer, event_id)) = delivered {
+            let fresh = sqlx::query(
+                "INSERT INTO inbox (consumer, event_id, processed_at_ms) VALUES ($1, $2, $3)
+                 ON CONFLICT (consumer, event_id) DO NOTHING",
+            )
+            .bind(consumer)
+            .bind(event_id)
+            .bind(self.clock.now_ms())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if fresh == 0 {
+                return Ok(None);
+            }
+        }
         insert_rows(&mut tx, first, rows).await?;
         for (p, h) in completed {
             sqlx::query("INSERT INTO audit_nodes (level, idx, hash) VALUES ($1, $2, $3)")
@@ -332,7 +369,7 @@ impl AuditLog {
         }
         tx.commit().await?;
         *frontier = next;
-        Ok(first)
+        Ok(Some(first))
     }
 
     /// The current size and root.

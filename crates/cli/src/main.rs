@@ -260,7 +260,9 @@ async fn import_offices(config: &Config, file: &std::path::Path) -> anyhow::Resu
     );
     bar.set_message("importing offices");
     let report = app
-        .import(rows, &|n| bar.set_position(n))
+        .import("system:plaza-offices-import", rows, &|n| {
+            bar.set_position(n)
+        })
         .await
         .context("importing offices")?;
     bar.finish_and_clear();

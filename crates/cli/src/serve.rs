@@ -65,7 +65,7 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     };
     let http_addr = http_listener.as_ref().map(|l| l.local_addr()).transpose()?;
 
-    let bus = bus::connect(config.nats_url.as_deref())
+    let bus = bus::connect(config.nats_url.as_deref(), &config.events_namespace)
         .await
         .context("connecting the event bus")?;
     let storage = config.storage();
@@ -113,6 +113,7 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     }
 
     let mut audit_service = None;
+    let mut final_head = None;
     if config.hosts("audit") {
         let db = plaza_audit::open_db(&storage).await.with_context(|| {
             format!("opening the audit database ({})", storage.describe("audit"))
@@ -127,6 +128,16 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         let log = plaza_audit::AuditLog::open(db.clone(), signer, Arc::new(SystemClock))
             .await
             .context("opening the audit log")?;
+        // Every service that records audit events sends them here.
+        let sources: Vec<&str> = crate::SERVICES
+            .iter()
+            .copied()
+            .filter(|s| !["audit", "gateway"].contains(s))
+            .collect();
+        plaza_audit::trail::consume(&log, &bus, &sources, shutdown.clone())
+            .await
+            .context("subscribing to audit events")?;
+        final_head = Some(log.clone());
         let (signing, s) = (log.clone(), shutdown.clone());
         tasks.spawn(async move { signing.sign_periodically(Duration::from_secs(1), s).await });
         dbs.push(db);
@@ -279,6 +290,12 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         }
     })
     .await;
+    // The relays have published everything: sign a head over all of it.
+    if let Some(log) = &final_head
+        && let Err(e) = log.sign_head().await
+    {
+        tracing::error!(error = %plaza_kernel::error::chain(&e), "signing the final audit tree head failed");
+    }
     for db in &dbs {
         db.close().await;
     }

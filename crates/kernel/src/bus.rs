@@ -558,10 +558,17 @@ where
 }
 
 /// Which bus a process uses, chosen by configuration.
-pub async fn connect(nats_url: Option<&str>) -> Result<Arc<dyn Bus>, Error> {
+/// `namespace` keeps installations that share a NATS server apart: streams
+/// are `<NAMESPACE>_<SERVICE>`, subjects `<namespace>.events.<service>.…`.
+pub async fn connect(nats_url: Option<&str>, namespace: &str) -> Result<Arc<dyn Bus>, Error> {
     match nats_url {
         Some(url) => Ok(Arc::new(
-            NatsBus::connect(url, "PLAZA", "plaza.events").await?,
+            NatsBus::connect(
+                url,
+                &namespace.to_uppercase(),
+                &format!("{namespace}.events"),
+            )
+            .await?,
         )),
         None => Ok(Arc::new(InProcessBus::new())),
     }

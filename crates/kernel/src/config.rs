@@ -87,6 +87,13 @@ const KEYS: &[KeySpec] = &[
         fix: "leave empty for the in-process bus, or give nats://host:4222",
     },
     KeySpec {
+        key: "events_namespace",
+        env: "PLAZA_EVENTS_NAMESPACE",
+        default: "plaza",
+        secret: false,
+        fix: "lower-case letters, digits and _ (it names the NATS streams and subjects)",
+    },
+    KeySpec {
         key: "redis_url",
         env: "PLAZA_REDIS_URL",
         default: "",
@@ -207,6 +214,7 @@ pub struct Config {
     pub database_url: Option<String>,
     pub database_schema_prefix: String,
     pub nats_url: Option<String>,
+    pub events_namespace: String,
     pub redis_url: Option<String>,
     /// Services this process hosts.
     pub services: Vec<String>,
@@ -427,6 +435,17 @@ impl Config {
         }
         let nats_url = url_with("nats_url", &["nats", "tls"])?;
         let redis_url = url_with("redis_url", &["redis", "rediss"])?;
+        let events_namespace = get("events_namespace");
+        if events_namespace.is_empty()
+            || !events_namespace
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
+            return Err(bad(
+                "events_namespace",
+                "must be lower-case letters, digits and _".into(),
+            ));
+        }
         let services_raw = get("services");
         let services: Vec<String> = if services_raw == "all" {
             known_services.iter().map(|s| s.to_string()).collect()
@@ -499,6 +518,7 @@ impl Config {
             database_url,
             database_schema_prefix,
             nats_url,
+            events_namespace,
             redis_url,
             services,
             http_listen,

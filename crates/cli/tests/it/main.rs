@@ -281,6 +281,7 @@ async fn embedded_shape_serves_rest_and_grpc_and_stops_cleanly_on_ctrl_c() {
     let created = client
         .post(format!("{http}/v1/offices"))
         .header("Idempotency-Key", unique("k"))
+        .header("x-request-id", "e2e-audit-1")
         .json(&serde_json::json!({
             "code": "DMV-5000", "name": "New Office", "kind": "dmv_office",
             "address": {"street": "1 Main St", "city": "York", "county": "York", "state": "PA", "zip": "17401"},
@@ -303,6 +304,50 @@ async fn embedded_shape_serves_rest_and_grpc_and_stops_cleanly_on_ctrl_c() {
         0,
         "every event published before exit"
     );
+
+    // Every change reached the audit log: the imported offices and the
+    // office created over REST, with the request's id, and the log verifies.
+    let audit = plaza_kernel::db::Db::open(
+        &plaza_kernel::db::StorageTarget::DataDir(dir.join("data")),
+        "audit",
+    )
+    .await
+    .unwrap();
+    let entries: Vec<(Vec<u8>,)> = sqlx::query_as("SELECT entry FROM audit_log ORDER BY seq")
+        .fetch_all(audit.reader())
+        .await
+        .unwrap();
+    let entries: Vec<Value> = entries
+        .iter()
+        .map(|(e,)| serde_json::from_slice(e).unwrap())
+        .collect();
+    let imported = entries
+        .iter()
+        .filter(|e| e["action"] == "offices.import")
+        .count();
+    assert_eq!(imported, 300, "one audit entry per imported office");
+    assert!(entries.iter().all(|e| e["action"] != "offices.import" || e["actor"] == "system:plaza-offices-import"));
+    let created: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["action"] == "offices.create")
+        .collect();
+    assert_eq!(created.len(), 1, "{created:?}");
+    assert_eq!(created[0]["correlation_id"], "e2e-audit-1");
+    assert!(
+        created[0]["resource"]
+            .as_str()
+            .unwrap()
+            .starts_with("office/")
+    );
+    let (code, out, _) = run(&["audit", "verify"], &env);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("301 entries"), "{out}");
+    assert!(out.contains("verified: nothing was altered"), "{out}");
+    let head: (i64,) = sqlx::query_as("SELECT MAX(size) FROM audit_tree_heads")
+        .fetch_one(audit.reader())
+        .await
+        .unwrap();
+    assert_eq!(head.0, 301, "the last signed head covers every entry");
 }
 
 #[tokio::test]
@@ -316,6 +361,7 @@ async fn distributed_shape_splits_over_two_processes_and_heals() {
             format!("{}_", unique("split")),
         ),
         ("PLAZA_NATS_URL", require(NATS_ENV)),
+        ("PLAZA_EVENTS_NAMESPACE", unique("t")),
         ("PLAZA_REDIS_URL", require(REDIS_ENV)),
     ];
     import_sample(&common, &dir);
@@ -356,6 +402,28 @@ async fn distributed_shape_splits_over_two_processes_and_heals() {
         body["items"][0]["office"]["address"]["county"],
         "Philadelphia"
     );
+
+    // The imported offices' audit events travelled over NATS into the audit
+    // log, whose signed head the gateway serves.
+    let head_url = format!("{http}/v1/audit/tree-head");
+    wait_until(
+        Duration::from_secs(20),
+        "a signed head over the 300 imported offices",
+        || {
+            let (client, url) = (client.clone(), head_url.clone());
+            async move {
+                match client.get(url).send().await {
+                    Ok(r) if r.status() == 200 => r
+                        .json::<Value>()
+                        .await
+                        .map(|h| h["tree_size"] == 300)
+                        .unwrap_or(false),
+                    _ => false,
+                }
+            }
+        },
+    )
+    .await;
 
     // Kill the offices process: the gateway answers 503 problem+json at once.
     drop(offices);

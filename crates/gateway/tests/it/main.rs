@@ -94,6 +94,7 @@ async fn spawn_with(max_in_flight: usize) -> Api {
     let mut csv = Vec::new();
     plaza_offices::generate::generate(120, 2, &mut csv).unwrap();
     app.import(
+        "test",
         plaza_offices::app::parse_csv(csv.as_slice()).unwrap(),
         &|_| {},
     )

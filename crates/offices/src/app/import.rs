@@ -133,6 +133,7 @@ impl Offices {
     /// rows are done.
     pub async fn import(
         &self,
+        actor: &str,
         rows: Vec<(u64, OfficeFields)>,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<ImportReport, Error> {
@@ -149,7 +150,7 @@ impl Offices {
                         updated_at_ms: now,
                     };
                     store::insert(&mut tx, &office).await?;
-                    publish_change(&mut tx, &office, "imported").await?;
+                    publish_change(&mut tx, &office, "imported", actor).await?;
                     report.created += 1;
                 }
                 Some(current) if current.fields == fields => report.unchanged += 1,
@@ -161,7 +162,7 @@ impl Offices {
                         updated_at_ms: now,
                     };
                     store::update(&mut tx, &office).await?;
-                    publish_change(&mut tx, &office, "imported").await?;
+                    publish_change(&mut tx, &office, "imported", actor).await?;
                     report.updated += 1;
                 }
             }

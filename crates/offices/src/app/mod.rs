@@ -99,7 +99,12 @@ impl Offices {
         Ok((page, next))
     }
 
-    pub async fn create(&self, idem: &Idempotency, fields: OfficeFields) -> Result<Office, Error> {
+    pub async fn create(
+        &self,
+        actor: &str,
+        idem: &Idempotency,
+        fields: OfficeFields,
+    ) -> Result<Office, Error> {
         let mut tx = self.db.begin().await?;
         if let Some(previous) =
             idempotency::lookup(&mut tx, "offices.create", &idem.key, &idem.fingerprint).await?
@@ -116,7 +121,7 @@ impl Offices {
             updated_at_ms: self.clock.now_ms(),
         };
         store::insert(&mut tx, &office).await?;
-        publish_change(&mut tx, &office, "created").await?;
+        publish_change(&mut tx, &office, "created", actor).await?;
         idempotency::record(
             &mut tx,
             "offices.create",
@@ -131,6 +136,7 @@ impl Offices {
 
     pub async fn update(
         &self,
+        actor: &str,
         idem: &Idempotency,
         id: &str,
         fields: OfficeFields,
@@ -166,7 +172,7 @@ impl Offices {
             updated_at_ms: self.clock.now_ms(),
         };
         store::update(&mut tx, &office).await?;
-        publish_change(&mut tx, &office, "updated").await?;
+        publish_change(&mut tx, &office, "updated", actor).await?;
         idempotency::record(
             &mut tx,
             "offices.update",
@@ -196,6 +202,7 @@ pub(crate) async fn publish_change(
     tx: &mut plaza_kernel::db::Tx,
     office: &Office,
     change: &str,
+    actor: &str,
 ) -> Result<(), Error> {
     let payload = pb::OfficeChanged {
         office: Some(office.to_pb()),
@@ -209,6 +216,26 @@ pub(crate) async fn publish_change(
             aggregate_type: "office".to_owned(),
             aggregate_id: office.id.clone(),
             payload,
+        },
+    )
+    .await?;
+    // The audit record commits with the change, or neither does.
+    let action = match change {
+        "created" => "offices.create",
+        "updated" => "offices.update",
+        _ => "offices.import",
+    };
+    plaza_audit::trail::record(
+        tx,
+        crate::SERVICE,
+        office.updated_at_ms,
+        plaza_audit::trail::Record {
+            actor,
+            action,
+            resource: &format!("office/{}", office.id),
+            subject: None,
+            purpose: "administration of service locations",
+            outcome: "ok",
         },
     )
     .await?;

@@ -9,7 +9,7 @@ use plaza_kernel::bus::{Bus, InProcessBus};
 use plaza_kernel::cache::Cache;
 use plaza_kernel::clock::SystemClock;
 use plaza_kernel::db::StorageTarget;
-use plaza_kernel::outbox::{self, Relay, RelayConfig};
+use plaza_kernel::outbox::{Relay, RelayConfig};
 use plaza_kernel::shutdown::Shutdown;
 use plaza_kernel::testing::{REDIS_ENV, postgres_target, require, sqlite_target, unique};
 use plaza_offices::app::{Idempotency, Offices, parse_csv};
@@ -19,6 +19,16 @@ use plaza_offices::{Error, generate, open_db, subscribe_invalidation};
 async fn app(target: &StorageTarget, cache: Cache) -> Offices {
     let db = open_db(target).await.expect("offices db");
     Offices::new(db, cache, Arc::new(SystemClock))
+}
+
+/// Events of one type waiting in the outbox.
+async fn events(db: &plaza_kernel::db::Db, event_type: &str) -> i64 {
+    let row: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM outbox WHERE event_type = $1")
+        .bind(event_type)
+        .fetch_one(db.reader())
+        .await
+        .unwrap();
+    row.0
 }
 
 fn local() -> Cache {
@@ -59,7 +69,7 @@ fn fields(code: &str, lat: f64, lon: f64) -> OfficeFields {
 
 async fn list_paginates_and_filters(target: StorageTarget) {
     let app = app(&target, local()).await;
-    let report = app.import(sample(240, 3), &|_| {}).await.unwrap();
+    let report = app.import("test", sample(240, 3), &|_| {}).await.unwrap();
     assert_eq!(report.created, 240);
     let mut seen = HashSet::new();
     let mut cursor: Option<String> = None;
@@ -119,33 +129,34 @@ async fn postgres_list_paginates_and_filters() {
 async fn create_is_idempotent_and_checked(target: StorageTarget) {
     let app = app(&target, local()).await;
     let a = app
-        .create(&idem("k1", "f1"), fields("DMV-9001", 40.0, -76.0))
+        .create("test", &idem("k1", "f1"), fields("DMV-9001", 40.0, -76.0))
         .await
         .unwrap();
     let again = app
-        .create(&idem("k1", "f1"), fields("DMV-9001", 40.0, -76.0))
+        .create("test", &idem("k1", "f1"), fields("DMV-9001", 40.0, -76.0))
         .await
         .unwrap();
     assert_eq!(a, again, "a repeated request gets the first answer");
     assert_eq!(
-        outbox::pending(app.db()).await.unwrap(),
+        events(app.db(), "offices.OfficeChanged").await,
         1,
         "and publishes no second event"
     );
     assert!(matches!(
-        app.create(&idem("k1", "f2"), fields("DMV-9002", 40.0, -76.0))
+        app.create("test", &idem("k1", "f2"), fields("DMV-9002", 40.0, -76.0))
             .await,
         Err(Error::Kernel(
             plaza_kernel::Error::IdempotencyMismatch { .. }
         ))
     ));
     assert!(matches!(
-        app.create(&idem("k2", "f3"), fields("DMV-9001", 41.0, -76.0))
+        app.create("test", &idem("k2", "f3"), fields("DMV-9001", 41.0, -76.0))
             .await,
         Err(Error::DuplicateCode(_))
     ));
     let updated = app
         .update(
+            "test",
             &idem("k3", "f4"),
             &a.id,
             fields("DMV-9001", 40.5, -76.0),
@@ -156,6 +167,7 @@ async fn create_is_idempotent_and_checked(target: StorageTarget) {
     assert_eq!(updated.version, 2);
     assert!(matches!(
         app.update(
+            "test",
             &idem("k4", "f5"),
             &a.id,
             fields("DMV-9001", 40.6, -76.0),
@@ -166,6 +178,7 @@ async fn create_is_idempotent_and_checked(target: StorageTarget) {
     ));
     assert!(matches!(
         app.update(
+            "test",
             &idem("k5", "f6"),
             "no-such-id",
             fields("DMV-9001", 40.6, -76.0),
@@ -176,9 +189,14 @@ async fn create_is_idempotent_and_checked(target: StorageTarget) {
     ));
     assert_eq!(app.get(&a.id).await.unwrap().fields.latitude, 40.5);
     assert_eq!(
-        outbox::pending(app.db()).await.unwrap(),
+        events(app.db(), "offices.OfficeChanged").await,
         2,
         "one event per change"
+    );
+    assert_eq!(
+        events(app.db(), "offices.AuditRecorded").await,
+        2,
+        "each committed change is audited in the same transaction; refused ones are not"
     );
     app.db().drop_schema().await.unwrap();
 }
@@ -199,22 +217,22 @@ async fn import_is_all_or_nothing(target: StorageTarget) {
     let mut csv = Vec::new();
     generate::generate(3000, 11, &mut csv).unwrap();
     let rows = parse_csv(csv.as_slice()).unwrap();
-    let r = app.import(rows, &|_| {}).await.unwrap();
+    let r = app.import("test", rows, &|_| {}).await.unwrap();
     assert_eq!((r.created, r.updated, r.unchanged), (3000, 0, 0));
     assert_eq!(app.count().await.unwrap(), 3000);
     assert_eq!(
-        outbox::pending(app.db()).await.unwrap(),
+        events(app.db(), "offices.OfficeChanged").await,
         3000,
         "one OfficeChanged per new office"
     );
 
     // The same file again changes nothing and publishes nothing.
     let r = app
-        .import(parse_csv(csv.as_slice()).unwrap(), &|_| {})
+        .import("test", parse_csv(csv.as_slice()).unwrap(), &|_| {})
         .await
         .unwrap();
     assert_eq!((r.created, r.updated, r.unchanged), (0, 0, 3000));
-    assert_eq!(outbox::pending(app.db()).await.unwrap(), 3000);
+    assert_eq!(events(app.db(), "offices.OfficeChanged").await, 3000);
 
     // One bad row among good ones (one of them changed): nothing is imported.
     let text = String::from_utf8(csv).unwrap();
@@ -235,7 +253,7 @@ async fn import_is_all_or_nothing(target: StorageTarget) {
         other => panic!("bad file accepted: {other:?}"),
     }
     assert_eq!(
-        outbox::pending(app.db()).await.unwrap(),
+        events(app.db(), "offices.OfficeChanged").await,
         3000,
         "nothing written"
     );
@@ -257,7 +275,7 @@ async fn postgres_import_is_all_or_nothing() {
 async fn nearest_matches_brute_force() {
     let app = app(&sqlite_target(), local()).await;
     let rows = sample(800, 5);
-    app.import(rows.clone(), &|_| {}).await.unwrap();
+    app.import("test", rows.clone(), &|_| {}).await.unwrap();
     let active: Vec<&OfficeFields> = rows.iter().map(|(_, f)| f).filter(|f| f.active).collect();
     for (lat, lon, kind) in [
         (40.27, -76.88, None),
@@ -308,7 +326,7 @@ async fn nearest_matches_brute_force() {
 /// not before: the answer is cached until the event invalidates it.
 async fn cache_is_invalidated_by_office_events(cache: Cache) {
     let app = app(&sqlite_target(), cache).await;
-    app.import(sample(200, 9), &|_| {}).await.unwrap();
+    app.import("test", sample(200, 9), &|_| {}).await.unwrap();
     let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
     subscribe_invalidation(&app, &bus, &unique("i"), Shutdown::never())
         .await
@@ -326,6 +344,7 @@ async fn cache_is_invalidated_by_office_events(cache: Cache) {
         .remove(0);
     let moved = app
         .update(
+            "test",
             &idem("move", "m"),
             &first.id,
             fields(&first.fields.code, 40.0, -77.5),

@@ -1,0 +1,115 @@
+//! How every service records audit events: inside the transaction of the
+//! change (or the read) it describes, through its own outbox. The event
+//! commits with the change or not at all, and the audit service appends it
+//! to the log when it arrives — exactly once, thanks to its inbox.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use plaza_contracts::audit::v1 as pb;
+use plaza_kernel::bus::{Bus, Durability, Envelope, EventFilter, Handler, HandlerError};
+use plaza_kernel::db::Tx;
+use plaza_kernel::outbox::{self, NewEvent};
+use plaza_kernel::shutdown::Shutdown;
+use prost::Message;
+
+use crate::log::{AuditEvent, AuditLog};
+
+/// The name of the event every service publishes for the audit log.
+pub const EVENT: &str = "AuditRecorded";
+
+/// What a service says about an action, before the time and correlation id
+/// are filled in.
+#[derive(Debug, Clone)]
+pub struct Record<'a> {
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub resource: &'a str,
+    /// The citizen concerned, as a vault token.
+    pub subject: Option<&'a str>,
+    pub purpose: &'a str,
+    pub outcome: &'a str,
+}
+
+/// Queues an audit event in `tx`, the transaction of the change it
+/// describes.
+pub async fn record(
+    tx: &mut Tx,
+    service: &str,
+    at_ms: i64,
+    r: Record<'_>,
+) -> Result<(), plaza_kernel::Error> {
+    let event = pb::AuditEvent {
+        at_ms,
+        service: service.to_owned(),
+        actor: r.actor.to_owned(),
+        action: r.action.to_owned(),
+        resource: r.resource.to_owned(),
+        subject: r.subject.unwrap_or_default().to_owned(),
+        purpose: r.purpose.to_owned(),
+        correlation_id: plaza_kernel::telemetry::correlation_id_or_new(),
+        outcome: r.outcome.to_owned(),
+    };
+    outbox::enqueue(
+        tx,
+        NewEvent {
+            event_type: format!("{service}.{EVENT}"),
+            aggregate_type: "audit".to_owned(),
+            aggregate_id: r.resource.to_owned(),
+            payload: event.encode_to_vec(),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+struct Append {
+    log: AuditLog,
+    consumer: String,
+}
+
+#[async_trait]
+impl Handler for Append {
+    async fn handle(&self, ev: &Envelope) -> Result<(), HandlerError> {
+        let e = pb::AuditEvent::decode(ev.payload.as_ref())?;
+        let event = AuditEvent {
+            at_ms: e.at_ms,
+            service: e.service,
+            actor: e.actor,
+            action: e.action,
+            resource: e.resource,
+            subject: Some(e.subject).filter(|s| !s.is_empty()),
+            purpose: e.purpose,
+            correlation_id: e.correlation_id,
+            outcome: e.outcome,
+        };
+        self.log
+            .append_delivered(&self.consumer, &ev.id, &[event])
+            .await?;
+        Ok(())
+    }
+}
+
+/// Appends the audit events of every service in `sources` as they arrive.
+pub async fn consume(
+    log: &AuditLog,
+    bus: &Arc<dyn Bus>,
+    sources: &[&str],
+    shutdown: Shutdown,
+) -> Result<(), plaza_kernel::Error> {
+    for source in sources {
+        let consumer = format!("audit-from-{source}");
+        bus.subscribe(
+            &consumer,
+            EventFilter::event(&format!("{source}.{EVENT}")),
+            Durability::Durable,
+            Arc::new(Append {
+                log: log.clone(),
+                consumer: consumer.clone(),
+            }),
+            shutdown.clone(),
+        )
+        .await?;
+    }
+    Ok(())
+}
