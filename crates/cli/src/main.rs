@@ -63,11 +63,23 @@ enum Command {
     },
     /// Print the OpenAPI document of the REST API.
     Openapi,
+    /// The vault's keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// The tamper-evident audit log.
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCommand {
+    /// Add a new key-encryption key to the vault's keyring and re-wrap every
+    /// data key under it, online: services keep reading and writing.
+    Rotate,
 }
 
 #[derive(Subcommand, Debug)]
@@ -217,10 +229,64 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Audit {
             command: AuditCommand::Verify { trust_keys },
         } => audit::verify(&config, &trust_keys).await,
+        Command::Keys {
+            command: KeysCommand::Rotate,
+        } => rotate_keys(&config).await,
         Command::Audit {
             command: AuditCommand::Seed { count },
         } => audit::seed(&config, count).await,
     }
+}
+
+async fn rotate_keys(config: &Config) -> anyhow::Result<ExitCode> {
+    let ring = std::sync::Arc::new(
+        plaza_vault::FileKeyring::load_or_create(&config.vault_keyring_file)
+            .with_context(|| format!("vault keyring ({})", config.vault_keyring_file.display()))?,
+    );
+    let db = plaza_vault::open_db(&config.storage())
+        .await
+        .context("opening the vault database")?;
+    let vault = plaza_vault::Vault::new(
+        db.clone(),
+        ring.clone(),
+        std::sync::Arc::new(plaza_kernel::clock::SystemClock),
+    );
+    let before = vault.keys_in_use().await?;
+    let total: i64 = before.iter().map(|(_, n)| n).sum();
+    let new_id = ring.add_kek().context("adding a key to the keyring")?;
+    println!(
+        "new key-encryption key {new_id} added to {}",
+        config.vault_keyring_file.display()
+    );
+    let bar = ProgressBar::new(total as u64);
+    bar.set_style(
+        ProgressStyle::with_template("re-wrapping data keys [{bar:40}] {pos}/{len} ({per_sec})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut done = 0u64;
+    loop {
+        let n = vault
+            .rewrap_batch(500)
+            .await
+            .context("re-wrapping data keys")?;
+        if n == 0 {
+            break;
+        }
+        done += n;
+        bar.set_position(done);
+    }
+    bar.finish_and_clear();
+    println!("{done} data keys re-wrapped under {new_id}");
+    let after = vault.keys_in_use().await?;
+    for id in ring.kek_ids() {
+        if id != new_id && !after.iter().any(|(k, _)| *k == id) {
+            println!(
+                "key {id} no longer wraps any data key: it may be retired once backups that need it have expired"
+            );
+        }
+    }
+    db.close().await;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn import_offices(config: &Config, file: &std::path::Path) -> anyhow::Result<ExitCode> {

@@ -199,6 +199,13 @@ const KEYS: &[KeySpec] = &[
         fix: "leave empty for <data_dir>/keys/audit-signing.key, or give the path of a file holding a 64-hex-digit Ed25519 seed",
     },
     KeySpec {
+        key: "vault.keyring_file",
+        env: "PLAZA_VAULT_KEYRING_FILE",
+        default: "",
+        secret: false,
+        fix: "leave empty for <data_dir>/keys/vault-keyring, or give the path of the vault's keyring file",
+    },
+    KeySpec {
         key: "shutdown.drain_ms",
         env: "PLAZA_SHUTDOWN_DRAIN_MS",
         default: "10000",
@@ -231,6 +238,8 @@ pub struct Config {
     pub drain: Duration,
     /// The Ed25519 seed that signs audit tree heads.
     pub audit_signing_key_file: PathBuf,
+    /// The vault's key-encryption keys and blind-index key.
+    pub vault_keyring_file: PathBuf,
     /// Every key with its value (secrets masked) and origin, for `config check`.
     pub effective: Vec<(String, String, Origin)>,
 }
@@ -513,6 +522,10 @@ impl Config {
             Some(p) => PathBuf::from(p),
             None => data_dir.join("keys").join("audit-signing.key"),
         };
+        let vault_keyring_file = match opt("vault.keyring_file") {
+            Some(p) => PathBuf::from(p),
+            None => data_dir.join("keys").join("vault-keyring"),
+        };
         Ok(Config {
             data_dir,
             database_url,
@@ -532,6 +545,7 @@ impl Config {
             client,
             drain: Duration::from_millis(int("shutdown.drain_ms", 0, 600_000)?),
             audit_signing_key_file,
+            vault_keyring_file,
             effective,
         })
     }

@@ -601,3 +601,46 @@ async fn audit_verify_passes_an_intact_log_and_pinpoints_an_edit() {
     assert_eq!(code, 1);
     assert!(err.contains("--trust-key xyz"), "{err}");
 }
+
+#[tokio::test]
+async fn keys_rotate_rewraps_every_data_key_and_values_still_open() {
+    let dir = temp_dir("keys");
+    let data = dir.join("data");
+    let env = [("PLAZA_DATA_DIR", data.display().to_string())];
+    let keyring = data.join("keys/vault-keyring");
+    let db = plaza_vault::open_db(&plaza_kernel::db::StorageTarget::DataDir(data.clone()))
+        .await
+        .unwrap();
+    let ring = std::sync::Arc::new(plaza_vault::FileKeyring::load_or_create(&keyring).unwrap());
+    let vault = plaza_vault::Vault::new(
+        db,
+        ring,
+        std::sync::Arc::new(plaza_kernel::clock::SystemClock),
+    );
+    let mut tokens = Vec::new();
+    for i in 0..120 {
+        tokens.push(
+            vault
+                .tokenise(plaza_vault::Kind::Name, &format!("Holder {i}"))
+                .await
+                .unwrap(),
+        );
+    }
+    let (code, out, err) = run(&["keys", "rotate"], &env);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("120 data keys re-wrapped"), "{out}");
+    assert!(out.contains("no longer wraps any data key"), "{out}");
+    let in_use = vault.keys_in_use().await.unwrap();
+    assert_eq!(in_use.len(), 1);
+    assert_eq!(in_use[0].1, 120);
+    let who = plaza_vault::Access {
+        actor: "test",
+        purpose: "rotation check",
+    };
+    for (i, t) in tokens.iter().enumerate() {
+        assert_eq!(
+            *vault.detokenise(t, &who).await.unwrap(),
+            format!("HOLDER {i}")
+        );
+    }
+}
