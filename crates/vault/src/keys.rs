@@ -208,7 +208,12 @@ impl KeyManager for FileKeyring {
         if let Some(k) = self.ring()?.keks.iter().find(|k| k.id == id) {
             return Ok(k.clone());
         }
-        self.refresh()?;
+        // Unknown here: another process may have rotated within the same
+        // timestamp tick, so read the file whatever its modification time.
+        let ring = Self::read(&self.path)?;
+        if let Ok(mut s) = self.state.write() {
+            *s = ring;
+        }
         self.ring()?
             .keks
             .iter()
