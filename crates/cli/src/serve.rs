@@ -73,6 +73,7 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let mut servers = JoinSet::new();
     let mut hints: Vec<&str> = Vec::new();
     let mut dbs: Vec<Db> = Vec::new();
+    let mut relays: Vec<Relay> = Vec::new();
 
     let mut grpc_router = None;
     let mut offices_service = None;
@@ -100,11 +101,7 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         plaza_offices::subscribe_invalidation(&app, &bus, &instance, shutdown.clone())
             .await
             .context("subscribing to office events")?;
-        let relay = Relay::new(db.clone(), bus.clone(), RelayConfig::default());
-        let (s, drain) = (shutdown.clone(), config.drain);
-        tasks.spawn(async move {
-            relay.run(s, drain).await;
-        });
+        relays.push(Relay::new(db.clone(), bus.clone(), RelayConfig::default()));
         dbs.push(db);
 
         offices_service = Some(OfficesServiceServer::new(
@@ -144,6 +141,16 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         audit_service = Some(AuditServiceServer::new(plaza_audit::grpc::GrpcAudit::new(
             log,
         )));
+    }
+
+    // Relays start only once every consumer of this process has subscribed:
+    // the in-process bus delivers to the subscribers it has, so an event
+    // published earlier would miss a consumer that came later.
+    for relay in relays {
+        let (s, drain) = (shutdown.clone(), config.drain);
+        tasks.spawn(async move {
+            relay.run(s, drain).await;
+        });
     }
 
     if hosts_grpc {
