@@ -167,21 +167,23 @@ impl Bus for InProcessBus {
 /// with explicit acks.
 ///
 /// Order: a service's relay publishes its events pipelined, each carrying
-/// the id of the event before it as the expected last message of the stream
-/// (`Nats-Expected-Last-Msg-Id`). JetStream stores an event only right after
-/// its predecessor, so a batch interrupted by a broken connection can leave
-/// at most an in-order prefix in the stream, never a later event ahead of an
-/// earlier one. After a failure the bus reads the stream's last event to
-/// learn how far the prefix reached.
+/// the stream sequence it must follow (`Nats-Expected-Last-Sequence`).
+/// JetStream stores an event only right after its predecessor, so a batch
+/// interrupted by a broken connection can leave at most an in-order prefix
+/// in the stream, never a later event ahead of an earlier one. After a
+/// failure the bus reads the stream's last sequence and event to learn how
+/// far the prefix reached. (The stream's sequence survives server restarts
+/// and retention; its memory of message ids does not, which is why the
+/// chain is not built on those.)
 #[derive(Clone)]
 pub struct NatsBus {
     js: async_nats::jetstream::Context,
     stream_prefix: String,
     prefix: String,
     client: async_nats::Client,
-    /// Per service: its stream exists, and the last event id known in it
+    /// Per service: the stream's last sequence number as this bus knows it
     /// (`None` = unknown, must be read).
-    last: Arc<tokio::sync::Mutex<HashMap<String, Option<String>>>>,
+    last: Arc<tokio::sync::Mutex<HashMap<String, Option<u64>>>>,
 }
 
 const H_TYPE: &str = "plaza-type";
@@ -250,24 +252,27 @@ impl NatsBus {
     }
 
     /// The id of the last event in `service`'s stream, if any.
-    async fn read_last_id(&self, service: &str) -> Result<Option<String>, Error> {
+    /// The stream's last sequence number, and the id of the event stored
+    /// there when it is still held.
+    async fn read_last(&self, service: &str) -> Result<(u64, Option<String>), Error> {
         let mut stream = self.stream(service).await?;
         let info = stream
             .info()
             .await
             .map_err(|e| Error::Bus(format!("stream info: {e}")))?;
-        if info.state.messages == 0 {
-            return Ok(None);
-        }
         let seq = info.state.last_sequence;
-        let msg = stream
-            .get_raw_message(seq)
-            .await
-            .map_err(|e| Error::Bus(format!("reading event {seq}: {e}")))?;
-        Ok(msg
-            .headers
-            .get("Nats-Msg-Id")
-            .map(|v| v.as_str().to_owned()))
+        if info.state.messages == 0 || seq == 0 {
+            return Ok((seq, None));
+        }
+        // The last event may be gone (max_age); the sequence still counts.
+        let id = match stream.get_raw_message(seq).await {
+            Ok(msg) => msg
+                .headers
+                .get("Nats-Msg-Id")
+                .map(|v| v.as_str().to_owned()),
+            Err(_) => None,
+        };
+        Ok((seq, id))
     }
 
     /// The underlying client (tests use it to watch the connection).
@@ -322,26 +327,25 @@ impl Bus for NatsBus {
             return Err(Error::Bus("a batch must hold one service's events".into()));
         }
         let mut last = self.last.lock().await;
-        let known = match last.get(&service) {
-            Some(Some(id)) => Some(id.clone()),
-            _ => self.read_last_id(&service).await?,
+        let base = match last.get(&service) {
+            Some(Some(seq)) => *seq,
+            _ => self.read_last(&service).await?.0,
         };
-        // Send the whole batch pipelined, each event chained to the one before.
-        let mut prev = known.clone();
+        // Send the whole batch pipelined, each event stored only right after
+        // the one before it: `Nats-Expected-Last-Sequence` is checked against
+        // the stream's own sequence, which survives server restarts and
+        // retention, unlike its memory of message ids.
         let mut pending = Vec::with_capacity(batch.len());
-        for ev in batch {
-            let mut publish = Publish::build()
+        for (i, ev) in batch.iter().enumerate() {
+            let publish = Publish::build()
                 .payload(ev.payload.clone())
                 .message_id(&ev.id)
                 .header(H_TYPE, ev.event_type.as_str())
                 .header(H_AGG_TYPE, ev.aggregate_type.as_str())
                 .header(H_AGG_ID, ev.aggregate_id.as_str())
                 .header(H_CORRELATION, ev.correlation_id.as_str())
-                .header(H_OCCURRED, ev.occurred_at_ms.to_string().as_str());
-            publish = match &prev {
-                Some(id) => publish.expected_last_message_id(id),
-                None => publish.expected_last_sequence(0),
-            };
+                .header(H_OCCURRED, ev.occurred_at_ms.to_string().as_str())
+                .expected_last_sequence(base + i as u64);
             match self
                 .js
                 .send_publish(self.subject(&ev.event_type), publish)
@@ -353,7 +357,6 @@ impl Bus for NatsBus {
                     break;
                 }
             }
-            prev = Some(ev.id.clone());
         }
         let mut acked = 0;
         let mut failed = pending.len() < batch.len();
@@ -368,23 +371,20 @@ impl Bus for NatsBus {
             }
         }
         if !failed {
-            last.insert(service, prev);
+            last.insert(service, Some(base + acked as u64));
             return Ok(acked);
         }
         // Something broke mid-batch: learn how far the stream got. Events are
         // only ever stored in order, so everything up to its last event is in.
         last.insert(service.clone(), None);
-        match self.read_last_id(&service).await {
-            Ok(Some(id)) => {
-                last.insert(service, Some(id.clone()));
-                Ok(batch
-                    .iter()
-                    .position(|e| e.id == id)
-                    .map(|i| i + 1)
-                    .unwrap_or(acked)
-                    .max(acked))
+        match self.read_last(&service).await {
+            Ok((seq, id)) => {
+                last.insert(service, Some(seq));
+                let reached = id
+                    .and_then(|id| batch.iter().position(|e| e.id == id))
+                    .map(|i| i + 1);
+                Ok(reached.unwrap_or(acked).max(acked))
             }
-            Ok(None) => Ok(acked),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the stream after a failed publish");
                 Ok(acked)

@@ -141,10 +141,20 @@ impl Breaker {
         let mut g = self.lock();
         match g.state {
             BreakerState::Closed => true,
-            BreakerState::HalfOpen => false,
+            // One probe at a time; but a probe that never reported back (its
+            // caller went away) must not keep the circuit shut for ever.
+            BreakerState::HalfOpen => {
+                if g.opened_at.is_some_and(|t| t.elapsed() >= self.open_for) {
+                    g.opened_at = Some(Instant::now());
+                    true
+                } else {
+                    false
+                }
+            }
             BreakerState::Open => {
                 if g.opened_at.is_some_and(|t| t.elapsed() >= self.open_for) {
                     g.state = BreakerState::HalfOpen;
+                    g.opened_at = Some(Instant::now());
                     drop(g);
                     self.export(BreakerState::HalfOpen);
                     true
@@ -349,7 +359,20 @@ mod tests {
         // open_for is zero: the next admit is the half-open probe
         assert!(b.admit());
         assert_eq!(b.state(), BreakerState::HalfOpen);
-        assert!(!b.admit(), "only one probe at a time");
+        b.record(true);
+        assert_eq!(b.state(), BreakerState::Closed);
+    }
+
+    #[test]
+    fn a_probe_that_never_reports_does_not_shut_the_circuit_for_ever() {
+        let b = Breaker::new("t", 1, Duration::from_millis(0));
+        b.record(false);
+        assert!(b.admit(), "first probe");
+        // The probe's caller went away: no record(). Another probe may go.
+        assert!(
+            b.admit(),
+            "the next probe is let through after the cool-down"
+        );
         b.record(true);
         assert_eq!(b.state(), BreakerState::Closed);
     }

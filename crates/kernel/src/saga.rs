@@ -164,6 +164,23 @@ pub struct SagaEngine {
     clock: SharedClock,
     lease: Duration,
     faults: Arc<Mutex<HashMap<String, FaultPlan>>>,
+    /// Sagas this engine is running now: a second `run` of one of them
+    /// waits for nothing and changes nothing.
+    running: Arc<Mutex<std::collections::HashSet<String>>>,
+}
+
+/// Removes a saga from the engine's running set when its run ends.
+struct RunningGuard {
+    set: Arc<Mutex<std::collections::HashSet<String>>>,
+    id: String,
+}
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        if let Ok(mut s) = self.set.lock() {
+            s.remove(&self.id);
+        }
+    }
 }
 
 impl SagaEngine {
@@ -175,6 +192,7 @@ impl SagaEngine {
             clock,
             lease: Duration::from_secs(60),
             faults: Default::default(),
+            running: Default::default(),
         }
     }
 
@@ -262,9 +280,13 @@ impl SagaEngine {
         let mut n = 0;
         for r in rows {
             let id: String = r.try_get(0)?;
-            let rec = self.run(&id).await?;
-            if rec.status.is_final() {
-                n += 1;
+            // One saga that cannot run must not keep the others from resuming.
+            match self.run(&id).await {
+                Ok(rec) if rec.status.is_final() => n += 1,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(saga = %id, error = %crate::error::chain(&e), "saga could not resume")
+                }
             }
         }
         Ok(n)
@@ -288,6 +310,21 @@ impl SagaEngine {
         Ok(n == 1)
     }
 
+    /// Extends this engine's lease while a step is slow. False if the lease
+    /// was lost to another process.
+    async fn renew_lease(&self, id: &str) -> Result<bool, Error> {
+        let now = self.clock.now_ms();
+        let n =
+            sqlx::query("UPDATE saga SET lease_until_ms = $1 WHERE id = $2 AND lease_owner = $3")
+                .bind(now + self.lease.as_millis() as i64)
+                .bind(id)
+                .bind(&self.owner)
+                .execute(self.db.reader())
+                .await?
+                .rows_affected();
+        Ok(n == 1)
+    }
+
     fn plan(&self, id: &str) -> FaultPlan {
         self.faults
             .lock()
@@ -304,6 +341,21 @@ impl SagaEngine {
 
     /// Runs the saga `id` until it is done, unwound or stuck.
     pub async fn run(&self, id: &str) -> Result<SagaRecord, Error> {
+        let fresh = self
+            .running
+            .lock()
+            .map(|mut s| s.insert(id.to_owned()))
+            .unwrap_or(false);
+        if !fresh {
+            return self
+                .load(id)
+                .await?
+                .ok_or_else(|| Error::Invalid(format!("no saga {id}")));
+        }
+        let _guard = RunningGuard {
+            set: self.running.clone(),
+            id: id.to_owned(),
+        };
         if !self.take_lease(id).await? {
             return self
                 .load(id)
@@ -451,6 +503,11 @@ impl SagaEngine {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            if attempt > 1 && !self.renew_lease(&ctx.saga_id).await.unwrap_or(false) {
+                return Err(StepError::Permanent(
+                    "this process lost the saga's lease".into(),
+                ));
+            }
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let result = match tokio::time::timeout(left, step.action(ctx)).await {
                 Ok(r) => r,
@@ -505,6 +562,11 @@ impl SagaEngine {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            if attempt > 1 && !self.renew_lease(&ctx.saga_id).await.unwrap_or(false) {
+                return Err(StepError::Permanent(
+                    "this process lost the saga's lease".into(),
+                ));
+            }
             let mut result = step.undo(ctx, output).await;
             if result.is_ok() && plan.repeat_undos {
                 result = step.undo(ctx, output).await;
@@ -536,9 +598,10 @@ impl SagaEngine {
     ) -> Result<(), Error> {
         let now = self.clock.now_ms();
         let mut tx = self.db.begin().await?;
-        sqlx::query(
+        // Fenced: only the lease holder moves the saga on.
+        let moved = sqlx::query(
             "UPDATE saga SET status = $1, next_step = $2, outputs = $3, error = $4, updated_at_ms = $5,
-             lease_until_ms = $6 WHERE id = $7",
+             lease_until_ms = $6 WHERE id = $7 AND lease_owner = $8",
         )
         .bind(status.as_str())
         .bind(next_step)
@@ -547,8 +610,16 @@ impl SagaEngine {
         .bind(now)
         .bind(now + self.lease.as_millis() as i64)
         .bind(id)
+        .bind(&self.owner)
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected();
+        if moved == 0 {
+            tx.rollback().await?;
+            return Err(Error::Invalid(format!(
+                "saga {id} was taken over by another process; leaving it to that one"
+            )));
+        }
         if let Some((step, name, ev)) = event {
             insert_log(&mut tx, id, step, name, ev, error.unwrap_or(""), now).await?;
         }

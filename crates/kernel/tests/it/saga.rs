@@ -341,3 +341,53 @@ async fn starting_the_same_saga_twice_runs_it_once() {
         "unknown saga kinds are refused"
     );
 }
+
+#[tokio::test]
+async fn a_process_that_lost_its_lease_cannot_move_the_saga() {
+    let db = world(&sqlite_target()).await;
+    let a = Hold::new("a_reserve", &db);
+    let b = Arc::new(Hold {
+        name: "b_charge",
+        db: db.clone(),
+        flaky: AtomicUsize::new(0),
+        hang_once: AtomicBool::new(false),
+        calls: AtomicUsize::new(0),
+        slow: Some(Duration::from_millis(250)),
+    });
+    let steps = [a, b];
+    let clock = ManualClock::new(1_000_000);
+    let first = SagaEngine::new(db.clone(), vec![def(&steps)], Arc::new(clock.clone()));
+    first.create("booking", "s-fence", json!({})).await.unwrap();
+    let slow_run = {
+        let e = first.clone();
+        tokio::spawn(async move { e.run("s-fence").await })
+    };
+    // A second run on the same engine while the first is under way changes nothing.
+    let e = first.clone();
+    wait_until(Duration::from_secs(10), "step b to start", || {
+        let e = e.clone();
+        async move {
+            e.log("s-fence")
+                .await
+                .unwrap()
+                .iter()
+                .any(|(_, n, ev)| n == "b_charge" && ev == "action_started")
+        }
+    })
+    .await;
+    let twin = first.run("s-fence").await.unwrap();
+    assert_eq!(twin.status, SagaStatus::Running);
+    // The first process is presumed dead once its lease runs out; another takes over and finishes.
+    clock.advance_ms(120_000);
+    let second = SagaEngine::new(db.clone(), vec![def(&steps)], Arc::new(clock.clone()));
+    assert_eq!(second.resume_all().await.unwrap(), 1);
+    // The first process wakes up: its late result is refused, not applied.
+    let late = slow_run.await.unwrap();
+    assert!(
+        late.is_err(),
+        "a fenced-off run must not move the saga: {late:?}"
+    );
+    let rec = second.load("s-fence").await.unwrap().unwrap();
+    assert_eq!(rec.status, SagaStatus::Done);
+    assert_eq!(holds(&db, "s-fence").await, ["a_reserve", "b_charge"]);
+}
