@@ -1,8 +1,11 @@
 -- The log itself: entry `seq` is leaf `seq` of the Merkle tree.
+-- `prev_leaf_hash` repeats the leaf hash of entry `seq - 1` (zeros for the
+-- first), so a reordered or removed row is pinpointed where it happened.
 CREATE TABLE audit_log (
     seq BIGINT PRIMARY KEY,
     entry {{blob}} NOT NULL,
     leaf_hash {{blob}} NOT NULL,
+    prev_leaf_hash {{blob}} NOT NULL,
     at_ms BIGINT NOT NULL
 );
 

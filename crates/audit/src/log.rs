@@ -185,6 +185,8 @@ struct Frontier {
     /// `pending[l]`: the perfect subtree of level `l` waiting for its right
     /// sibling (set exactly where bit `l` of `size` is set).
     pending: Vec<Option<Hash>>,
+    /// The newest leaf hash (zeros for the empty log).
+    last_leaf: Hash,
 }
 
 impl Frontier {
@@ -218,6 +220,7 @@ impl Frontier {
             }
         }
         self.size += 1;
+        self.last_leaf = leaf;
     }
 
     fn root(&self) -> Hash {
@@ -253,6 +256,7 @@ impl AuditLog {
         let mut frontier = Frontier {
             size: 0,
             pending: Vec::new(),
+            last_leaf: [0; 32],
         };
         // Whole stored subtrees first, then the leaves of the last block.
         let mut start = 0u64;
@@ -280,6 +284,12 @@ impl AuditLog {
         let mut ignored = Vec::new();
         for h in tail {
             frontier.push(h, &mut ignored);
+        }
+        if size > 0 {
+            frontier.last_leaf = leaf_hashes(db.reader(), size - 1, size)
+                .await?
+                .pop()
+                .ok_or_else(|| Error::Corrupt(format!("entry {} is missing", size - 1)))?;
         }
         sqlx::query(
             "INSERT INTO audit_keys (key_id, public_key, created_at_ms) VALUES ($1, $2, $3) ON CONFLICT (key_id) DO NOTHING",
@@ -339,8 +349,9 @@ impl AuditLog {
         for ev in events {
             let entry = ev.canonical();
             let leaf = merkle::leaf_hash(&entry);
+            let prev = next.last_leaf;
             next.push(leaf, &mut completed);
-            rows.push((entry, leaf, ev.at_ms));
+            rows.push((entry, leaf, prev, ev.at_ms));
         }
         let mut tx = self.db.begin().await?;
         if let Some((consumer, event_id)) = delivered {
@@ -357,6 +368,19 @@ impl AuditLog {
             if fresh == 0 {
                 return Ok(None);
             }
+        }
+        // One writer: if another process appended, this one's view of the
+        // tree is stale and appending would corrupt it.
+        let max: Option<i64> = sqlx::query("SELECT MAX(seq) FROM audit_log")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        if max.map(|m| m + 1).unwrap_or(0) != first as i64 {
+            return Err(Error::Corrupt(format!(
+                "the log holds {} entries but this process expected {first}: another process appended; \
+                 run one audit writer per log",
+                max.map(|m| m + 1).unwrap_or(0)
+            )));
         }
         insert_rows(&mut tx, first, rows).await?;
         for (p, h) in completed {
@@ -574,28 +598,37 @@ impl AuditLog {
 async fn insert_rows(
     tx: &mut Tx,
     first: u64,
-    rows: Vec<(Vec<u8>, Hash, i64)>,
+    rows: Vec<(Vec<u8>, Hash, Hash, i64)>,
 ) -> Result<(), Error> {
     let mut seq = first;
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<_> = rows.by_ref().take(200).collect();
-        let mut sql = String::from("INSERT INTO audit_log (seq, entry, leaf_hash, at_ms) VALUES ");
+        let mut sql = String::from(
+            "INSERT INTO audit_log (seq, entry, leaf_hash, prev_leaf_hash, at_ms) VALUES ",
+        );
         for i in 0..chunk.len() {
             if i > 0 {
                 sql.push_str(", ");
             }
+            let b = 5 * i;
             sql.push_str(&format!(
-                "(${}, ${}, ${}, ${})",
-                4 * i + 1,
-                4 * i + 2,
-                4 * i + 3,
-                4 * i + 4
+                "(${}, ${}, ${}, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5
             ));
         }
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (entry, leaf, at) in chunk {
-            q = q.bind(seq as i64).bind(entry).bind(leaf.to_vec()).bind(at);
+        for (entry, leaf, prev, at) in chunk {
+            q = q
+                .bind(seq as i64)
+                .bind(entry)
+                .bind(leaf.to_vec())
+                .bind(prev.to_vec())
+                .bind(at);
             seq += 1;
         }
         q.execute(&mut **tx).await?;

@@ -19,9 +19,11 @@ pub enum Finding {
     Missing { from: u64, to: u64 },
     /// The entry's content no longer hashes to the leaf hash recorded with it.
     Edited { seq: u64 },
-    /// The entry is dated before the one before it: rows were reordered or
-    /// re-dated.
+    /// The entry does not follow the one recorded before it: rows were
+    /// reordered, removed or inserted here.
     OutOfOrder { seq: u64 },
+    /// The stored subtree over entries `first..=last` is gone.
+    SubtreeMissing { first: u64, last: u64 },
     /// The stored subtree over entries `first..=last` differs from the one
     /// recomputed: something in that range changed, hashes and all.
     SubtreeMismatch { first: u64, last: u64 },
@@ -48,9 +50,14 @@ impl std::fmt::Display for Finding {
             ),
             Finding::OutOfOrder { seq } => write!(
                 f,
-                "entry {seq} is dated before entry {}: the log was reordered",
-                seq - 1
+                "entry {seq} does not follow the entry recorded before it: rows were reordered, removed or inserted"
             ),
+            Finding::SubtreeMissing { first, last } => {
+                write!(
+                    f,
+                    "the stored subtree over entries {first} to {last} was deleted"
+                )
+            }
             Finding::SubtreeMismatch { first, last } => {
                 write!(
                     f,
@@ -135,10 +142,13 @@ pub async fn verify(
     let mut pending: Vec<Option<Hash>> = Vec::new();
     let mut size = 0u64;
     let mut expected_seq = 0u64;
-    let mut last_at = i64::MIN;
+    let mut last_recorded: Hash = [0; 32];
+    let mut altered: std::collections::HashSet<Perfect> = std::collections::HashSet::new();
     let mut after: i64 = -1;
     loop {
-        let rows = sqlx::query("SELECT seq, entry, leaf_hash, at_ms FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT 20000")
+        let rows = sqlx::query(
+            "SELECT seq, entry, leaf_hash, prev_leaf_hash FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT 20000",
+        )
             .bind(after)
             .fetch_all(pool)
             .await?;
@@ -157,15 +167,16 @@ pub async fn verify(
             expected_seq = seq + 1;
             let entry: Vec<u8> = r.try_get(1)?;
             let recorded = to_hash(r.try_get(2)?)?;
-            let at: i64 = r.try_get(3)?;
+            let prev = to_hash(r.try_get(3)?)?;
             let leaf = merkle::leaf_hash(&entry);
             if leaf != recorded {
                 report.findings.push(Finding::Edited { seq });
             }
-            if at < last_at {
+            // Each row repeats its predecessor's leaf hash.
+            if prev != last_recorded {
                 report.findings.push(Finding::OutOfOrder { seq });
             }
-            last_at = at;
+            last_recorded = recorded;
             // Push the recomputed leaf onto the recomputed tree.
             let mut h = leaf;
             let mut level = 0usize;
@@ -183,14 +194,33 @@ pub async fn verify(
                                 level: level as u32,
                                 index,
                             };
-                            if stored.get(&p).is_some_and(|s| *s != h)
-                                && level as u32 == STORED_LEVEL
-                            {
-                                let first = index << level;
-                                report.findings.push(Finding::SubtreeMismatch {
-                                    first,
-                                    last: first + (1 << level) - 1,
-                                });
+                            let first = index << level;
+                            let last = first + (1 << level) - 1;
+                            match stored.get(&p) {
+                                None => report
+                                    .findings
+                                    .push(Finding::SubtreeMissing { first, last }),
+                                Some(s) if *s != h => {
+                                    // Report the smallest altered range only:
+                                    // a parent of an altered subtree differs too.
+                                    let children = [
+                                        Perfect {
+                                            level: p.level - 1,
+                                            index: 2 * index,
+                                        },
+                                        Perfect {
+                                            level: p.level - 1,
+                                            index: 2 * index + 1,
+                                        },
+                                    ];
+                                    if !children.iter().any(|c| altered.contains(c)) {
+                                        report
+                                            .findings
+                                            .push(Finding::SubtreeMismatch { first, last });
+                                    }
+                                    altered.insert(p);
+                                }
+                                Some(_) => {}
                             }
                         }
                     }

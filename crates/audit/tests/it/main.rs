@@ -222,6 +222,30 @@ async fn tampering_is_detected_and_pinpointed(target: fn() -> StorageTarget, pg:
         "{f:?}"
     );
 
+    // Stored subtrees above the lowest level are checked too.
+    let f = findings_after(
+        &target(),
+        &["DELETE FROM audit_nodes WHERE level = 5 AND idx = 0"],
+    )
+    .await;
+    assert_eq!(f, vec![Finding::SubtreeMissing { first: 0, last: 31 }]);
+    let zeros32 = "00".repeat(32);
+    let f = findings_after(
+        &target(),
+        &[&format!(
+            "UPDATE audit_nodes SET hash = {} WHERE level = 6 AND idx = 1",
+            blob_hex(&zeros32, pg)
+        )],
+    )
+    .await;
+    assert_eq!(
+        f,
+        vec![Finding::SubtreeMismatch {
+            first: 64,
+            last: 127
+        }]
+    );
+
     // A tree head re-written to match altered entries has no valid signature.
     let zeros = "00".repeat(32);
     let f = findings_after(
@@ -276,4 +300,51 @@ async fn a_head_signed_by_an_untrusted_key_is_flagged() {
             .iter()
             .all(|f| matches!(f, Finding::BadSignature { .. }))
     );
+}
+
+#[tokio::test]
+async fn entries_dated_out_of_order_by_their_producers_are_not_tampering() {
+    let db = open_db(&sqlite_target()).await.unwrap();
+    let log = AuditLog::open(
+        db,
+        HeadSigner::from_seed([7; 32]),
+        Arc::new(ManualClock::new(0)),
+    )
+    .await
+    .unwrap();
+    // Two producers whose clocks disagree: the later-arriving entry is older.
+    let mut a = event(1);
+    let mut b = event(2);
+    a.at_ms = 2_000;
+    b.at_ms = 1_000;
+    log.append(&[a]).await.unwrap();
+    log.append(&[b]).await.unwrap();
+    log.sign_head().await.unwrap();
+    let report = verify(log.db().reader(), &[log.signer().public()], &|_, _| {})
+        .await
+        .unwrap();
+    assert!(report.ok(), "{:?}", report.findings);
+}
+
+#[tokio::test]
+async fn a_second_writer_is_refused_instead_of_corrupting_the_tree() {
+    let db = open_db(&sqlite_target()).await.unwrap();
+    let clock = Arc::new(ManualClock::new(0));
+    let one = AuditLog::open(db.clone(), HeadSigner::from_seed([7; 32]), clock.clone())
+        .await
+        .unwrap();
+    let two = AuditLog::open(db.clone(), HeadSigner::from_seed([7; 32]), clock)
+        .await
+        .unwrap();
+    one.append(&[event(1)]).await.unwrap();
+    let err = two.append(&[event(2)]).await.unwrap_err();
+    assert!(
+        err.to_string().contains("another process appended"),
+        "{err}"
+    );
+    let report = verify(db.reader(), &[one.signer().public()], &|_, _| {})
+        .await
+        .unwrap();
+    assert!(report.ok(), "{:?}", report.findings);
+    assert_eq!(report.entries, 1);
 }
