@@ -263,20 +263,23 @@ async fn rotate_keys(config: &Config) -> anyhow::Result<ExitCode> {
         ProgressStyle::with_template("re-wrapping data keys [{bar:40}] {pos}/{len} ({per_sec})")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let mut done = 0u64;
-    loop {
-        let n = vault
-            .rewrap_batch(500)
-            .await
-            .context("re-wrapping data keys")?;
-        if n == 0 {
-            break;
-        }
-        done += n;
-        bar.set_position(done);
-    }
+    let (done, failed) = vault
+        .rewrap_all(500, &|n| bar.set_position(n))
+        .await
+        .context("re-wrapping data keys")?;
     bar.finish_and_clear();
     println!("{done} data keys re-wrapped under {new_id}");
+    if !failed.is_empty() {
+        for t in &failed {
+            eprintln!("plaza: the data key of {t} would not open and was left as it was");
+        }
+        eprintln!(
+            "plaza: {} data key(s) could not be re-wrapped; see above",
+            failed.len()
+        );
+        db.close().await;
+        return Ok(ExitCode::FAILURE);
+    }
     let after = vault.keys_in_use().await?;
     for id in ring.kek_ids() {
         if id != new_id && !after.iter().any(|(k, _)| *k == id) {

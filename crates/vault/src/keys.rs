@@ -165,6 +165,16 @@ impl FileKeyring {
     /// Adds a new current KEK to the file and returns its id. Existing keys
     /// stay: data keys wrapped by them still need them until re-wrapped.
     pub fn add_kek(&self) -> Result<String, Error> {
+        // Two rotations at once must not each drop the other's key.
+        let lock_path = self.path.with_extension("lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| Error::Keys(format!("{}: {e}", lock_path.display())))?;
+        lock.lock()
+            .map_err(|e| Error::Keys(format!("locking {}: {e}", lock_path.display())))?;
         let id = new_kek_id();
         let mut text = std::fs::read_to_string(&self.path)
             .map_err(|e| Error::Keys(format!("{}: {e}", self.path.display())))?;
@@ -181,7 +191,20 @@ impl FileKeyring {
         write_private(&tmp, &text)?;
         std::fs::rename(&tmp, &self.path)
             .map_err(|e| Error::Keys(format!("{}: {e}", self.path.display())))?;
+        // The rename is durable only once the folder is synced.
+        if let Some(dir) = self.path.parent()
+            && let Ok(d) = std::fs::File::open(dir)
+        {
+            let _ = d.sync_all();
+        }
         let ring = Self::read(&self.path)?;
+        if !ring.keks.iter().any(|k| k.id == id) {
+            return Err(Error::Keys(format!(
+                "{} does not hold the new key after writing it",
+                self.path.display()
+            )));
+        }
+
         if let Ok(mut s) = self.state.write() {
             *s = ring;
         }
@@ -237,6 +260,7 @@ fn write_private(path: &Path, text: &str) -> Result<(), Error> {
         .open(path)
         .map_err(|e| Error::Keys(format!("{}: {e}", path.display())))?;
     f.write_all(text.as_bytes())
+        .and_then(|_| f.sync_all())
         .map_err(|e| Error::Keys(format!("{}: {e}", path.display())))
 }
 

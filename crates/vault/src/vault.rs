@@ -150,6 +150,16 @@ impl Kind {
     }
 }
 
+/// What one re-wrap pass did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Rewrap {
+    pub rewrapped: u64,
+    /// Tokens whose data key would not open (altered, or its KEK is gone).
+    pub failed: Vec<String>,
+    /// The last token looked at; `None` when there was nothing left.
+    pub last: Option<String>,
+}
+
 /// Who asks to see a value, and why.
 #[derive(Debug, Clone)]
 pub struct Access<'a> {
@@ -211,8 +221,15 @@ fn dek_aad(token: &str, kek_id: &str) -> Vec<u8> {
     format!("plaza-vault-dek/v1|{token}|{kek_id}").into_bytes()
 }
 
-fn value_aad(token: &str, kind: Kind) -> Vec<u8> {
-    format!("plaza-vault-value/v1|{token}|{}", kind.as_str()).into_bytes()
+/// The value is bound to its token, kind and blind index: moving a
+/// ciphertext to another row, or pointing a blind index at another token,
+/// makes it fail to open.
+fn value_aad(token: &str, kind: Kind, blind_index: &str) -> Vec<u8> {
+    format!(
+        "plaza-vault-value/v2|{token}|{}|{blind_index}",
+        kind.as_str()
+    )
+    .into_bytes()
 }
 
 fn new_token() -> String {
@@ -260,7 +277,11 @@ impl Vault {
         let token = new_token();
         let kek = self.keys.current_kek()?;
         let dek: Zeroizing<[u8; 32]> = Zeroizing::new(rand::random());
-        let (nonce, ciphertext) = seal(&dek, normalised.as_bytes(), &value_aad(&token, kind))?;
+        let (nonce, ciphertext) = seal(
+            &dek,
+            normalised.as_bytes(),
+            &value_aad(&token, kind, &index),
+        )?;
         let (dek_nonce, wrapped) = seal(&kek.bytes, dek.as_ref(), &dek_aad(&token, &kek.id))?;
         let mut tx = self.db.begin().await?;
         let inserted = sqlx::query(
@@ -318,7 +339,7 @@ impl Vault {
         if access.purpose.trim().len() < 3 {
             return Err(Error::PurposeRequired);
         }
-        let row = sqlx::query("SELECT kind, nonce, ciphertext, dek_nonce, wrapped_dek, kek_id FROM vault_records WHERE token = $1")
+        let row = sqlx::query("SELECT kind, nonce, ciphertext, dek_nonce, wrapped_dek, kek_id, blind_index FROM vault_records WHERE token = $1")
             .bind(token)
             .fetch_optional(self.db.reader())
             .await?
@@ -343,7 +364,7 @@ impl Vault {
             &dek,
             &row.try_get::<Vec<u8>, _>(1)?,
             &row.try_get::<Vec<u8>, _>(2)?,
-            &value_aad(token, kind),
+            &value_aad(token, kind, &row.try_get::<String, _>(6)?),
         )?;
         // Audited before it is returned: no trail, no value.
         let mut tx = self.db.begin().await?;
@@ -367,42 +388,94 @@ impl Vault {
         Ok(Zeroizing::new(text))
     }
 
-    /// Re-wraps up to `batch` data keys not under the current KEK. Values are
-    /// never decrypted, only their data keys; readers keep working
-    /// throughout. Returns how many were re-wrapped (0 when done).
-    pub async fn rewrap_batch(&self, batch: i64) -> Result<u64, Error> {
+    /// Re-wraps up to `batch` data keys not under the current KEK, taking
+    /// tokens after `after` in order. Values are never decrypted, only their
+    /// data keys; readers keep working throughout. A data key that will not
+    /// open is skipped and reported, never allowed to stall the rest.
+    pub async fn rewrap_batch(&self, after: &str, batch: i64) -> Result<Rewrap, Error> {
         let current = self.keys.current_kek()?;
-        let rows = sqlx::query("SELECT token, dek_nonce, wrapped_dek, kek_id FROM vault_records WHERE kek_id <> $1 LIMIT $2")
-            .bind(&current.id)
-            .bind(batch)
-            .fetch_all(self.db.reader())
-            .await?;
+        let rows = sqlx::query(
+            "SELECT token, dek_nonce, wrapped_dek, kek_id FROM vault_records
+             WHERE kek_id <> $1 AND token > $2 ORDER BY token LIMIT $3",
+        )
+        .bind(&current.id)
+        .bind(after)
+        .bind(batch)
+        .fetch_all(self.db.reader())
+        .await?;
+        let mut pass = Rewrap::default();
         let mut tx = self.db.begin().await?;
-        let mut n = 0;
         for r in &rows {
             let token: String = r.try_get(0)?;
+            pass.last = Some(token.clone());
             let old_id: String = r.try_get(3)?;
-            let old = self.keys.kek(&old_id)?;
-            let dek = open(
-                &old.bytes,
-                &r.try_get::<Vec<u8>, _>(1)?,
-                &r.try_get::<Vec<u8>, _>(2)?,
-                &dek_aad(&token, &old_id),
-            )?;
+            let dek = self.keys.kek(&old_id).and_then(|old| {
+                open(
+                    &old.bytes,
+                    &r.try_get::<Vec<u8>, _>(1)?,
+                    &r.try_get::<Vec<u8>, _>(2)?,
+                    &dek_aad(&token, &old_id),
+                )
+            });
+            let dek = match dek {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!(token = %token, error = %e, "data key cannot be re-wrapped");
+                    pass.failed.push(token);
+                    continue;
+                }
+            };
             let (nonce, wrapped) = seal(&current.bytes, &dek, &dek_aad(&token, &current.id))?;
             // Only if nobody re-wrapped it meanwhile.
-            n += sqlx::query("UPDATE vault_records SET dek_nonce = $1, wrapped_dek = $2, kek_id = $3 WHERE token = $4 AND kek_id = $5")
-                .bind(nonce.to_vec())
-                .bind(wrapped)
-                .bind(&current.id)
-                .bind(&token)
-                .bind(&old_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+            pass.rewrapped += sqlx::query(
+                "UPDATE vault_records SET dek_nonce = $1, wrapped_dek = $2, kek_id = $3 WHERE token = $4 AND kek_id = $5",
+            )
+            .bind(nonce.to_vec())
+            .bind(wrapped)
+            .bind(&current.id)
+            .bind(&token)
+            .bind(&old_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         }
         tx.commit().await?;
-        Ok(n)
+        Ok(pass)
+    }
+
+    /// Re-wraps every data key not under the current KEK, in passes of
+    /// `batch`, going round again for keys wrapped meanwhile under an old
+    /// KEK (a process that had not yet seen the new one). Calls `progress`
+    /// with the running count. Returns the total and the tokens that failed.
+    pub async fn rewrap_all(
+        &self,
+        batch: i64,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<(u64, Vec<String>), Error> {
+        let mut total = 0;
+        let mut failed: Vec<String> = Vec::new();
+        loop {
+            let mut after = String::new();
+            let mut round = 0;
+            loop {
+                let pass = self.rewrap_batch(&after, batch).await?;
+                round += pass.rewrapped;
+                total += pass.rewrapped;
+                progress(total);
+                for t in pass.failed {
+                    if !failed.contains(&t) {
+                        failed.push(t);
+                    }
+                }
+                match pass.last {
+                    Some(last) => after = last,
+                    None => break,
+                }
+            }
+            if round == 0 {
+                return Ok((total, failed));
+            }
+        }
     }
 
     /// How many data keys each KEK wraps.

@@ -244,10 +244,11 @@ async fn rotation_is_online_and_loses_nothing(target: StorageTarget) {
     };
     let mut rewrapped = 0;
     loop {
-        let n = operator.rewrap_batch(64).await.unwrap();
+        let (n, failed) = operator.rewrap_all(64, &|_| {}).await.unwrap();
+        assert!(failed.is_empty());
         rewrapped += n;
         // Done once the writer has stopped and a last pass finds nothing.
-        if n == 0 && writer.is_finished() && operator.rewrap_batch(64).await.unwrap() == 0 {
+        if writer.is_finished() && operator.rewrap_all(64, &|_| {}).await.unwrap().0 == 0 {
             break;
         }
         tokio::task::yield_now().await;
