@@ -290,3 +290,58 @@ async fn sqlite_rotation_is_online_and_loses_nothing() {
 async fn postgres_rotation_is_online_and_loses_nothing() {
     rotation_is_online_and_loses_nothing(postgres_target()).await;
 }
+
+#[tokio::test]
+async fn a_redirected_blind_index_is_caught() {
+    let v = vault(&sqlite_target(), &temp_dir("vault").join("keyring")).await;
+    let a = v.tokenise(Kind::Ssn, "219-09-9999").await.unwrap();
+    let b = v.tokenise(Kind::Ssn, "078-05-1120").await.unwrap();
+    // Someone with write access swaps the two blind indexes, so that a
+    // search for one person's SSN finds the other person's token.
+    sqlx::query("UPDATE vault_records SET blind_index = 'x' || blind_index WHERE token = $1")
+        .bind(&a)
+        .execute(v.db().reader())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE vault_records SET blind_index = (SELECT substr(blind_index, 2) FROM vault_records WHERE token = $1) WHERE token = $2")
+        .bind(&a)
+        .bind(&b)
+        .execute(v.db().reader())
+        .await
+        .unwrap();
+    assert_eq!(
+        v.find(Kind::Ssn, "219-09-9999").await.unwrap().as_deref(),
+        Some(b.as_str()),
+        "the index now misleads"
+    );
+    assert!(
+        matches!(
+            v.detokenise(&b, &WHO).await,
+            Err(plaza_vault::Error::Crypto(_))
+        ),
+        "but the value refuses to open"
+    );
+}
+
+#[tokio::test]
+async fn one_damaged_data_key_does_not_stall_a_rotation() {
+    let keyring = temp_dir("vault").join("keyring");
+    let v = vault(&sqlite_target(), &keyring).await;
+    let mut tokens = Vec::new();
+    for i in 0..50 {
+        tokens.push(v.tokenise(Kind::Name, &format!("Name {i}")).await.unwrap());
+    }
+    let damaged = tokens[0].clone();
+    sqlx::query("UPDATE vault_records SET wrapped_dek = ciphertext WHERE token = $1")
+        .bind(&damaged)
+        .execute(v.db().reader())
+        .await
+        .unwrap();
+    let ring = FileKeyring::load_or_create(&keyring).unwrap();
+    let new_id = ring.add_kek().unwrap();
+    let (n, failed) = v.rewrap_all(7, &|_| {}).await.unwrap();
+    assert_eq!(n, 49);
+    assert_eq!(failed, vec![damaged]);
+    let in_use = v.keys_in_use().await.unwrap();
+    assert!(in_use.contains(&(new_id, 49)), "{in_use:?}");
+}
