@@ -221,6 +221,7 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
             plaza_gateway::EdgeLimits {
                 body_limit_bytes: config.body_limit_bytes,
                 max_in_flight: config.http_max_in_flight,
+                rate_limit_per_ip: config.http_rate_limit_per_ip,
             },
         );
         let mut s = servers_shutdown.clone();

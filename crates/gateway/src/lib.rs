@@ -245,6 +245,8 @@ fn escape(s: &str) -> String {
 pub struct EdgeLimits {
     pub body_limit_bytes: usize,
     pub max_in_flight: usize,
+    /// Requests per second per client address (bursts of twice that); 0 = off.
+    pub rate_limit_per_ip: u32,
 }
 
 /// The whole HTTP application.
@@ -253,6 +255,10 @@ pub fn app(state: AppState, limits: EdgeLimits) -> Router {
     let spec: Arc<str> = openapi_json().into();
     let page: Arc<str> = docs_page().into();
     let sem = Arc::new(tokio::sync::Semaphore::new(limits.max_in_flight));
+    let limiter = middleware::ip_limiter(limits.rate_limit_per_ip);
+    let headers = Arc::new(middleware::SecurityHeaders::for_docs_page(include_str!(
+        "../static/docs.html"
+    )));
     router
         .route(
             "/openapi.json",
@@ -285,7 +291,15 @@ pub fn app(state: AppState, limits: EdgeLimits) -> Router {
             sem,
             middleware::shed_load,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            limiter,
+            middleware::rate_limit,
+        ))
         .layer(axum::middleware::from_fn(middleware::request_context))
+        .layer(axum::middleware::from_fn_with_state(
+            headers,
+            middleware::security_headers,
+        ))
         .with_state(state)
 }
 

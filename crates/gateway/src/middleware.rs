@@ -109,6 +109,126 @@ pub fn idempotency_key(headers: &axum::http::HeaderMap) -> String {
         .to_owned()
 }
 
+/// Requests per second per client address.
+pub type IpLimiter = governor::DefaultKeyedRateLimiter<std::net::IpAddr>;
+
+/// A limiter allowing `per_second` requests a second from one address, in
+/// bursts of twice that; `None` when the limit is off. Addresses not seen
+/// for a while are forgotten, so the table does not grow without end.
+pub fn ip_limiter(per_second: u32) -> Option<Arc<IpLimiter>> {
+    let rate = std::num::NonZeroU32::new(per_second)?;
+    let burst = std::num::NonZeroU32::new(per_second.saturating_mul(2)).unwrap_or(rate);
+    let limiter = Arc::new(governor::RateLimiter::dashmap(
+        governor::Quota::per_second(rate).allow_burst(burst),
+    ));
+    let weak = Arc::downgrade(&limiter);
+    if let Ok(handle) = tokio::runtime::Handle::try_current() {
+        handle.spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                match weak.upgrade() {
+                    Some(l) => {
+                        l.retain_recent();
+                        l.shrink_to_fit();
+                    }
+                    None => break,
+                }
+            }
+        });
+    }
+    Some(limiter)
+}
+
+/// Answers 429 with Retry-After to an address over its rate.
+pub async fn rate_limit(
+    State(limiter): State<Option<Arc<IpLimiter>>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let ip = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    if let (Some(limiter), Some(ip)) = (limiter, ip)
+        && let Err(not_until) = limiter.check_key(&ip)
+    {
+        use governor::clock::Clock;
+        let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+        metrics::counter!("plaza_http_rate_limited_total").increment(1);
+        let mut p = Problem::new(
+            ErrorKind::ResourceExhausted,
+            "rate_limited",
+            "Too many requests from your address. Please wait a moment and try again.",
+        );
+        p.retry_after_secs = Some(wait.as_secs_f64().ceil().max(1.0) as u64);
+        return p.into_response();
+    }
+    next.run(req).await
+}
+
+/// Security headers for every answer.
+#[derive(Debug, Clone)]
+pub struct SecurityHeaders {
+    csp: HeaderValue,
+}
+
+impl SecurityHeaders {
+    /// The policy allows exactly the documentation page's own inline script
+    /// and style (by hash) and requests to this origin; nothing else.
+    pub fn for_docs_page(page: &str) -> SecurityHeaders {
+        use base64::Engine;
+        use sha2::{Digest, Sha256};
+        let between = |open: &str, close: &str| -> String {
+            page.split_once(open)
+                .and_then(|(_, rest)| rest.split_once(close))
+                .map(|(inner, _)| inner.to_owned())
+                .unwrap_or_default()
+        };
+        let hash = |text: String| {
+            base64::engine::general_purpose::STANDARD.encode(Sha256::digest(text.as_bytes()))
+        };
+        let csp = format!(
+            "default-src 'none'; script-src 'sha256-{}'; style-src 'sha256-{}'; connect-src 'self'; img-src 'self'; \
+             base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+            hash(between("<script>", "</script>")),
+            hash(between("<style>", "</style>"))
+        );
+        SecurityHeaders {
+            csp: HeaderValue::from_str(&csp)
+                .unwrap_or(HeaderValue::from_static("default-src 'none'")),
+        }
+    }
+}
+
+pub async fn security_headers(
+    State(h): State<Arc<SecurityHeaders>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let mut resp = next.run(req).await;
+    let headers = resp.headers_mut();
+    headers.insert("content-security-policy", h.csp.clone());
+    headers.insert(
+        "strict-transport-security",
+        HeaderValue::from_static("max-age=63072000; includeSubDomains"),
+    );
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(
+        "permissions-policy",
+        HeaderValue::from_static("camera=(), microphone=(), geolocation=()"),
+    );
+    resp
+}
+
 pub async fn not_found() -> Problem {
     Problem::new(
         ErrorKind::NotFound,

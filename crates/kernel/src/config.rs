@@ -129,6 +129,13 @@ const KEYS: &[KeySpec] = &[
         fix: "a whole number between 1 and 1000000",
     },
     KeySpec {
+        key: "http.rate_limit_per_ip",
+        env: "PLAZA_HTTP_RATE_LIMIT_PER_IP",
+        default: "1000",
+        secret: false,
+        fix: "requests per second allowed from one address (bursts of twice that), 0 to switch the limit off",
+    },
+    KeySpec {
         key: "grpc.listen",
         env: "PLAZA_GRPC_LISTEN",
         default: "127.0.0.1:50051",
@@ -228,6 +235,8 @@ pub struct Config {
     pub http_listen: SocketAddr,
     pub body_limit_bytes: usize,
     pub http_max_in_flight: usize,
+    /// Requests per second per client address; 0 = no limit.
+    pub http_rate_limit_per_ip: u32,
     pub grpc_listen: SocketAddr,
     /// Where each service's gRPC endpoint is, when not hosted here.
     pub endpoints: BTreeMap<String, String>,
@@ -537,6 +546,7 @@ impl Config {
             http_listen,
             body_limit_bytes: int("http.body_limit_bytes", 1024, 104_857_600)? as usize,
             http_max_in_flight: int("http.max_in_flight", 1, 1_000_000)? as usize,
+            http_rate_limit_per_ip: int("http.rate_limit_per_ip", 0, 1_000_000)? as u32,
             grpc_listen,
             endpoints,
             log_format,

@@ -84,6 +84,10 @@ async fn spawn() -> Api {
 }
 
 async fn spawn_with(max_in_flight: usize) -> Api {
+    spawn_limited(max_in_flight, 0).await
+}
+
+async fn spawn_limited(max_in_flight: usize, rate_limit_per_ip: u32) -> Api {
     plaza_kernel::telemetry::metrics();
     let db = plaza_offices::open_db(&sqlite_target()).await.unwrap();
     let app = Offices::new(
@@ -129,11 +133,19 @@ async fn spawn_with(max_in_flight: usize) -> Api {
         EdgeLimits {
             body_limit_bytes: 4096,
             max_in_flight,
+            rate_limit_per_ip,
         },
     );
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap()
+    });
     Api {
         base: format!("http://{addr}"),
         http: reqwest::Client::new(),
@@ -769,4 +781,65 @@ async fn audit_tree_head_and_proofs_check_out_through_rest() {
         .await
         .unwrap();
     assert_problem(r, 400, "audit.bad_range").await;
+}
+
+#[tokio::test]
+async fn every_answer_carries_security_headers() {
+    let api = spawn().await;
+    for path in [
+        "/docs",
+        "/v1/offices?limit=1",
+        "/v1/offices/nope",
+        "/nowhere",
+        "/openapi.json",
+    ] {
+        let r = api.http.get(api.url(path)).send().await.unwrap();
+        let h = r.headers();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.starts_with("default-src 'none'") && csp.contains("frame-ancestors 'none'"),
+            "{path}: {csp}"
+        );
+        assert!(
+            csp.contains("script-src 'sha256-"),
+            "{path}: the docs script is allowed by hash only"
+        );
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert!(
+            h["strict-transport-security"]
+                .to_str()
+                .unwrap()
+                .starts_with("max-age="),
+            "{path}"
+        );
+        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+    }
+}
+
+#[tokio::test]
+async fn an_address_over_its_rate_gets_429_with_retry_after() {
+    let api = spawn_limited(64, 5).await;
+    let mut statuses = Vec::new();
+    let mut limited = None;
+    for _ in 0..30 {
+        let r = api.http.get(api.url("/healthz")).send().await.unwrap();
+        statuses.push(r.status().as_u16());
+        if r.status() == 429 {
+            limited = Some(r);
+            break;
+        }
+    }
+    assert!(
+        statuses.iter().take(10).all(|s| *s == 200),
+        "a burst of twice the rate passes: {statuses:?}"
+    );
+    let r = limited.expect("requests beyond the burst are limited");
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry), "{retry}");
+    assert_problem(r, 429, "rate_limited").await;
 }
