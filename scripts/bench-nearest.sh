@@ -14,7 +14,10 @@ PLAZA_HTTP_RATE_LIMIT_PER_IP=1000000 PLAZA_LOG_LEVEL=warn $bin --data-dir "$dir"
 pid=$!
 trap 'kill -INT $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
 until curl -sf http://127.0.0.1:18080/healthz >/dev/null; do sleep 0.05; done
+# Steady state: wait until the import's events (3,000 OfficeChanged and 3,000
+# audit records) have gone through, which the signed audit head shows.
+until curl -s http://127.0.0.1:18080/v1/audit/tree-head | grep -q '"tree_size":3000'; do sleep 0.05; done
 echo "== one point (answers cached)"
-wrk -t2 -c32 -d"$duration" --latency 'http://127.0.0.1:18080/v1/offices/nearest?lat=40.27&lon=-76.88&limit=5'
+wrk -t2 -c16 -d"$duration" --latency 'http://127.0.0.1:18080/v1/offices/nearest?lat=40.27&lon=-76.88&limit=5'
 echo "== random points (answers computed)"
-wrk -t2 -c32 -d"$duration" --latency -s scripts/nearest-random.lua http://127.0.0.1:18080
+wrk -t2 -c16 -d"$duration" --latency -s scripts/nearest-random.lua http://127.0.0.1:18080

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
-use tokio::sync::RwLock;
 
 use super::Offices;
 use crate::domain::{Office, OfficeKind, haversine_km};
@@ -19,16 +18,28 @@ pub struct Snapshot {
     by_id: HashMap<String, usize>,
 }
 
+/// The current snapshot. Dropping it (on every office event) never waits:
+/// the pointer sits behind a plain lock held only to swap it, and loading
+/// happens outside that lock, one loader at a time. An event relay that had
+/// to wait for loads would fall behind under request load, and every event
+/// would then cost a reload (a convoy that the benchmark found).
 #[derive(Default)]
 pub(crate) struct SnapshotCell {
-    current: RwLock<Option<Arc<Snapshot>>>,
+    current: std::sync::RwLock<Option<Arc<Snapshot>>>,
+    loading: tokio::sync::Mutex<()>,
     generation: AtomicU64,
 }
 
 impl SnapshotCell {
     pub(crate) async fn invalidate(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
-        *self.current.write().await = None;
+        if let Ok(mut c) = self.current.write() {
+            *c = None;
+        }
+    }
+
+    fn get(&self) -> Option<Arc<Snapshot>> {
+        self.current.read().ok().and_then(|c| c.clone())
     }
 }
 
@@ -36,24 +47,28 @@ pub const MAX_NEAREST: u32 = 50;
 
 impl Offices {
     async fn snapshot(&self) -> Result<Arc<Snapshot>, Error> {
-        if let Some(s) = self.snapshot.current.read().await.as_ref() {
-            return Ok(s.clone());
+        if let Some(s) = self.snapshot.get() {
+            return Ok(s);
         }
-        let mut slot = self.snapshot.current.write().await;
-        if let Some(s) = slot.as_ref() {
-            return Ok(s.clone());
+        let _one_loader = self.snapshot.loading.lock().await;
+        if let Some(s) = self.snapshot.get() {
+            return Ok(s);
         }
         let generation = self.snapshot.generation.load(Ordering::Acquire);
         let offices = self.store.all_active().await?;
+        metrics::counter!("plaza_offices_snapshot_loads_total").increment(1);
         let by_id = offices
             .iter()
             .enumerate()
             .map(|(i, o)| (o.id.clone(), i))
             .collect();
         let snap = Arc::new(Snapshot { offices, by_id });
-        // An event that arrived while loading makes this load stale.
-        if self.snapshot.generation.load(Ordering::Acquire) == generation {
-            *slot = Some(snap.clone());
+        // An event that arrived while loading makes this load stale: it
+        // answers this request, but is not kept.
+        if self.snapshot.generation.load(Ordering::Acquire) == generation
+            && let Ok(mut c) = self.snapshot.current.write()
+        {
+            *c = Some(snap.clone());
         }
         Ok(snap)
     }
