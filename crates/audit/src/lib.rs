@@ -25,9 +25,10 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
     sql: include_str!("../migrations/0001_audit.sql"),
 }];
 
-/// Opens the audit database and applies pending migrations.
+/// Opens the audit database (every commit synced to disk) and applies
+/// pending migrations.
 pub async fn open_db(target: &StorageTarget) -> Result<Db, plaza_kernel::Error> {
-    let db = Db::open(target, SERVICE).await?;
+    let db = Db::open_durable(target, SERVICE).await?;
     migrate::apply(&db, &[("kernel", migrate::KERNEL), (SERVICE, MIGRATIONS)]).await?;
     Ok(db)
 }

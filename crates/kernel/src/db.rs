@@ -64,16 +64,31 @@ pub struct Db {
 impl Db {
     /// Opens (creating when missing) the database of `service`.
     pub async fn open(target: &StorageTarget, service: &str) -> Result<Db, Error> {
+        Self::open_with(target, service, false).await
+    }
+
+    /// As [`Db::open`], for data that must survive a power cut, not only a
+    /// crash: on SQLite every commit is synced (`synchronous=FULL`) instead
+    /// of every checkpoint. PostgreSQL commits are synced either way.
+    pub async fn open_durable(target: &StorageTarget, service: &str) -> Result<Db, Error> {
+        Self::open_with(target, service, true).await
+    }
+
+    async fn open_with(
+        target: &StorageTarget,
+        service: &str,
+        full_sync: bool,
+    ) -> Result<Db, Error> {
         install_default_drivers();
         match target {
-            StorageTarget::DataDir(dir) => Self::open_sqlite(dir, service).await,
+            StorageTarget::DataDir(dir) => Self::open_sqlite(dir, service, full_sync).await,
             StorageTarget::Postgres { url, schema_prefix } => {
                 Self::open_postgres(url, &format!("{schema_prefix}{service}"), service).await
             }
         }
     }
 
-    async fn open_sqlite(dir: &Path, service: &str) -> Result<Db, Error> {
+    async fn open_sqlite(dir: &Path, service: &str, full_sync: bool) -> Result<Db, Error> {
         std::fs::create_dir_all(dir).map_err(|e| Error::Io {
             what: format!("creating data folder {}", dir.display()),
             source: e,
@@ -83,7 +98,13 @@ impl Db {
         let write = AnyPoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
-            .after_connect(|conn, _| sqlite_pragmas(conn))
+            .after_connect(move |conn, _| {
+                if full_sync {
+                    sqlite_pragmas_full(conn)
+                } else {
+                    sqlite_pragmas(conn)
+                }
+            })
             .connect(&url)
             .await?;
         let read = AnyPoolOptions::new()
@@ -207,6 +228,19 @@ fn sqlite_pragmas(
     Box::pin(async move {
         conn.execute(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
+             PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;",
+        )
+        .await?;
+        Ok(())
+    })
+}
+
+fn sqlite_pragmas_full(
+    conn: &mut sqlx::AnyConnection,
+) -> futures::future::BoxFuture<'_, Result<(), sqlx::Error>> {
+    Box::pin(async move {
+        conn.execute(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
              PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;",
         )
         .await?;
