@@ -48,17 +48,7 @@ impl AuditService for GrpcAudit {
             {
                 return Err(invalid("service, actor, action and outcome are required"));
             }
-            batch.push(AuditEvent {
-                at_ms: e.at_ms,
-                service: e.service,
-                actor: e.actor,
-                action: e.action,
-                resource: e.resource,
-                subject: Some(e.subject).filter(|s| !s.is_empty()),
-                purpose: e.purpose,
-                correlation_id: e.correlation_id,
-                outcome: e.outcome,
-            });
+            batch.push(AuditEvent::from(e));
         }
         let n = batch.len() as u64;
         let first = self.log.append(&batch).await.map_err(status)?;
@@ -91,6 +81,10 @@ impl AuditService for GrpcAudit {
             timestamp_ms: head.at_ms,
             key_id: head.key_id,
             signature: head.signature,
+            signed_message: String::from_utf8_lossy(&crate::log::TreeHead::message(
+                head.size, &head.root, head.at_ms,
+            ))
+            .into_owned(),
             public_key: self.log.signer().public().as_bytes().to_vec(),
         }))
     }

@@ -151,36 +151,19 @@ impl HeadSigner {
     }
 }
 
-#[cfg(unix)]
 fn write_private(path: &std::path::Path, text: &str) -> Result<(), Error> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| Error::Key(format!("{}: {e}", path.display())))?;
-    f.write_all(text.as_bytes())
+    plaza_kernel::files::write_private(path, text)
         .map_err(|e| Error::Key(format!("{}: {e}", path.display())))
-}
-
-#[cfg(not(unix))]
-fn write_private(path: &std::path::Path, text: &str) -> Result<(), Error> {
-    std::fs::write(path, text).map_err(|e| Error::Key(format!("{}: {e}", path.display())))
 }
 
 /// A key's id: the first 8 bytes of SHA-256 of the public key, in hex.
 pub fn key_id(key: &VerifyingKey) -> String {
-    Sha256::digest(key.as_bytes())[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    plaza_kernel::hex::encode(&Sha256::digest(key.as_bytes())[..8])
 }
 
 /// The tree's right edge.
 #[derive(Debug, Clone, Default)]
-struct Frontier {
+pub(crate) struct Frontier {
     size: u64,
     /// `pending[l]`: the perfect subtree of level `l` waiting for its right
     /// sibling (set exactly where bit `l` of `size` is set).
@@ -191,7 +174,7 @@ struct Frontier {
 
 impl Frontier {
     /// Adds a leaf; returns the stored-level nodes it completed.
-    fn push(&mut self, leaf: Hash, completed: &mut Vec<(Perfect, Hash)>) {
+    pub(crate) fn push(&mut self, leaf: Hash, completed: &mut Vec<(Perfect, Hash)>) {
         let mut h = leaf;
         let mut level = 0usize;
         loop {
@@ -223,7 +206,11 @@ impl Frontier {
         self.last_leaf = leaf;
     }
 
-    fn root(&self) -> Hash {
+    pub(crate) fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub(crate) fn root(&self) -> Hash {
         let mut acc: Option<Hash> = None;
         for h in self.pending.iter().flatten() {
             acc = Some(match acc {
@@ -253,11 +240,7 @@ impl AuditLog {
             .await?
             .try_get(0)?;
         let size = size as u64;
-        let mut frontier = Frontier {
-            size: 0,
-            pending: Vec::new(),
-            last_leaf: [0; 32],
-        };
+        let mut frontier = Frontier::default();
         // Whole stored subtrees first, then the leaves of the last block.
         let mut start = 0u64;
         let full = size & !(BLOCK - 1);

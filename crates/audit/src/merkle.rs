@@ -279,18 +279,11 @@ pub fn proof_from_leaves(leaves: &[Hash], ranges: &[(u64, u64)]) -> Vec<Hash> {
 }
 
 pub fn hex(h: &Hash) -> String {
-    h.iter().map(|b| format!("{b:02x}")).collect()
+    plaza_kernel::hex::encode(h)
 }
 
 pub fn from_hex(s: &str) -> Option<Hash> {
-    if s.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
+    plaza_kernel::hex::decode32(s)
 }
 
 #[cfg(test)]

@@ -63,16 +63,9 @@ pub async fn record(
     Ok(())
 }
 
-struct Append {
-    log: AuditLog,
-    consumer: String,
-}
-
-#[async_trait]
-impl Handler for Append {
-    async fn handle(&self, ev: &Envelope) -> Result<(), HandlerError> {
-        let e = pb::AuditEvent::decode(ev.payload.as_ref())?;
-        let event = AuditEvent {
+impl From<pb::AuditEvent> for AuditEvent {
+    fn from(e: pb::AuditEvent) -> Self {
+        AuditEvent {
             at_ms: e.at_ms,
             service: e.service,
             actor: e.actor,
@@ -82,7 +75,20 @@ impl Handler for Append {
             purpose: e.purpose,
             correlation_id: e.correlation_id,
             outcome: e.outcome,
-        };
+        }
+    }
+}
+
+struct Append {
+    log: AuditLog,
+    consumer: String,
+}
+
+#[async_trait]
+impl Handler for Append {
+    async fn handle(&self, ev: &Envelope) -> Result<(), HandlerError> {
+        let e = pb::AuditEvent::decode(ev.payload.as_ref())?;
+        let event = AuditEvent::from(e);
         self.log
             .append_delivered(&self.consumer, &ev.id, &[event])
             .await?;

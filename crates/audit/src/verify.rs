@@ -9,7 +9,7 @@ use ed25519_dalek::VerifyingKey;
 use sqlx::Row;
 
 use crate::error::Error;
-use crate::log::{STORED_LEVEL, key_id, to_hash};
+use crate::log::{Frontier, key_id, to_hash};
 use crate::merkle::{self, Hash, Perfect};
 
 /// Something verification found wrong, with where.
@@ -139,8 +139,8 @@ pub async fn verify(
         }
     }
     let mut next_head = heads.iter().peekable();
-    let mut pending: Vec<Option<Hash>> = Vec::new();
-    let mut size = 0u64;
+    let mut tree = Frontier::default();
+    let mut completed = Vec::new();
     let mut expected_seq = 0u64;
     let mut last_recorded: Hash = [0; 32];
     let mut altered: std::collections::HashSet<Perfect> = std::collections::HashSet::new();
@@ -177,67 +177,47 @@ pub async fn verify(
                 report.findings.push(Finding::OutOfOrder { seq });
             }
             last_recorded = recorded;
-            // Push the recomputed leaf onto the recomputed tree.
-            let mut h = leaf;
-            let mut level = 0usize;
-            loop {
-                if pending.len() <= level {
-                    pending.resize(level + 1, None);
-                }
-                match pending[level].take() {
-                    Some(left) => {
-                        h = merkle::node_hash(&left, &h);
-                        level += 1;
-                        if level as u32 >= STORED_LEVEL {
-                            let index = (size + 1) / (1u64 << level) - 1;
-                            let p = Perfect {
-                                level: level as u32,
-                                index,
-                            };
-                            let first = index << level;
-                            let last = first + (1 << level) - 1;
-                            match stored.get(&p) {
-                                None => report
-                                    .findings
-                                    .push(Finding::SubtreeMissing { first, last }),
-                                Some(s) if *s != h => {
-                                    // Report the smallest altered range only:
-                                    // a parent of an altered subtree differs too.
-                                    let children = [
-                                        Perfect {
-                                            level: p.level - 1,
-                                            index: 2 * index,
-                                        },
-                                        Perfect {
-                                            level: p.level - 1,
-                                            index: 2 * index + 1,
-                                        },
-                                    ];
-                                    if !children.iter().any(|c| altered.contains(c)) {
-                                        report
-                                            .findings
-                                            .push(Finding::SubtreeMismatch { first, last });
-                                    }
-                                    altered.insert(p);
-                                }
-                                Some(_) => {}
-                            }
+            // Push the recomputed leaf onto the recomputed tree; compare each
+            // stored subtree it completes (children come before parents).
+            tree.push(leaf, &mut completed);
+            for (p, h) in completed.drain(..) {
+                let first = p.index << p.level;
+                let last = first + (1 << p.level) - 1;
+                match stored.get(&p) {
+                    None => report
+                        .findings
+                        .push(Finding::SubtreeMissing { first, last }),
+                    Some(s) if *s != h => {
+                        // Report the smallest altered range only: a parent of
+                        // an altered subtree differs too.
+                        let children = [
+                            Perfect {
+                                level: p.level - 1,
+                                index: 2 * p.index,
+                            },
+                            Perfect {
+                                level: p.level - 1,
+                                index: 2 * p.index + 1,
+                            },
+                        ];
+                        if !children.iter().any(|c| altered.contains(c)) {
+                            report
+                                .findings
+                                .push(Finding::SubtreeMismatch { first, last });
                         }
+                        altered.insert(p);
                     }
-                    None => {
-                        pending[level] = Some(h);
-                        break;
-                    }
+                    Some(_) => {}
                 }
             }
-            size += 1;
+            let size = tree.size();
             while let Some(head) = next_head.peek() {
                 if head.size > size {
                     break;
                 }
                 if head.size == size {
                     report.heads_checked += 1;
-                    if root_of_pending(&pending) != head.root {
+                    if tree.root() != head.root {
                         report
                             .findings
                             .push(Finding::HeadMismatch { size: head.size });
@@ -246,26 +226,15 @@ pub async fn verify(
                 next_head.next();
             }
         }
-        progress(size, total);
+        progress(tree.size(), total);
     }
     for head in next_head {
         report.findings.push(Finding::HeadBeyondLog {
             size: head.size,
-            entries: size,
+            entries: tree.size(),
         });
     }
-    report.entries = size;
-    report.root = Some(root_of_pending(&pending));
+    report.entries = tree.size();
+    report.root = Some(tree.root());
     Ok(report)
-}
-
-fn root_of_pending(pending: &[Option<Hash>]) -> Hash {
-    let mut acc: Option<Hash> = None;
-    for h in pending.iter().flatten() {
-        acc = Some(match acc {
-            None => *h,
-            Some(right) => merkle::node_hash(h, &right),
-        });
-    }
-    acc.unwrap_or_else(merkle::empty_root)
 }

@@ -29,10 +29,7 @@ pub fn validate_key(raw: &str) -> Result<String, Error> {
 
 /// A fingerprint of the request, to tell a true repeat from a reused key.
 pub fn fingerprint(request: &[u8]) -> String {
-    Sha256::digest(request)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::hex::encode(&Sha256::digest(request))
 }
 
 /// Looks the key up inside `tx`. `Some(answer)` means this request was

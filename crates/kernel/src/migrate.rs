@@ -45,8 +45,7 @@ pub fn render(sql: &str, dialect: Dialect) -> String {
 }
 
 fn checksum(sql: &str) -> String {
-    let digest = Sha256::digest(sql.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex::encode(&Sha256::digest(sql.as_bytes()))
 }
 
 /// Applies, in order, every migration of every component not applied yet.

@@ -2,8 +2,8 @@
 //! test on SQLite or PostgreSQL, the external servers' URLs, waiting on a
 //! condition with a deadline, and a TCP proxy that can cut connections.
 //!
-//! Tests that need PostgreSQL, NATS or Redis are `#[ignore]`d with a reason
-//! naming the variable to set, so a bare `cargo test` passes on a fresh
+//! Tests that need PostgreSQL, NATS or Redis carry an ignore attribute whose
+//! reason names the variable to set, so a bare `cargo test` passes on a fresh
 //! machine and says what it did not run; `.ci/run` sets the variables and
 //! runs them with `--include-ignored`. Run that way without the variable,
 //! such a test fails: it never passes without having run.

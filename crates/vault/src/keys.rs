@@ -50,21 +50,6 @@ struct Ring {
     index: Key,
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn parse_hex(s: &str) -> Option<[u8; 32]> {
-    if s.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
-}
-
 fn new_kek_id() -> String {
     let n: u64 = rand::random();
     format!("kek-{}-{:08x}", plaza_kernel::clock::now_ms(), n as u32)
@@ -80,9 +65,9 @@ impl FileKeyring {
             let text = format!(
                 "# Plaza vault keyring: keep it secret, keep it backed up, keep it out of the database.\n\
                  index {}\nkek {} {}\n",
-                hex(&rand::random::<[u8; 32]>()),
+                plaza_kernel::hex::encode(&rand::random::<[u8; 32]>()),
                 new_kek_id(),
-                hex(&rand::random::<[u8; 32]>())
+                plaza_kernel::hex::encode(&rand::random::<[u8; 32]>())
             );
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)
@@ -119,12 +104,12 @@ impl FileKeyring {
             match parts.as_slice() {
                 ["kek", id, key] => keks.push(Key {
                     id: id.to_string(),
-                    bytes: Zeroizing::new(parse_hex(key).ok_or_else(bad)?),
+                    bytes: Zeroizing::new(plaza_kernel::hex::decode32(key).ok_or_else(bad)?),
                 }),
                 ["index", key] => {
                     index = Some(Key {
                         id: "index".into(),
-                        bytes: Zeroizing::new(parse_hex(key).ok_or_else(bad)?),
+                        bytes: Zeroizing::new(plaza_kernel::hex::decode32(key).ok_or_else(bad)?),
                     })
                 }
                 _ => return Err(bad()),
@@ -184,7 +169,7 @@ impl FileKeyring {
         text.push_str(&format!(
             "kek {} {}\n",
             id,
-            hex(&rand::random::<[u8; 32]>())
+            plaza_kernel::hex::encode(&rand::random::<[u8; 32]>())
         ));
         let tmp = self.path.with_extension("new");
         let _ = std::fs::remove_file(&tmp);
@@ -249,22 +234,7 @@ impl KeyManager for FileKeyring {
     }
 }
 
-#[cfg(unix)]
 fn write_private(path: &Path, text: &str) -> Result<(), Error> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| Error::Keys(format!("{}: {e}", path.display())))?;
-    f.write_all(text.as_bytes())
-        .and_then(|_| f.sync_all())
+    plaza_kernel::files::write_private(path, text)
         .map_err(|e| Error::Keys(format!("{}: {e}", path.display())))
-}
-
-#[cfg(not(unix))]
-fn write_private(path: &Path, text: &str) -> Result<(), Error> {
-    std::fs::write(path, text).map_err(|e| Error::Keys(format!("{}: {e}", path.display())))
 }

@@ -258,12 +258,7 @@ impl Vault {
         mac.update(kind.as_str().as_bytes());
         mac.update(&[0]);
         mac.update(normalised.as_bytes());
-        Ok(mac
-            .finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect())
+        Ok(plaza_kernel::hex::encode(&mac.finalize().into_bytes()))
     }
 
     /// The token for `value`: the existing one if the vault already holds

@@ -90,19 +90,12 @@ async fn tree_head(State(s): State<AppState>) -> Result<Json<TreeHead>, Problem>
     .await
     .map_err(|e| Problem::from_status(&e, DOWNSTREAM))?
     .into_inner();
-    let root: [u8; 32] = h.root_hash.as_slice().try_into().unwrap_or([0; 32]);
-    let message = format!(
-        "plaza-audit-tree-head/v1\n{}\n{}\n{}\n",
-        h.tree_size,
-        root.iter().map(|b| format!("{b:02x}")).collect::<String>(),
-        h.timestamp_ms
-    );
     Ok(Json(TreeHead {
         tree_size: h.tree_size,
         timestamp: h.timestamp_ms,
         sha256_root_hash: B64.encode(&h.root_hash),
         tree_head_signature: B64.encode(&h.signature),
-        signed_message: message,
+        signed_message: h.signed_message,
         key_id: h.key_id,
         public_key: B64.encode(&h.public_key),
     }))
