@@ -98,19 +98,13 @@ impl Db {
         let write = AnyPoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
-            .after_connect(move |conn, _| {
-                if full_sync {
-                    sqlite_pragmas_full(conn)
-                } else {
-                    sqlite_pragmas(conn)
-                }
-            })
+            .after_connect(move |conn, _| sqlite_pragmas(conn, full_sync))
             .connect(&url)
             .await?;
         let read = AnyPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(30))
-            .after_connect(|conn, _| sqlite_pragmas(conn))
+            .after_connect(|conn, _| sqlite_pragmas(conn, false))
             .connect(&url)
             .await?;
         Ok(Db {
@@ -222,28 +216,19 @@ impl Db {
     }
 }
 
+/// Per connection: WAL, a busy timeout, foreign keys; every commit synced
+/// to disk when `full_sync`, else every checkpoint.
 fn sqlite_pragmas(
     conn: &mut sqlx::AnyConnection,
+    full_sync: bool,
 ) -> futures::future::BoxFuture<'_, Result<(), sqlx::Error>> {
     Box::pin(async move {
-        conn.execute(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
-             PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;",
-        )
-        .await?;
-        Ok(())
-    })
-}
-
-fn sqlite_pragmas_full(
-    conn: &mut sqlx::AnyConnection,
-) -> futures::future::BoxFuture<'_, Result<(), sqlx::Error>> {
-    Box::pin(async move {
-        conn.execute(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
-             PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;",
-        )
-        .await?;
+        let sql = if full_sync {
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;"
+        } else {
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;"
+        };
+        conn.execute(sql).await?;
         Ok(())
     })
 }
