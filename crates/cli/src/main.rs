@@ -1,6 +1,7 @@
 //! `plaza`: runs the platform and works on its data.
 
 mod audit;
+mod identity;
 mod serve;
 
 use std::path::PathBuf;
@@ -12,7 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use plaza_kernel::config::{Config, Overrides};
 
 /// Every service this binary can host.
-pub const SERVICES: &[&str] = &["offices", "audit", "gateway"];
+pub const SERVICES: &[&str] = &["offices", "audit", "identity", "gateway"];
 
 #[derive(Parser, Debug)]
 #[command(
@@ -73,6 +74,68 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Accounts of Plaza's own sign-in.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+    /// Applications that sign people in through Plaza (OpenID Connect
+    /// relying parties).
+    Clients {
+        #[command(subcommand)]
+        command: ClientsCommand,
+    },
+    /// Plaza's OpenID Connect provider.
+    Identity {
+        #[command(subcommand)]
+        command: IdentityCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum UsersCommand {
+    /// Add a staff account (or a citizen, with --role citizen). Staff get a
+    /// TOTP secret for their authenticator app, printed once.
+    Add {
+        #[arg(long)]
+        email: String,
+        /// citizen, clerk, licensing_officer, examiner, auditor or admin;
+        /// repeat or separate with commas.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// The state or county the person works for, e.g. PA or PA/Dauphin.
+        #[arg(long)]
+        jurisdiction: Option<String>,
+        /// Read the password from standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ClientsCommand {
+    /// Register an application; prints its client_id (and client_secret,
+    /// once, for a confidential client).
+    Add {
+        #[arg(long)]
+        name: String,
+        /// Where sign-in may return to; repeat for several.
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+        /// Where sign-out may return to; repeat for several.
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// A public client (a browser or mobile app): no secret, PKCE only.
+        #[arg(long)]
+        public: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum IdentityCommand {
+    /// Start signing with a new key; the old one stays published until the
+    /// tokens it signed have expired.
+    RotateKey,
 }
 
 #[derive(Subcommand, Debug)]
@@ -209,6 +272,15 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 target.describe("offices")
             );
             db.close().await;
+            for (name, db) in [
+                ("audit", plaza_audit::open_db(&target).await),
+                ("identity", plaza_identity::open_db(&target).await),
+            ] {
+                let db =
+                    db.with_context(|| format!("migrating {name} ({})", target.describe(name)))?;
+                println!("{name}: migrations applied ({})", target.describe(name));
+                db.close().await;
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Config { .. } => Ok(ExitCode::SUCCESS),
@@ -235,6 +307,45 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Audit {
             command: AuditCommand::Seed { count },
         } => audit::seed(&config, count).await,
+        Command::Users {
+            command:
+                UsersCommand::Add {
+                    email,
+                    roles,
+                    jurisdiction,
+                    password_stdin,
+                },
+        } => {
+            identity::add_user(
+                &config,
+                &email,
+                &roles,
+                jurisdiction.as_deref(),
+                password_stdin,
+            )
+            .await
+        }
+        Command::Clients {
+            command:
+                ClientsCommand::Add {
+                    name,
+                    redirect_uris,
+                    post_logout_redirect_uris,
+                    public,
+                },
+        } => {
+            identity::add_client(
+                &config,
+                &name,
+                &redirect_uris,
+                &post_logout_redirect_uris,
+                public,
+            )
+            .await
+        }
+        Command::Identity {
+            command: IdentityCommand::RotateKey,
+        } => identity::rotate_key(&config),
     }
 }
 

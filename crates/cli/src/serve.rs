@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use plaza_contracts::audit::v1::audit_service_server::AuditServiceServer;
+use plaza_contracts::identity::v1::identity_service_server::IdentityServiceServer;
 use plaza_contracts::offices::v1::offices_service_server::OfficesServiceServer;
 use plaza_kernel::bus;
 use plaza_kernel::cache::Cache;
@@ -32,7 +33,14 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let (stop_servers, servers_shutdown) = shutdown::channel();
     let (trigger, shutdown) = shutdown::channel();
     let instance = uuid_like();
-    let hosts_grpc = config.hosts("offices") || config.hosts("audit");
+    let hosts_grpc = config.hosts("offices") || config.hosts("audit") || config.hosts("identity");
+    let seal = plaza_kernel::auth::CallerSeal::load_or_create(&config.internal_key_file)
+        .with_context(|| {
+            format!(
+                "internal caller key ({})",
+                config.internal_key_file.display()
+            )
+        })?;
 
     let grpc_listener = if hosts_grpc {
         Some(
@@ -49,7 +57,7 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         None
     };
     let grpc_addr = grpc_listener.as_ref().map(|l| l.local_addr()).transpose()?;
-    let http_listener = if config.hosts("gateway") {
+    let http_listener = if config.hosts("gateway") || config.hosts("identity") {
         Some(
             TcpListener::bind(config.http_listen)
                 .await
@@ -64,6 +72,18 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         None
     };
     let http_addr = http_listener.as_ref().map(|l| l.local_addr()).transpose()?;
+    let mut config = config;
+    if config.identity_issuer_derived
+        && let Some(addr) = http_addr
+    {
+        // Listening on port 0: the issuer is where the pages really are.
+        let host = if addr.ip().is_unspecified() {
+            std::net::SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port())
+        } else {
+            addr
+        };
+        config.identity_issuer = format!("http://{host}/oidc");
+    }
 
     let bus = bus::connect(config.nats_url.as_deref(), &config.events_namespace)
         .await
@@ -105,7 +125,50 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         dbs.push(db);
 
         offices_service = Some(OfficesServiceServer::new(
-            plaza_offices::grpc::GrpcOffices::new(app),
+            plaza_offices::grpc::GrpcOffices::new(app, seal.clone()),
+        ));
+    }
+
+    let mut identity_service = None;
+    let mut identity_pages = None;
+    if config.hosts("identity") {
+        let db = plaza_identity::open_db(&storage).await.with_context(|| {
+            format!(
+                "opening the identity database ({})",
+                storage.describe("identity")
+            )
+        })?;
+        let settings =
+            plaza_identity::Settings::new(&config.identity_issuer, &config.identity_audience);
+        let keys = plaza_identity::SigningKeys::open(
+            &config.identity_keys_file,
+            settings.longest_token_s(),
+        )
+        .with_context(|| {
+            format!(
+                "identity signing keys ({})",
+                config.identity_keys_file.display()
+            )
+        })?;
+        let identity = plaza_identity::Identity::new(
+            db.clone(),
+            Arc::new(keys),
+            settings,
+            Arc::new(SystemClock),
+            Arc::new(plaza_identity::mail::FileMailer {
+                dir: plaza_identity::app::mail_dir(&config.data_dir),
+                from: "Plaza <no-reply@plaza.invalid>".into(),
+            }),
+        );
+        relays.push(Relay::new(db.clone(), bus.clone(), RelayConfig::default()));
+        dbs.push(db);
+        identity_pages = Some(plaza_identity::http::router(identity.clone()));
+        identity_service = Some(IdentityServiceServer::new(
+            plaza_identity::grpc::GrpcIdentity::new(
+                identity,
+                seal.clone(),
+                plaza_policy::Policies::shipped(),
+            ),
         ));
     }
 
@@ -165,6 +228,11 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
                 .set_serving::<AuditServiceServer<plaza_audit::grpc::GrpcAudit>>()
                 .await;
         }
+        if identity_service.is_some() {
+            health
+                .set_serving::<IdentityServiceServer<plaza_identity::grpc::GrpcIdentity>>()
+                .await;
+        }
         health
             .set_service_status("", tonic_health::ServingStatus::Serving)
             .await;
@@ -180,7 +248,8 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
                 .add_service(health_service)
                 .add_service(reflection)
                 .add_optional_service(offices_service)
-                .add_optional_service(audit_service),
+                .add_optional_service(audit_service)
+                .add_optional_service(identity_service),
         );
     }
 
@@ -198,6 +267,24 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         });
     }
 
+    let (pages_listener, http_listener) = if config.hosts("gateway") {
+        (None, http_listener)
+    } else {
+        (http_listener, None)
+    };
+    if let Some(listener) = pages_listener {
+        // Sign-in only: the identity service's pages without the API.
+        let app = axum::Router::new().nest("/oidc", identity_pages.take().unwrap_or_default());
+        let mut s = servers_shutdown.clone();
+        servers.spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { s.wait().await })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "HTTP server failed");
+            }
+        });
+    }
     if let Some(listener) = http_listener {
         let endpoint = |svc: &str| -> anyhow::Result<String> {
             match (config.endpoints.get(svc), grpc_addr) {
@@ -213,6 +300,25 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         let urls = plaza_gateway::Endpoints {
             offices: endpoint("offices")?,
             audit: endpoint("audit")?,
+            identity: endpoint("identity")?,
+        };
+        let mut issuers = vec![plaza_gateway::auth::TrustedIssuer::plaza(
+            &config.identity_issuer,
+            &config.identity_audience,
+        )];
+        if let Some(path) = &config.issuers_file {
+            issuers.extend(
+                plaza_gateway::auth::read_issuers_file(path)
+                    .map_err(anyhow::Error::msg)
+                    .context("auth.issuers_file")?,
+            );
+        }
+        let auth = plaza_gateway::auth::AuthLayer {
+            authenticator: Arc::new(plaza_gateway::auth::Authenticator::new(
+                issuers,
+                config.clock_skew_s as i64,
+            )),
+            seal: seal.clone(),
         };
         let downstreams = plaza_gateway::Downstreams::connect(&urls, &config.client)
             .context("gateway clients")?;
@@ -223,6 +329,8 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
                 max_in_flight: config.http_max_in_flight,
                 rate_limit_per_ip: config.http_rate_limit_per_ip,
             },
+            auth,
+            identity_pages.take(),
         );
         let mut s = servers_shutdown.clone();
         servers.spawn(async move {
@@ -245,6 +353,9 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         println!("  HTTP API:  http://{addr}/v1");
         println!("  OpenAPI:   http://{addr}/openapi.json (docs: http://{addr}/docs)");
         println!("  metrics:   http://{addr}/metrics");
+        if config.hosts("identity") {
+            println!("  sign-in:   {} (OpenID Connect)", config.identity_issuer);
+        }
     }
     if let Some(addr) = grpc_addr {
         println!("  gRPC:      http://{addr} (health and reflection enabled)");

@@ -17,3 +17,9 @@ pub mod audit {
         tonic::include_proto!("plaza.audit.v1");
     }
 }
+
+pub mod identity {
+    pub mod v1 {
+        tonic::include_proto!("plaza.identity.v1");
+    }
+}

@@ -6,6 +6,7 @@
 //! over gRPC, through clients with timeouts, retries for idempotent calls, a
 //! circuit breaker and a concurrency limit.
 
+pub mod auth;
 pub mod extract;
 pub mod middleware;
 pub mod problem;
@@ -20,6 +21,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use plaza_contracts::audit::v1::audit_service_client::AuditServiceClient;
+use plaza_contracts::identity::v1::identity_service_client::IdentityServiceClient;
 use plaza_contracts::offices::v1::offices_service_client::OfficesServiceClient;
 use plaza_kernel::error::ErrorKind;
 use plaza_kernel::resilience::{self, Breaker, ClientChannel, ClientPolicy};
@@ -117,16 +119,43 @@ pub const PROBLEM_CODES: &[(&str, &str)] = &[
     ),
     tags((name = "offices", description = "DMV offices, police licensing units and card-pickup points"),
          (name = "audit", description = "The tamper-evident audit log: signed tree heads and RFC 6962 proofs"),
+         (name = "identity", description = "The signed-in caller. Sign-in itself is OpenID Connect at /oidc (see the README)"),
          (name = "system", description = "Health of this process and its dependencies")),
-    components(schemas(Problem))
+    components(schemas(Problem)),
+    modifiers(&BearerAuth)
 )]
 struct ApiDoc;
+
+/// Declares the bearer-token scheme: access tokens from Plaza's identity
+/// provider (or an agency's, see `auth.issuers_file`).
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "An access token from Plaza's OpenID Connect provider (/oidc) or a trusted agency provider. \
+                         Without one, a request is anonymous.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
 
 /// Shared by every handler.
 #[derive(Clone)]
 pub struct AppState {
     pub offices: OfficesServiceClient<ClientChannel>,
     pub audit: AuditServiceClient<ClientChannel>,
+    pub identity: IdentityServiceClient<ClientChannel>,
     /// Health of every downstream service, by name.
     pub health: Vec<(&'static str, HealthClient<ClientChannel>)>,
     pub retries: u32,
@@ -137,6 +166,7 @@ pub struct AppState {
 pub struct Endpoints {
     pub offices: String,
     pub audit: String,
+    pub identity: String,
 }
 
 /// Downstream clients and their breakers.
@@ -153,17 +183,20 @@ impl Downstreams {
     ) -> Result<Downstreams, plaza_kernel::Error> {
         let (offices, offices_breaker) = resilience::channel("offices", &urls.offices, policy)?;
         let (audit, audit_breaker) = resilience::channel("audit", &urls.audit, policy)?;
+        let (identity, identity_breaker) = resilience::channel("identity", &urls.identity, policy)?;
         Ok(Downstreams {
             state: AppState {
                 offices: OfficesServiceClient::new(offices.clone()),
                 audit: AuditServiceClient::new(audit.clone()),
+                identity: IdentityServiceClient::new(identity.clone()),
                 health: vec![
                     ("offices", HealthClient::new(offices)),
                     ("audit", HealthClient::new(audit)),
+                    ("identity", HealthClient::new(identity)),
                 ],
                 retries: policy.retries,
             },
-            breakers: vec![offices_breaker, audit_breaker],
+            breakers: vec![offices_breaker, audit_breaker, identity_breaker],
         })
     }
 }
@@ -206,6 +239,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::offices::router())
         .merge(routes::audit::router())
+        .merge(routes::me::router())
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .split_for_parts()
@@ -249,8 +283,14 @@ pub struct EdgeLimits {
     pub rate_limit_per_ip: u32,
 }
 
-/// The whole HTTP application.
-pub fn app(state: AppState, limits: EdgeLimits) -> Router {
+/// The whole HTTP application: the API, and the sign-in pages of the
+/// identity service when this process hosts it (`pages`, nested at `/oidc`).
+pub fn app(
+    state: AppState,
+    limits: EdgeLimits,
+    auth: auth::AuthLayer,
+    pages: Option<Router>,
+) -> Router {
     let (router, _) = api();
     let spec: Arc<str> = openapi_json().into();
     let page: Arc<str> = docs_page().into();
@@ -259,7 +299,7 @@ pub fn app(state: AppState, limits: EdgeLimits) -> Router {
     let headers = Arc::new(middleware::SecurityHeaders::for_docs_page(include_str!(
         "../static/docs.html"
     )));
-    router
+    let router = router
         .route(
             "/openapi.json",
             get(move || {
@@ -282,10 +322,20 @@ pub fn app(state: AppState, limits: EdgeLimits) -> Router {
             }),
         )
         .route("/metrics", get(metrics))
-        .fallback(middleware::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            auth,
+            auth::authenticate,
+        ))
         .layer(axum::middleware::from_fn(
             middleware::require_idempotency_key,
         ))
+        .with_state(state);
+    let router = match pages {
+        Some(pages) => router.nest("/oidc", pages),
+        None => router,
+    };
+    router
+        .fallback(middleware::not_found)
         .layer(DefaultBodyLimit::max(limits.body_limit_bytes))
         .layer(axum::middleware::from_fn_with_state(
             sem,
@@ -300,7 +350,6 @@ pub fn app(state: AppState, limits: EdgeLimits) -> Router {
             headers,
             middleware::security_headers,
         ))
-        .with_state(state)
 }
 
 async fn metrics() -> Response {

@@ -207,7 +207,10 @@ pub async fn security_headers(
 ) -> Response {
     let mut resp = next.run(req).await;
     let headers = resp.headers_mut();
-    headers.insert("content-security-policy", h.csp.clone());
+    // A page that sets its own policy (the sign-in pages) keeps it.
+    headers
+        .entry("content-security-policy")
+        .or_insert_with(|| h.csp.clone());
     headers.insert(
         "strict-transport-security",
         HeaderValue::from_static("max-age=63072000; includeSubDomains"),

@@ -213,6 +213,48 @@ const KEYS: &[KeySpec] = &[
         fix: "leave empty for <data_dir>/keys/vault-keyring, or give the path of the vault's keyring file",
     },
     KeySpec {
+        key: "auth.internal_key_file",
+        env: "PLAZA_AUTH_INTERNAL_KEY_FILE",
+        default: "",
+        secret: false,
+        fix: "leave empty for <data_dir>/keys/internal-caller.key, or give the path of a file holding 64 hex digits; every process of one deployment needs the same file",
+    },
+    KeySpec {
+        key: "auth.issuers_file",
+        env: "PLAZA_AUTH_ISSUERS_FILE",
+        default: "",
+        secret: false,
+        fix: "leave empty to trust only Plaza's own sign-in, or give the path of a TOML file of [[issuer]] tables (see the README)",
+    },
+    KeySpec {
+        key: "auth.clock_skew_s",
+        env: "PLAZA_AUTH_CLOCK_SKEW_S",
+        default: "60",
+        secret: false,
+        fix: "give the seconds of clock difference tolerated on token times, 0 to 300",
+    },
+    KeySpec {
+        key: "identity.issuer",
+        env: "PLAZA_IDENTITY_ISSUER",
+        default: "",
+        secret: false,
+        fix: "leave empty for http://<http.listen>/oidc, or give the public https:// URL users reach sign-in at, ending in /oidc",
+    },
+    KeySpec {
+        key: "identity.audience",
+        env: "PLAZA_IDENTITY_AUDIENCE",
+        default: "plaza",
+        secret: false,
+        fix: "give the audience Plaza's access tokens are issued for (letters, digits, - and _)",
+    },
+    KeySpec {
+        key: "identity.keys_file",
+        env: "PLAZA_IDENTITY_KEYS_FILE",
+        default: "",
+        secret: false,
+        fix: "leave empty for <data_dir>/keys/identity-signing.json, or give the path of the token-signing key file",
+    },
+    KeySpec {
         key: "shutdown.drain_ms",
         env: "PLAZA_SHUTDOWN_DRAIN_MS",
         default: "10000",
@@ -249,6 +291,21 @@ pub struct Config {
     pub audit_signing_key_file: PathBuf,
     /// The vault's key-encryption keys and blind-index key.
     pub vault_keyring_file: PathBuf,
+    /// The key that seals callers between the gateway and services.
+    pub internal_key_file: PathBuf,
+    /// External identity providers the gateway trusts, if any.
+    pub issuers_file: Option<PathBuf>,
+    /// Seconds of clock skew tolerated on token times.
+    pub clock_skew_s: u64,
+    /// The issuer URL of Plaza's own identity provider.
+    pub identity_issuer: String,
+    /// Whether `identity_issuer` was derived from `http.listen` (and so
+    /// follows the port actually bound when that is 0).
+    pub identity_issuer_derived: bool,
+    /// The audience of Plaza's access tokens.
+    pub identity_audience: String,
+    /// Plaza's token-signing keys.
+    pub identity_keys_file: PathBuf,
     /// Every key with its value (secrets masked) and origin, for `config check`.
     pub effective: Vec<(String, String, Origin)>,
 }
@@ -535,7 +592,49 @@ impl Config {
             Some(p) => PathBuf::from(p),
             None => data_dir.join("keys").join("vault-keyring"),
         };
+        let internal_key_file = match opt("auth.internal_key_file") {
+            Some(p) => PathBuf::from(p),
+            None => data_dir.join("keys").join("internal-caller.key"),
+        };
+        let identity_keys_file = match opt("identity.keys_file") {
+            Some(p) => PathBuf::from(p),
+            None => data_dir.join("keys").join("identity-signing.json"),
+        };
+        let explicit_issuer = url_with("identity.issuer", &["http", "https"])?;
+        let identity_issuer_derived = explicit_issuer.is_none();
+        let identity_issuer = match explicit_issuer {
+            Some(u) => u.trim_end_matches('/').to_owned(),
+            None => {
+                let host = if http_listen.ip().is_unspecified() {
+                    std::net::SocketAddr::new(
+                        std::net::Ipv4Addr::LOCALHOST.into(),
+                        http_listen.port(),
+                    )
+                } else {
+                    http_listen
+                };
+                format!("http://{host}/oidc")
+            }
+        };
+        let identity_audience = get("identity.audience");
+        if identity_audience.is_empty()
+            || !identity_audience
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(bad(
+                "identity.audience",
+                "must be letters, digits, - and _".into(),
+            ));
+        }
         Ok(Config {
+            internal_key_file,
+            issuers_file: opt("auth.issuers_file").map(PathBuf::from),
+            clock_skew_s: int("auth.clock_skew_s", 0, 300)?,
+            identity_issuer,
+            identity_issuer_derived,
+            identity_audience,
+            identity_keys_file,
             data_dir,
             database_url,
             database_schema_prefix,

@@ -3,6 +3,7 @@
 //! event bus, the saga engine, client resilience, the cache, telemetry,
 //! errors and idempotency.
 
+pub mod auth;
 pub mod bus;
 pub mod cache;
 pub mod clock;
@@ -13,6 +14,7 @@ pub mod files;
 pub mod grpc;
 pub mod hex;
 pub mod idempotency;
+pub mod jwt;
 pub mod migrate;
 pub mod outbox;
 pub mod resilience;
@@ -22,3 +24,10 @@ pub mod telemetry;
 pub mod testing;
 
 pub use error::Error;
+
+/// Makes ring the process's TLS crypto provider (the one every TLS client
+/// of Plaza uses: NATS, and HTTPS to identity providers). Safe to call any
+/// number of times; call it before building an HTTP client.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -237,6 +237,11 @@ where
             req.headers_mut()
                 .insert(crate::telemetry::CORRELATION_HEADER, v);
         }
+        if let Some(sealed) = crate::auth::sealed_caller()
+            && let Ok(v) = http::HeaderValue::from_str(&sealed)
+        {
+            req.headers_mut().insert(crate::auth::CALLER_METADATA, v);
+        }
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let breaker = self.breaker.clone();

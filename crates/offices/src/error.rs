@@ -19,6 +19,8 @@ pub enum Error {
     Import(Vec<RowError>),
     #[error("invalid cursor")]
     BadCursor,
+    #[error("not permitted: {}", .0.code)]
+    Denied(PublicError),
     #[error(transparent)]
     Kernel(#[from] plaza_kernel::Error),
     #[error("database error")]
@@ -73,6 +75,7 @@ impl Error {
                     .collect::<Vec<_>>()
                     .join("; "),
             ),
+            Error::Denied(e) => e.clone(),
             Error::BadCursor => PublicError::new(
                 ErrorKind::InvalidArgument,
                 "invalid_cursor",

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use plaza_contracts::offices::v1 as pb;
 use plaza_contracts::offices::v1::offices_service_server::OfficesService;
+use plaza_kernel::auth::CallerSeal;
 use plaza_kernel::grpc::idempotency_key;
 use plaza_kernel::idempotency::fingerprint;
 use prost::Message;
@@ -12,20 +13,24 @@ use crate::app::{Idempotency, Offices};
 use crate::domain::{OfficeFields, OfficeKind};
 use crate::error::Error;
 
-/// Who the audit trail names as the actor of a change made over gRPC. The
-/// trust layer's identity (issue 3) will put the authenticated caller here;
-/// until then the trail says plainly that nobody was authenticated.
-const CALLER: &str = "unauthenticated";
-
-/// The gRPC face of [`Offices`].
+/// The gRPC face of [`Offices`]. The caller comes sealed from the gateway;
+/// the app decides what they may do.
 #[derive(Clone)]
 pub struct GrpcOffices {
     app: Offices,
+    seal: CallerSeal,
 }
 
 impl GrpcOffices {
-    pub fn new(app: Offices) -> Self {
-        GrpcOffices { app }
+    pub fn new(app: Offices, seal: CallerSeal) -> Self {
+        GrpcOffices { app, seal }
+    }
+
+    fn read<T>(&self, req: &Request<T>, action: &str) -> Result<(), Status> {
+        let caller = self.seal.caller(req)?;
+        self.app
+            .authorize_read(&caller, action)
+            .map_err(|e| e.to_status())
     }
 }
 
@@ -55,6 +60,7 @@ impl OfficesService for GrpcOffices {
         &self,
         req: Request<pb::ListOfficesRequest>,
     ) -> Result<Response<pb::ListOfficesResponse>, Status> {
+        self.read(&req, "offices.list")?;
         let r = req.into_inner();
         let kind = kind_filter(r.kind)?;
         let county = Some(r.county).filter(|c| !c.is_empty());
@@ -75,6 +81,7 @@ impl OfficesService for GrpcOffices {
         &self,
         req: Request<pb::GetOfficeRequest>,
     ) -> Result<Response<pb::Office>, Status> {
+        self.read(&req, "offices.get")?;
         let office = self
             .app
             .get(&req.get_ref().id)
@@ -87,6 +94,7 @@ impl OfficesService for GrpcOffices {
         &self,
         req: Request<pb::NearestOfficesRequest>,
     ) -> Result<Response<pb::NearestOfficesResponse>, Status> {
+        self.read(&req, "offices.nearest")?;
         let r = req.into_inner();
         let limit = if r.limit == 0 { 5 } else { r.limit };
         let found = self
@@ -109,6 +117,7 @@ impl OfficesService for GrpcOffices {
         &self,
         req: Request<pb::CreateOfficeRequest>,
     ) -> Result<Response<pb::Office>, Status> {
+        let caller = self.seal.caller(&req)?;
         let idem = idempotency(&req)?;
         let input = req.into_inner().office.ok_or_else(|| {
             Error::Invalid {
@@ -120,7 +129,7 @@ impl OfficesService for GrpcOffices {
         let fields = OfficeFields::from_pb(&input).map_err(|e| e.to_status())?;
         let office = self
             .app
-            .create(CALLER, &idem, fields)
+            .create(&caller, &idem, fields)
             .await
             .map_err(|e| e.to_status())?;
         Ok(Response::new(office.to_pb()))
@@ -130,6 +139,7 @@ impl OfficesService for GrpcOffices {
         &self,
         req: Request<pb::UpdateOfficeRequest>,
     ) -> Result<Response<pb::Office>, Status> {
+        let caller = self.seal.caller(&req)?;
         let idem = idempotency(&req)?;
         let r = req.into_inner();
         let input = r.office.ok_or_else(|| {
@@ -143,7 +153,7 @@ impl OfficesService for GrpcOffices {
         let expected = (r.expected_version != 0).then_some(r.expected_version);
         let office = self
             .app
-            .update(CALLER, &idem, &r.id, fields, expected)
+            .update(&caller, &idem, &r.id, fields, expected)
             .await
             .map_err(|e| e.to_status())?;
         Ok(Response::new(office.to_pb()))

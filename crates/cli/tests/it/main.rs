@@ -26,6 +26,77 @@ fn plaza(args: &[&str], env: &[(&str, String)]) -> Command {
     c
 }
 
+/// Registers a client and an administrator with the CLI (beside the
+/// running server, on the same data), then signs the administrator in
+/// through the server's pages, second factor included.
+async fn admin_token(http: &str, env: &[(&str, String)]) -> String {
+    let (code, out, err) = run(
+        &[
+            "clients",
+            "add",
+            "--name",
+            "e2e",
+            "--redirect-uri",
+            "http://127.0.0.1/cb",
+            "--public",
+        ],
+        env,
+    );
+    assert_eq!(code, 0, "{err}");
+    let client_id = out
+        .lines()
+        .find_map(|l| l.strip_prefix("client_id="))
+        .expect("client_id printed")
+        .to_owned();
+    let mut child = plaza(
+        &[
+            "users",
+            "add",
+            "--email",
+            "admin@plaza.test",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
+        env,
+    )
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"an e2e admin password\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !text.contains("password:"),
+        "a given password is not echoed"
+    );
+    let secret = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("secret: "))
+        .expect("the TOTP secret is printed")
+        .trim()
+        .to_owned();
+    let issuer = format!("{http}/oidc");
+    plaza_identity::testing::sign_in(&plaza_identity::testing::SignIn {
+        issuer: &issuer,
+        client_id: &client_id,
+        redirect_uri: "http://127.0.0.1/cb",
+        email: "admin@plaza.test",
+        password: "an e2e admin password",
+        totp_secret: Some(&secret),
+    })
+    .await
+    .access_token
+}
+
 fn run(args: &[&str], env: &[(&str, String)]) -> (i32, String, String) {
     let out = plaza(args, env).output().expect("run plaza");
     (
@@ -210,7 +281,10 @@ async fn embedded_shape_serves_rest_and_grpc_and_stops_cleanly_on_ctrl_c() {
         "an SQLite database per service in the data folder"
     );
 
-    let client = reqwest::Client::new();
+    let client = {
+        plaza_kernel::install_crypto_provider();
+        reqwest::Client::new()
+    };
     let near: Value = client
         .get(format!(
             "{http}/v1/offices/nearest?lat=40.44&lon=-79.99&limit=3"
@@ -278,8 +352,21 @@ async fn embedded_shape_serves_rest_and_grpc_and_stops_cleanly_on_ctrl_c() {
     // the shutdown beyond the drain period.
 
     // A write, then Ctrl-C: requests drain, the outbox is published, exit 0.
+    let admin = admin_token(&http, &env).await;
+    let me: Value = client
+        .get(format!("{http}/v1/me"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["roles"], serde_json::json!(["admin"]));
+    assert_eq!(me["email"], "admin@plaza.test");
     let created = client
         .post(format!("{http}/v1/offices"))
+        .bearer_auth(&admin)
         .header("Idempotency-Key", unique("k"))
         .header("x-request-id", "e2e-audit-1")
         .json(&serde_json::json!({
@@ -333,6 +420,24 @@ async fn embedded_shape_serves_rest_and_grpc_and_stops_cleanly_on_ctrl_c() {
         .collect();
     assert_eq!(created.len(), 1, "{created:?}");
     assert_eq!(created[0]["correlation_id"], "e2e-audit-1");
+    // The change names the signed-in administrator, whose account creation
+    // and sign-in are in the log too.
+    let actor = format!("{http}/oidc|{}", me["subject"].as_str().unwrap());
+    assert_eq!(created[0]["actor"], actor.as_str());
+    let sub = me["subject"].as_str().unwrap();
+    let ids: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["service"] == "identity")
+        .collect();
+    assert!(
+        ids.iter().any(|e| e["action"] == "identity.account_created"
+            && e["actor"] == "system:plaza-users"
+            && e["resource"] == format!("user/{sub}").as_str()),
+        "{ids:?}"
+    );
+    assert!(entries.iter().any(|e| e["action"] == "identity.signed_in"
+        && e["actor"] == actor.as_str()
+        && e["outcome"] == "pwd+otp"));
     assert!(
         created[0]["resource"]
             .as_str()
@@ -341,13 +446,13 @@ async fn embedded_shape_serves_rest_and_grpc_and_stops_cleanly_on_ctrl_c() {
     );
     let (code, out, _) = run(&["audit", "verify"], &env);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("301 entries"), "{out}");
+    assert!(out.contains("303 entries"), "{out}");
     assert!(out.contains("verified: nothing was altered"), "{out}");
     let head: (i64,) = sqlx::query_as("SELECT MAX(size) FROM audit_tree_heads")
         .fetch_one(audit.reader())
         .await
         .unwrap();
-    assert_eq!(head.0, 301, "the last signed head covers every entry");
+    assert_eq!(head.0, 303, "the last signed head covers every entry");
 }
 
 #[tokio::test]
@@ -355,6 +460,9 @@ async fn embedded_shape_serves_rest_and_grpc_and_stops_cleanly_on_ctrl_c() {
 async fn distributed_shape_splits_over_two_processes_and_heals() {
     let dir = temp_dir("split");
     let common = [
+        // Keys (the shared internal caller key among them) live here; the
+        // data itself is in PostgreSQL.
+        ("PLAZA_DATA_DIR", dir.join("data").display().to_string()),
         ("PLAZA_DATABASE_URL", require(PG_ENV)),
         (
             "PLAZA_DATABASE_SCHEMA_PREFIX",
@@ -385,15 +493,22 @@ async fn distributed_shape_splits_over_two_processes_and_heals() {
     gateway_env.push(("PLAZA_ENDPOINT_AUDIT", grpc.clone()));
     gateway_env.push(("PLAZA_CLIENT_REQUEST_TIMEOUT_MS", "800".into()));
     let gateway = Server::start(
-        &["serve", "--services", "gateway", "--http", "127.0.0.1:0"],
+        &[
+            "serve",
+            "--services",
+            "gateway,identity",
+            "--http",
+            "127.0.0.1:0",
+            "--grpc",
+            "127.0.0.1:0",
+        ],
         &gateway_env,
     );
-    assert!(
-        gateway.grpc.is_none(),
-        "the gateway process hosts no gRPC service"
-    );
     let http = gateway.http.clone().unwrap();
-    let client = reqwest::Client::new();
+    let client = {
+        plaza_kernel::install_crypto_provider();
+        reqwest::Client::new()
+    };
     let url = format!("{http}/v1/offices/nearest?lat=39.95&lon=-75.16&limit=2");
     let r = client.get(&url).send().await.unwrap();
     assert_eq!(r.status(), 200, "answered by the other process over gRPC");
@@ -536,12 +651,15 @@ async fn spans_are_exported_over_otlp_with_the_correlation_id() {
         &env,
     );
     let http = server.http.clone().unwrap();
-    let r = reqwest::Client::new()
-        .get(format!("{http}/v1/offices?limit=1"))
-        .header("x-request-id", "otlp-trace-1")
-        .send()
-        .await
-        .unwrap();
+    let r = {
+        plaza_kernel::install_crypto_provider();
+        reqwest::Client::new()
+    }
+    .get(format!("{http}/v1/offices?limit=1"))
+    .header("x-request-id", "otlp-trace-1")
+    .send()
+    .await
+    .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(server.interrupt(), 0);
     let spans = collector.spans.lock().unwrap().clone();

@@ -1,4 +1,5 @@
 //! One module per resource.
 
 pub mod audit;
+pub mod me;
 pub mod offices;

@@ -8,14 +8,20 @@ use std::time::{Duration, Instant};
 use plaza_audit::grpc::GrpcAudit;
 use plaza_audit::{AuditLog, HeadSigner};
 use plaza_contracts::audit::v1::audit_service_server::AuditServiceServer;
+use plaza_contracts::identity::v1::identity_service_server::IdentityServiceServer;
 use plaza_contracts::offices::v1::offices_service_server::OfficesServiceServer;
 use plaza_gateway::{Downstreams, EdgeLimits};
+use plaza_identity::grpc::GrpcIdentity;
+use plaza_identity::testing::{SignIn, sign_in};
+use plaza_identity::{Identity, Settings, SigningKeys};
+use plaza_kernel::auth::{CallerSeal, Role};
 use plaza_kernel::cache::Cache;
 use plaza_kernel::clock::SystemClock;
 use plaza_kernel::resilience::ClientPolicy;
 use plaza_kernel::testing::{TcpProxy, sqlite_target, wait_until};
 use plaza_offices::Offices;
 use plaza_offices::grpc::GrpcOffices;
+use plaza_policy::Policies;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -27,7 +33,12 @@ struct OfficesServer {
     task: tokio::task::JoinHandle<()>,
 }
 
-async fn start_offices(app: Offices, audit: AuditLog, addr: SocketAddr) -> OfficesServer {
+async fn start_offices(
+    app: Offices,
+    audit: AuditLog,
+    identity: Identity,
+    addr: SocketAddr,
+) -> OfficesServer {
     let listener = TcpListener::bind(addr).await.expect("bind gRPC");
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
@@ -39,8 +50,13 @@ async fn start_offices(app: Offices, audit: AuditLog, addr: SocketAddr) -> Offic
         tonic::transport::Server::builder()
             .layer(plaza_kernel::grpc::ServerLayer)
             .add_service(health_service)
-            .add_service(OfficesServiceServer::new(GrpcOffices::new(app)))
+            .add_service(OfficesServiceServer::new(GrpcOffices::new(app, seal())))
             .add_service(AuditServiceServer::new(GrpcAudit::new(audit)))
+            .add_service(IdentityServiceServer::new(GrpcIdentity::new(
+                identity,
+                seal(),
+                Policies::shipped(),
+            )))
             .serve_with_incoming_shutdown(
                 tonic::transport::server::TcpIncoming::from(listener),
                 async {
@@ -68,8 +84,21 @@ impl OfficesServer {
     }
 }
 
+/// The key gateway and services share in these tests.
+fn seal() -> CallerSeal {
+    CallerSeal::from_key([9; 32])
+}
+
+const REDIRECT: &str = "http://127.0.0.1/callback";
+const PASSWORD: &str = "a long test password";
+
 struct Api {
     base: String,
+    identity: Identity,
+    client_id: String,
+    /// An administrator's access token, sent with every `send`.
+    admin: String,
+    keys_file: std::path::PathBuf,
     http: reqwest::Client,
     app: Offices,
     audit: AuditLog,
@@ -112,7 +141,31 @@ async fn spawn_limited(max_in_flight: usize, rate_limit_per_ip: u32) -> Api {
     )
     .await
     .unwrap();
-    let offices = start_offices(app.clone(), audit.clone(), "127.0.0.1:0".parse().unwrap()).await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let issuer = format!("http://{addr}/oidc");
+    let keys_dir = plaza_kernel::testing::temp_dir("gateway-keys");
+    let identity = Identity::new(
+        plaza_identity::open_db(&sqlite_target()).await.unwrap(),
+        Arc::new(SigningKeys::open(&keys_dir.join("signing.json"), 600).unwrap()),
+        Settings::new(&issuer, "plaza"),
+        Arc::new(SystemClock),
+        Arc::new(plaza_identity::mail::FileMailer {
+            dir: keys_dir.join("mail"),
+            from: "test@plaza.invalid".into(),
+        }),
+    );
+    let (client, _) = identity
+        .add_client("tests", &[REDIRECT.to_owned()], &[], true)
+        .await
+        .unwrap();
+    let offices = start_offices(
+        app.clone(),
+        audit.clone(),
+        identity.clone(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await;
     let policy = ClientPolicy {
         connect_timeout: Duration::from_millis(200),
         request_timeout: Duration::from_millis(800),
@@ -123,7 +176,8 @@ async fn spawn_limited(max_in_flight: usize, rate_limit_per_ip: u32) -> Api {
     let downstreams = Downstreams::connect(
         &plaza_gateway::Endpoints {
             offices: url.clone(),
-            audit: url,
+            audit: url.clone(),
+            identity: url,
         },
         &policy,
     )
@@ -135,9 +189,15 @@ async fn spawn_limited(max_in_flight: usize, rate_limit_per_ip: u32) -> Api {
             max_in_flight,
             rate_limit_per_ip,
         },
+        plaza_gateway::auth::AuthLayer {
+            authenticator: Arc::new(plaza_gateway::auth::Authenticator::new(
+                vec![plaza_gateway::auth::TrustedIssuer::plaza(&issuer, "plaza")],
+                60,
+            )),
+            seal: seal(),
+        },
+        Some(plaza_identity::http::router(identity.clone())),
     );
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         axum::serve(
             listener,
@@ -146,17 +206,56 @@ async fn spawn_limited(max_in_flight: usize, rate_limit_per_ip: u32) -> Api {
         .await
         .unwrap()
     });
-    Api {
+    let mut api = Api {
         base: format!("http://{addr}"),
-        http: reqwest::Client::new(),
+        identity,
+        client_id: client.id,
+        admin: String::new(),
+        keys_file: keys_dir.join("signing.json"),
+        http: {
+            plaza_kernel::install_crypto_provider();
+            reqwest::Client::new()
+        },
         app,
         audit,
         offices: Some(offices),
         link,
+    };
+    // Signing in takes requests of its own; the rate-limit test counts
+    // from zero.
+    if rate_limit_per_ip == 0 {
+        api.admin = api.token(Role::Admin, None).await;
     }
+    api
 }
 
 impl Api {
+    /// Signs a new account with `role` in through the real flow and
+    /// returns its access token.
+    async fn token(&self, role: Role, jurisdiction: Option<&str>) -> String {
+        let email = format!(
+            "{}-{}@plaza.test",
+            role.as_str(),
+            plaza_kernel::testing::unique("u")
+        );
+        let (_, totp) = self
+            .identity
+            .add_user(&email, PASSWORD, &[role], jurisdiction, true)
+            .await
+            .unwrap();
+        let issuer = format!("{}/oidc", self.base);
+        sign_in(&SignIn {
+            issuer: &issuer,
+            client_id: &self.client_id,
+            redirect_uri: REDIRECT,
+            email: &email,
+            password: PASSWORD,
+            totp_secret: totp.as_deref(),
+        })
+        .await
+        .access_token
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -172,7 +271,11 @@ impl Api {
         key: Option<&str>,
         body: &Value,
     ) -> reqwest::Response {
-        let mut req = self.http.request(method, self.url(path)).json(body);
+        let mut req = self
+            .http
+            .request(method, self.url(path))
+            .bearer_auth(&self.admin)
+            .json(body);
         if let Some(k) = key {
             req = req.header("Idempotency-Key", k);
         }
@@ -406,6 +509,7 @@ async fn writes_need_an_idempotency_key_and_replays_change_nothing() {
     let put = |key: &'static str| {
         api.http
             .put(api.url(&format!("/v1/offices/{id}")))
+            .bearer_auth(&api.admin)
             .header("Idempotency-Key", key)
             .header("If-Match", "\"1\"")
             .json(&office_body("DMV-7777"))
@@ -580,7 +684,15 @@ async fn a_dead_service_gives_503_at_once_and_heals_when_it_returns() {
     );
 
     // The service comes back on the same address: the gateway heals by itself.
-    api.offices = Some(start_offices(api.app.clone(), api.audit.clone(), addr).await);
+    api.offices = Some(
+        start_offices(
+            api.app.clone(),
+            api.audit.clone(),
+            api.identity.clone(),
+            addr,
+        )
+        .await,
+    );
     api.link.refuse(false);
     let http = api.http.clone();
     let url = api.url(&format!("/v1/offices/{id}"));
@@ -634,6 +746,7 @@ async fn the_correlation_id_travels_from_http_into_the_event() {
     let r = api
         .http
         .post(api.url("/v1/offices"))
+        .bearer_auth(&api.admin)
         .header("Idempotency-Key", "corr-key")
         .header("x-request-id", "trace-from-the-edge-42")
         .json(&office_body("DMV-4242"))
@@ -842,4 +955,294 @@ async fn an_address_over_its_rate_gets_429_with_retry_after() {
         .unwrap();
     assert!((1..=2).contains(&retry), "{retry}");
     assert_problem(r, 429, "rate_limited").await;
+}
+
+/// Who calls, in the matrix's column order.
+const CALLERS: [&str; 7] = [
+    "nobody",
+    "citizen",
+    "clerk",
+    "licensing_officer",
+    "examiner",
+    "auditor",
+    "admin",
+];
+
+/// Every REST operation × every caller → the expected status. A new
+/// operation without a row here fails `every_endpoint_answers_every_role_as_the_policies_say`.
+const MATRIX: &[(&str, &str, [u16; 7])] = &[
+    ("GET", "/healthz", [200; 7]),
+    ("GET", "/readyz", [200; 7]),
+    ("GET", "/v1/audit/tree-head", [200; 7]),
+    ("GET", "/v1/audit/proofs/inclusion", [200; 7]),
+    ("GET", "/v1/audit/proofs/consistency", [200; 7]),
+    ("GET", "/v1/me", [401, 200, 200, 200, 200, 200, 200]),
+    ("GET", "/v1/offices", [200; 7]),
+    ("GET", "/v1/offices/nearest", [200; 7]),
+    ("GET", "/v1/offices/{id}", [200; 7]),
+    // Only administrators create offices.
+    ("POST", "/v1/offices", [401, 403, 403, 403, 403, 403, 201]),
+    // Clerks change offices in their jurisdiction (this clerk's is PA).
+    (
+        "PUT",
+        "/v1/offices/{id}",
+        [401, 403, 200, 403, 403, 403, 200],
+    ),
+];
+
+#[tokio::test]
+async fn every_endpoint_answers_every_role_as_the_policies_say() {
+    let api = spawn().await;
+    // The documented operations and the matrix's rows are the same set.
+    let doc: Value = serde_json::from_str(&plaza_gateway::openapi_json()).unwrap();
+    let mut documented: Vec<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, ops)| {
+            ops.as_object()
+                .unwrap()
+                .keys()
+                .map(|m| (m.to_uppercase(), path.clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    documented.sort();
+    let mut rows: Vec<(String, String)> = MATRIX
+        .iter()
+        .map(|(m, p, _)| (m.to_string(), p.to_string()))
+        .collect();
+    rows.sort();
+    assert_eq!(
+        documented, rows,
+        "every REST operation needs a row in MATRIX (and every row an operation)"
+    );
+
+    let events: Vec<plaza_audit::AuditEvent> = (0..4)
+        .map(|i| plaza_audit::AuditEvent {
+            at_ms: 1_000 + i,
+            service: "offices".into(),
+            actor: "staff-1".into(),
+            action: "offices.read".into(),
+            resource: format!("office/{i}"),
+            subject: None,
+            purpose: "test".into(),
+            correlation_id: format!("c{i}"),
+            outcome: "ok".into(),
+        })
+        .collect();
+    api.audit.append(&events).await.unwrap();
+    api.audit.sign_head().await.unwrap();
+
+    let mut tokens: Vec<Option<String>> = vec![None];
+    for role in Role::ALL {
+        let jurisdiction = (role != Role::Citizen).then_some("PA");
+        tokens.push(Some(api.token(role, jurisdiction).await));
+    }
+    assert_eq!(tokens.len(), CALLERS.len());
+    let (_, page) = api.get("/v1/offices?limit=1").await;
+    let office = page["items"][0].clone();
+    let id = office["id"].as_str().unwrap().to_owned();
+    let mut n = 0;
+    let mut wrong = Vec::new();
+    for (method, path, expected) in MATRIX {
+        for (who, (token, want)) in CALLERS.iter().zip(tokens.iter().zip(expected)) {
+            n += 1;
+            let concrete = path.replace("{id}", &id)
+                + match *path {
+                    "/v1/audit/proofs/inclusion" => "?leaf_index=1&tree_size=4",
+                    "/v1/audit/proofs/consistency" => "?first=2&second=4",
+                    "/v1/offices/nearest" => "?lat=40.2&lon=-76.9",
+                    _ => "",
+                };
+            let mut req = api
+                .http
+                .request(method.parse().unwrap(), api.url(&concrete))
+                .header("Idempotency-Key", format!("matrix-{n}"));
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            match *method {
+                "POST" => req = req.json(&office_body(&format!("MX-{n}"))),
+                // The office as it is, so the change stays in Pennsylvania.
+                "PUT" => {
+                    let mut body = office.clone();
+                    for k in ["id", "version", "updated_at"] {
+                        body.as_object_mut().unwrap().remove(k);
+                    }
+                    body["name"] = json!(format!("Renamed {n}"));
+                    req = req.json(&body);
+                }
+                _ => {}
+            }
+            let r = req.send().await.unwrap();
+            let got = r.status().as_u16();
+            if got != *want {
+                let body = r.text().await.unwrap_or_default();
+                wrong.push(format!(
+                    "{method} {path} as {who}: {got}, expected {want}: {body}"
+                ));
+            } else if got >= 400 {
+                let body: Value = r.json().await.unwrap();
+                let code = body["code"].as_str().unwrap_or_default().to_owned();
+                let expected_code = if got == 401 {
+                    "sign_in_required"
+                } else {
+                    "forbidden"
+                };
+                if code != expected_code {
+                    wrong.push(format!("{method} {path} as {who}: code {code}"));
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[tokio::test]
+async fn me_names_the_caller_and_bad_tokens_get_401_with_a_stable_code() {
+    let api = spawn().await;
+    let clerk = api.token(Role::Clerk, Some("PA/Dauphin")).await;
+    let me: Value = api
+        .http
+        .get(api.url("/v1/me"))
+        .bearer_auth(&clerk)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["roles"], json!(["clerk"]));
+    assert_eq!(me["jurisdiction"], "PA/Dauphin");
+    assert_eq!(me["issuer"], format!("{}/oidc", api.base));
+    assert_eq!(me["second_factor"], true);
+    assert!(me["email"].as_str().unwrap().starts_with("clerk-"));
+
+    let get_with = |auth: String| {
+        api.http
+            .get(api.url("/v1/me"))
+            .header("authorization", auth)
+            .send()
+    };
+    // Tampered: another payload under the clerk's signature.
+    let parts: Vec<&str> = clerk.split('.').collect();
+    let forged = {
+        use base64::Engine;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+        let mut claims: Value = serde_json::from_slice(&B64.decode(parts[1]).unwrap()).unwrap();
+        claims["roles"] = json!(["admin"]);
+        format!(
+            "{}.{}.{}",
+            parts[0],
+            B64.encode(claims.to_string()),
+            parts[2]
+        )
+    };
+    for (auth, code) in [
+        (format!("Bearer {forged}"), "token_signature_invalid"),
+        ("Bearer not-a-token".to_owned(), "token_malformed"),
+        ("Basic dXNlcjpwYXNz".to_owned(), "token_malformed"),
+        (format!("Bearer {}", "a".repeat(9000)), "token_malformed"),
+    ] {
+        let r = get_with(auth).await.unwrap();
+        assert_eq!(
+            r.headers()["www-authenticate"],
+            "Bearer error=\"invalid_token\""
+        );
+        assert_problem(r, 401, code).await;
+    }
+    // A token for another audience, signed by the same provider.
+    let other = api
+        .identity
+        .keys()
+        .sign("at+jwt", &json!({"iss": format!("{}/oidc", api.base), "sub": "x", "aud": "elsewhere",
+                                "exp": plaza_kernel::clock::now_ms() / 1000 + 60, "roles": ["admin"]}));
+    assert_problem(
+        get_with(format!("Bearer {other}")).await.unwrap(),
+        401,
+        "token_audience_invalid",
+    )
+    .await;
+    // Expired beyond the allowed skew.
+    let old = api
+        .identity
+        .keys()
+        .sign("at+jwt", &json!({"iss": format!("{}/oidc", api.base), "sub": "x", "aud": "plaza",
+                                "exp": plaza_kernel::clock::now_ms() / 1000 - 120, "roles": ["admin"]}));
+    assert_problem(
+        get_with(format!("Bearer {old}")).await.unwrap(),
+        401,
+        "token_expired",
+    )
+    .await;
+    // A key the issuer never published.
+    let stranger = plaza_kernel::jwt::encode(
+        &plaza_kernel::jwt::Header {
+            alg: "EdDSA".into(),
+            kid: Some("nope".into()),
+            typ: None,
+        },
+        &json!({"iss": format!("{}/oidc", api.base), "sub": "x", "aud": "plaza", "exp": 9_999_999_999i64}),
+        |m| {
+            use ed25519_dalek::Signer;
+            ed25519_dalek::SigningKey::from_bytes(&[1; 32])
+                .sign(m)
+                .to_bytes()
+                .to_vec()
+        },
+    );
+    assert_problem(
+        get_with(format!("Bearer {stranger}")).await.unwrap(),
+        401,
+        "token_key_unknown",
+    )
+    .await;
+    // An issuer nobody configured.
+    let foreign = api
+        .identity
+        .keys()
+        .sign("at+jwt", &json!({"iss": "https://evil.example", "sub": "x", "aud": "plaza", "exp": 9_999_999_999i64}));
+    assert_problem(
+        get_with(format!("Bearer {foreign}")).await.unwrap(),
+        401,
+        "token_issuer_untrusted",
+    )
+    .await;
+    // None of these changed anything: the clerk's token still works.
+    let r = api
+        .http
+        .get(api.url("/v1/me"))
+        .bearer_auth(&clerk)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn a_rotated_signing_key_is_fetched_on_first_sight_and_old_tokens_keep_working() {
+    let api = spawn().await;
+    let before = api.token(Role::Auditor, None).await;
+    // Rotate the provider's key file behind its back.
+    let keys_file = api.keys_file.clone();
+    let kid = SigningKeys::rotate(&keys_file).unwrap();
+    let after = api.token(Role::Auditor, None).await;
+    let header = |t: &str| -> Value {
+        use base64::Engine;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+        serde_json::from_slice(&B64.decode(t.split('.').next().unwrap()).unwrap()).unwrap()
+    };
+    assert_eq!(header(&after)["kid"], kid);
+    assert_ne!(header(&before)["kid"], kid);
+    for t in [&before, &after] {
+        let r = api
+            .http
+            .get(api.url("/v1/me"))
+            .bearer_auth(t)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
 }

@@ -5,6 +5,9 @@ mod nearest;
 
 use std::sync::Arc;
 
+use plaza_kernel::auth::Caller;
+use plaza_policy::{Policies, Resource};
+
 use base64::Engine;
 use plaza_kernel::cache::Cache;
 use plaza_kernel::clock::SharedClock;
@@ -35,6 +38,7 @@ pub struct Offices {
     cache: Cache,
     clock: SharedClock,
     snapshot: Arc<nearest::SnapshotCell>,
+    policies: Policies,
 }
 
 /// A mutating request's idempotency: the key and a fingerprint of the request.
@@ -52,7 +56,30 @@ impl Offices {
             cache,
             clock,
             snapshot: Default::default(),
+            policies: Policies::shipped(),
         }
+    }
+
+    /// Decides a read (`offices.list`, `offices.get`, `offices.nearest`).
+    pub fn authorize_read(&self, caller: &Caller, action: &str) -> Result<(), Error> {
+        self.policies
+            .require(caller, action, &Resource::new("Office", "*"))
+            .map_err(Error::Denied)
+    }
+
+    /// Decides a change to an office with these fields.
+    fn authorize_change(
+        &self,
+        caller: &Caller,
+        action: &str,
+        id: &str,
+        fields: &OfficeFields,
+    ) -> Result<(), Error> {
+        let resource =
+            Resource::new("Office", id).in_jurisdiction(&fields.state, Some(&fields.county));
+        self.policies
+            .require(caller, action, &resource)
+            .map_err(Error::Denied)
     }
 
     pub fn db(&self) -> &Db {
@@ -101,10 +128,12 @@ impl Offices {
 
     pub async fn create(
         &self,
-        actor: &str,
+        caller: &Caller,
         idem: &Idempotency,
         fields: OfficeFields,
     ) -> Result<Office, Error> {
+        self.authorize_change(caller, "offices.create", "new", &fields)?;
+        let actor = &caller.actor();
         let mut tx = self.db.begin().await?;
         if let Some(previous) =
             idempotency::lookup(&mut tx, "offices.create", &idem.key, &idem.fingerprint).await?
@@ -136,7 +165,7 @@ impl Offices {
 
     pub async fn update(
         &self,
-        actor: &str,
+        caller: &Caller,
         idem: &Idempotency,
         id: &str,
         fields: OfficeFields,
@@ -151,6 +180,11 @@ impl Offices {
         let current = store::find_by_id(&mut tx, id)
             .await?
             .ok_or_else(|| Error::NotFound(id.to_owned()))?;
+        // Both where the office is and where the change would put it must
+        // be the caller's to change.
+        self.authorize_change(caller, "offices.update", id, &current.fields)?;
+        self.authorize_change(caller, "offices.update", id, &fields)?;
+        let actor = &caller.actor();
         if let Some(expected) = expected_version
             && expected != current.version
         {

@@ -126,14 +126,23 @@ async fn postgres_list_paginates_and_filters() {
     list_paginates_and_filters(postgres_target()).await;
 }
 
+fn admin() -> plaza_kernel::auth::Caller {
+    plaza_kernel::auth::Caller {
+        subject: "admin-1".into(),
+        issuer: "http://plaza.test/oidc".into(),
+        roles: vec![plaza_kernel::auth::Role::Admin],
+        jurisdiction: None,
+    }
+}
+
 async fn create_is_idempotent_and_checked(target: StorageTarget) {
     let app = app(&target, local()).await;
     let a = app
-        .create("test", &idem("k1", "f1"), fields("DMV-9001", 40.0, -76.0))
+        .create(&admin(), &idem("k1", "f1"), fields("DMV-9001", 40.0, -76.0))
         .await
         .unwrap();
     let again = app
-        .create("test", &idem("k1", "f1"), fields("DMV-9001", 40.0, -76.0))
+        .create(&admin(), &idem("k1", "f1"), fields("DMV-9001", 40.0, -76.0))
         .await
         .unwrap();
     assert_eq!(a, again, "a repeated request gets the first answer");
@@ -143,20 +152,20 @@ async fn create_is_idempotent_and_checked(target: StorageTarget) {
         "and publishes no second event"
     );
     assert!(matches!(
-        app.create("test", &idem("k1", "f2"), fields("DMV-9002", 40.0, -76.0))
+        app.create(&admin(), &idem("k1", "f2"), fields("DMV-9002", 40.0, -76.0))
             .await,
         Err(Error::Kernel(
             plaza_kernel::Error::IdempotencyMismatch { .. }
         ))
     ));
     assert!(matches!(
-        app.create("test", &idem("k2", "f3"), fields("DMV-9001", 41.0, -76.0))
+        app.create(&admin(), &idem("k2", "f3"), fields("DMV-9001", 41.0, -76.0))
             .await,
         Err(Error::DuplicateCode(_))
     ));
     let updated = app
         .update(
-            "test",
+            &admin(),
             &idem("k3", "f4"),
             &a.id,
             fields("DMV-9001", 40.5, -76.0),
@@ -167,7 +176,7 @@ async fn create_is_idempotent_and_checked(target: StorageTarget) {
     assert_eq!(updated.version, 2);
     assert!(matches!(
         app.update(
-            "test",
+            &admin(),
             &idem("k4", "f5"),
             &a.id,
             fields("DMV-9001", 40.6, -76.0),
@@ -178,7 +187,7 @@ async fn create_is_idempotent_and_checked(target: StorageTarget) {
     ));
     assert!(matches!(
         app.update(
-            "test",
+            &admin(),
             &idem("k5", "f6"),
             "no-such-id",
             fields("DMV-9001", 40.6, -76.0),
@@ -344,7 +353,7 @@ async fn cache_is_invalidated_by_office_events(cache: Cache) {
         .remove(0);
     let moved = app
         .update(
-            "test",
+            &admin(),
             &idem("move", "m"),
             &first.id,
             fields(&first.fields.code, 40.0, -77.5),
@@ -386,4 +395,65 @@ async fn redis_cache_is_invalidated_by_office_events() {
     .await
     .unwrap();
     cache_is_invalidated_by_office_events(cache).await;
+}
+
+#[tokio::test]
+async fn the_app_decides_who_may_change_which_office() {
+    use plaza_kernel::auth::{Caller, Role};
+    let app = app(&sqlite_target(), local()).await;
+    let person = |roles: &[Role], j: Option<&str>| Caller {
+        subject: format!("{roles:?}{j:?}"),
+        issuer: "http://plaza.test/oidc".into(),
+        roles: roles.to_vec(),
+        jurisdiction: j.map(str::to_owned),
+    };
+    let code = |e: plaza_offices::Error| e.public().code.to_string();
+    // Nobody signed in, a citizen and a clerk cannot create.
+    let err = app
+        .create(
+            &Caller::anonymous(),
+            &idem("a1", "f"),
+            fields("DMV-1", 40.0, -76.0),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(code(err), "sign_in_required");
+    for who in [
+        person(&[Role::Citizen], None),
+        person(&[Role::Clerk], Some("PA/York")),
+    ] {
+        let err = app
+            .create(&who, &idem("a2", "f"), fields("DMV-1", 40.0, -76.0))
+            .await
+            .unwrap_err();
+        assert_eq!(code(err), "forbidden");
+    }
+    let office = app
+        .create(&admin(), &idem("a3", "f"), fields("DMV-1", 40.0, -76.0))
+        .await
+        .unwrap();
+    // A York clerk may rename the York office, an Erie clerk may not.
+    let mut renamed = office.fields.clone();
+    renamed.name = "York Licensing Center".into();
+    let york = person(&[Role::Clerk], Some("PA/York"));
+    let erie = person(&[Role::Clerk], Some("PA/Erie"));
+    let err = app
+        .update(&erie, &idem("u1", "f"), &office.id, renamed.clone(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(code(err), "forbidden");
+    let updated = app
+        .update(&york, &idem("u2", "f"), &office.id, renamed.clone(), None)
+        .await
+        .unwrap();
+    assert_eq!(updated.fields.name, "York Licensing Center");
+    // Nor may the York clerk move it into Erie County.
+    let mut moved = renamed;
+    moved.county = "Erie".into();
+    let err = app
+        .update(&york, &idem("u3", "f"), &office.id, moved, None)
+        .await
+        .unwrap_err();
+    assert_eq!(code(err), "forbidden");
+    assert_eq!(app.get(&office.id).await.unwrap().fields.county, "York");
 }
