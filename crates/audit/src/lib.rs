@@ -4,6 +4,7 @@
 //! head can check with standard tools that an entry is in the log
 //! (inclusion proof) and that the log only ever grew (consistency proof).
 
+pub mod detect;
 pub mod error;
 pub mod grpc;
 pub mod log;
@@ -19,11 +20,18 @@ pub use log::{AuditEvent, AuditLog, HeadSigner, TreeHead};
 
 pub const SERVICE: &str = "audit";
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "audit",
-    sql: include_str!("../migrations/0001_audit.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "audit",
+        sql: include_str!("../migrations/0001_audit.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "subjects",
+        sql: include_str!("../migrations/0002_subjects.sql"),
+    },
+];
 
 /// Opens the audit database (every commit synced to disk) and applies
 /// pending migrations.

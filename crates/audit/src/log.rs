@@ -329,6 +329,12 @@ impl AuditLog {
         let mut next = frontier.clone();
         let mut completed = Vec::new();
         let mut rows = Vec::with_capacity(events.len());
+        let subjects: Vec<(String, u64)> = events
+            .iter()
+            .zip(first..)
+            .filter_map(|(ev, seq)| Some((ev.subject.clone()?, seq)))
+            .filter(|(s, _)| !s.is_empty())
+            .collect();
         for ev in events {
             let entry = ev.canonical();
             let leaf = merkle::leaf_hash(&entry);
@@ -366,6 +372,7 @@ impl AuditLog {
             )));
         }
         insert_rows(&mut tx, first, rows).await?;
+        insert_subjects(&mut tx, subjects).await?;
         for (p, h) in completed {
             sqlx::query("INSERT INTO audit_nodes (level, idx, hash) VALUES ($1, $2, $3)")
                 .bind(p.level as i64)
@@ -431,6 +438,53 @@ impl AuditLog {
             .ok_or(Error::NoSuchEntry(seq))?;
         let bytes: Vec<u8> = row.try_get(0)?;
         serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt(format!("entry {seq}: {e}")))
+    }
+
+    /// Entries whose subject is one of `subjects`, newest first, before
+    /// index `before` (all when `None`), at most `limit`.
+    pub async fn entries_about(
+        &self,
+        subjects: &[String],
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<(u64, AuditEvent)>, Error> {
+        let mut found = Vec::new();
+        for subject in subjects {
+            let rows = sqlx::query(
+                "SELECT l.seq, l.entry FROM audit_subjects s JOIN audit_log l ON l.seq = s.seq \
+                 WHERE s.subject = $1 AND s.seq < $2 ORDER BY s.seq DESC LIMIT $3",
+            )
+            .bind(subject)
+            .bind(before.map(|b| b as i64).unwrap_or(i64::MAX))
+            .bind(limit as i64)
+            .fetch_all(self.db.reader())
+            .await?;
+            for r in rows {
+                let seq: i64 = r.try_get(0)?;
+                let bytes: Vec<u8> = r.try_get(1)?;
+                let ev: AuditEvent = serde_json::from_slice(&bytes)
+                    .map_err(|e| Error::Corrupt(format!("entry {seq}: {e}")))?;
+                found.push((seq as u64, ev));
+            }
+        }
+        found.sort_by_key(|e| std::cmp::Reverse(e.0));
+        found.dedup_by_key(|e| e.0);
+        found.truncate(limit as usize);
+        Ok(found)
+    }
+
+    /// The stored bytes of entries `first..last`, in order.
+    pub async fn raw_entries(&self, first: u64, last: u64) -> Result<Vec<(u64, Vec<u8>)>, Error> {
+        let rows = sqlx::query(
+            "SELECT seq, entry FROM audit_log WHERE seq >= $1 AND seq < $2 ORDER BY seq",
+        )
+        .bind(first as i64)
+        .bind(last as i64)
+        .fetch_all(self.db.reader())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get::<i64, _>(0)? as u64, r.try_get::<Vec<u8>, _>(1)?)))
+            .collect()
     }
 
     /// The leaf hash recorded for entry `index`.
@@ -576,6 +630,25 @@ impl AuditLog {
             .map(|&(s, l)| merkle::range_hash(s, l, &|p| known[&p]))
             .collect())
     }
+}
+
+/// Indexes entries by subject, many rows per statement.
+async fn insert_subjects(tx: &mut Tx, subjects: Vec<(String, u64)>) -> Result<(), Error> {
+    for chunk in subjects.chunks(400) {
+        let mut sql = String::from("INSERT INTO audit_subjects (subject, seq) VALUES ");
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("(${}, ${})", 2 * i + 1, 2 * i + 2));
+        }
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (subject, seq) in chunk {
+            q = q.bind(subject.clone()).bind(*seq as i64);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 async fn insert_rows(

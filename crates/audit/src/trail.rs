@@ -63,6 +63,22 @@ pub async fn record(
     Ok(())
 }
 
+impl From<AuditEvent> for pb::AuditEvent {
+    fn from(e: AuditEvent) -> Self {
+        pb::AuditEvent {
+            at_ms: e.at_ms,
+            service: e.service,
+            actor: e.actor,
+            action: e.action,
+            resource: e.resource,
+            subject: e.subject.unwrap_or_default(),
+            purpose: e.purpose,
+            correlation_id: e.correlation_id,
+            outcome: e.outcome,
+        }
+    }
+}
+
 impl From<pb::AuditEvent> for AuditEvent {
     fn from(e: pb::AuditEvent) -> Self {
         AuditEvent {
@@ -82,6 +98,8 @@ impl From<pb::AuditEvent> for AuditEvent {
 struct Append {
     log: AuditLog,
     consumer: String,
+    detector: Option<Arc<crate::detect::Detector>>,
+    webhook: Option<Arc<crate::detect::Webhook>>,
 }
 
 #[async_trait]
@@ -89,9 +107,21 @@ impl Handler for Append {
     async fn handle(&self, ev: &Envelope) -> Result<(), HandlerError> {
         let e = pb::AuditEvent::decode(ev.payload.as_ref())?;
         let event = AuditEvent::from(e);
-        self.log
-            .append_delivered(&self.consumer, &ev.id, &[event])
+        let appended = self
+            .log
+            .append_delivered(&self.consumer, &ev.id, std::slice::from_ref(&event))
             .await?;
+        // Rules see each event once: a redelivery appends nothing.
+        if appended.is_some()
+            && let Some(detector) = &self.detector
+        {
+            for alert in detector.observe(&event) {
+                self.log.append(&[alert.to_event()]).await?;
+                if let Some(hook) = &self.webhook {
+                    hook.send(&alert);
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -103,6 +133,18 @@ pub async fn consume(
     sources: &[&str],
     shutdown: Shutdown,
 ) -> Result<(), plaza_kernel::Error> {
+    consume_watched(log, bus, sources, None, None, shutdown).await
+}
+
+/// [`consume`], with detection rules watching every appended event.
+pub async fn consume_watched(
+    log: &AuditLog,
+    bus: &Arc<dyn Bus>,
+    sources: &[&str],
+    detector: Option<Arc<crate::detect::Detector>>,
+    webhook: Option<Arc<crate::detect::Webhook>>,
+    shutdown: Shutdown,
+) -> Result<(), plaza_kernel::Error> {
     for source in sources {
         let consumer = format!("audit-from-{source}");
         bus.subscribe(
@@ -112,6 +154,8 @@ pub async fn consume(
             Arc::new(Append {
                 log: log.clone(),
                 consumer: consumer.clone(),
+                detector: detector.clone(),
+                webhook: webhook.clone(),
             }),
             shutdown.clone(),
         )

@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use plaza_kernel::config::{Config, Overrides};
 
 /// Every service this binary can host.
-pub const SERVICES: &[&str] = &["offices", "audit", "identity", "gateway"];
+pub const SERVICES: &[&str] = &["offices", "audit", "identity", "vault", "gateway"];
 
 #[derive(Parser, Debug)]
 #[command(
@@ -275,6 +275,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             for (name, db) in [
                 ("audit", plaza_audit::open_db(&target).await),
                 ("identity", plaza_identity::open_db(&target).await),
+                ("vault", plaza_vault::open_db(&target).await),
             ] {
                 let db =
                     db.with_context(|| format!("migrating {name} ({})", target.describe(name)))?;

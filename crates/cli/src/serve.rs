@@ -15,6 +15,7 @@ use anyhow::{Context, bail};
 use plaza_contracts::audit::v1::audit_service_server::AuditServiceServer;
 use plaza_contracts::identity::v1::identity_service_server::IdentityServiceServer;
 use plaza_contracts::offices::v1::offices_service_server::OfficesServiceServer;
+use plaza_contracts::vault::v1::vault_service_server::VaultServiceServer;
 use plaza_kernel::bus;
 use plaza_kernel::cache::Cache;
 use plaza_kernel::clock::SystemClock;
@@ -33,7 +34,9 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let (stop_servers, servers_shutdown) = shutdown::channel();
     let (trigger, shutdown) = shutdown::channel();
     let instance = uuid_like();
-    let hosts_grpc = config.hosts("offices") || config.hosts("audit") || config.hosts("identity");
+    let hosts_grpc = ["offices", "audit", "identity", "vault"]
+        .iter()
+        .any(|s| config.hosts(s));
     let seal = plaza_kernel::auth::CallerSeal::load_or_create(&config.internal_key_file)
         .with_context(|| {
             format!(
@@ -129,6 +132,25 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         ));
     }
 
+    let mut vault_service = None;
+    if config.hosts("vault") {
+        let db = plaza_vault::open_db(&storage).await.with_context(|| {
+            format!("opening the vault database ({})", storage.describe("vault"))
+        })?;
+        let ring = Arc::new(
+            plaza_vault::FileKeyring::load_or_create(&config.vault_keyring_file).with_context(
+                || format!("vault keyring ({})", config.vault_keyring_file.display()),
+            )?,
+        );
+        let vault = plaza_vault::Vault::new(db.clone(), ring, Arc::new(SystemClock));
+        relays.push(Relay::new(db.clone(), bus.clone(), RelayConfig::default()));
+        dbs.push(db);
+        vault_service = Some(VaultServiceServer::new(plaza_vault::grpc::GrpcVault::new(
+            vault,
+            seal.clone(),
+        )));
+    }
+
     let mut identity_service = None;
     let mut identity_pages = None;
     if config.hosts("identity") {
@@ -194,15 +216,33 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
             .copied()
             .filter(|s| !["audit", "gateway"].contains(s))
             .collect();
-        plaza_audit::trail::consume(&log, &bus, &sources, shutdown.clone())
-            .await
-            .context("subscribing to audit events")?;
+        let detector = Arc::new(plaza_audit::detect::Detector::new(
+            plaza_audit::detect::Rules {
+                detokenise_per_minute: config.detokenise_per_minute as usize,
+                ..Default::default()
+            },
+        ));
+        let webhook = config
+            .alert_webhook
+            .as_deref()
+            .map(|u| Arc::new(plaza_audit::detect::Webhook::new(u)));
+        plaza_audit::trail::consume_watched(
+            &log,
+            &bus,
+            &sources,
+            Some(detector),
+            webhook,
+            shutdown.clone(),
+        )
+        .await
+        .context("subscribing to audit events")?;
         final_head = Some(log.clone());
         let (signing, s) = (log.clone(), shutdown.clone());
         tasks.spawn(async move { signing.sign_periodically(Duration::from_secs(1), s).await });
         dbs.push(db);
         audit_service = Some(AuditServiceServer::new(plaza_audit::grpc::GrpcAudit::new(
             log,
+            seal.clone(),
         )));
     }
 
@@ -228,6 +268,11 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
                 .set_serving::<AuditServiceServer<plaza_audit::grpc::GrpcAudit>>()
                 .await;
         }
+        if vault_service.is_some() {
+            health
+                .set_serving::<VaultServiceServer<plaza_vault::grpc::GrpcVault>>()
+                .await;
+        }
         if identity_service.is_some() {
             health
                 .set_serving::<IdentityServiceServer<plaza_identity::grpc::GrpcIdentity>>()
@@ -249,7 +294,8 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
                 .add_service(reflection)
                 .add_optional_service(offices_service)
                 .add_optional_service(audit_service)
-                .add_optional_service(identity_service),
+                .add_optional_service(identity_service)
+                .add_optional_service(vault_service),
         );
     }
 
@@ -319,6 +365,9 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
                 config.clock_skew_s as i64,
             )),
             seal: seal.clone(),
+            per_principal: plaza_gateway::middleware::principal_limiter(
+                config.http_rate_limit_per_principal,
+            ),
         };
         let downstreams = plaza_gateway::Downstreams::connect(&urls, &config.client)
             .context("gateway clients")?;

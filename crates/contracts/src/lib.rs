@@ -23,3 +23,9 @@ pub mod identity {
         tonic::include_proto!("plaza.identity.v1");
     }
 }
+
+pub mod vault {
+    pub mod v1 {
+        tonic::include_proto!("plaza.vault.v1");
+    }
+}

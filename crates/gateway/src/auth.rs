@@ -346,6 +346,8 @@ fn map_claims(cfg: &TrustedIssuer, c: RoleClaims) -> Caller {
 pub struct AuthLayer {
     pub authenticator: Arc<Authenticator>,
     pub seal: CallerSeal,
+    /// Requests per second per signed-in caller; `None` = no limit.
+    pub per_principal: Option<Arc<crate::middleware::PrincipalLimiter>>,
 }
 
 /// Verifies the bearer token, if any, and runs the request with the caller
@@ -373,6 +375,17 @@ pub async fn authenticate(
     };
     match result {
         Ok(caller) => {
+            if let Some(limiter) = &layer.per_principal
+                && let Err(not_until) = limiter.check_key(&caller.actor())
+            {
+                metrics::counter!("plaza_http_rate_limited_total", "by" => "principal")
+                    .increment(1);
+                return crate::middleware::too_many(
+                    &not_until,
+                    "rate_limited_principal",
+                    "Too many requests from your account. Please wait a moment and try again.",
+                );
+            }
             let sealed: Arc<str> = layer
                 .seal
                 .seal(&caller, plaza_kernel::clock::now_ms())

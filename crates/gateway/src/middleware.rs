@@ -112,10 +112,25 @@ pub fn idempotency_key(headers: &axum::http::HeaderMap) -> String {
 /// Requests per second per client address.
 pub type IpLimiter = governor::DefaultKeyedRateLimiter<std::net::IpAddr>;
 
+/// A rate limiter per signed-in caller (issuer and subject).
+pub type PrincipalLimiter = governor::DefaultKeyedRateLimiter<String>;
+
 /// A limiter allowing `per_second` requests a second from one address, in
 /// bursts of twice that; `None` when the limit is off. Addresses not seen
 /// for a while are forgotten, so the table does not grow without end.
 pub fn ip_limiter(per_second: u32) -> Option<Arc<IpLimiter>> {
+    keyed_limiter(per_second)
+}
+
+/// [`ip_limiter`], per signed-in caller.
+pub fn principal_limiter(per_second: u32) -> Option<Arc<PrincipalLimiter>> {
+    keyed_limiter(per_second)
+}
+
+fn keyed_limiter<K>(per_second: u32) -> Option<Arc<governor::DefaultKeyedRateLimiter<K>>>
+where
+    K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
+{
     let rate = std::num::NonZeroU32::new(per_second)?;
     let burst = std::num::NonZeroU32::new(per_second.saturating_mul(2)).unwrap_or(rate);
     let limiter = Arc::new(governor::RateLimiter::dashmap(
@@ -152,18 +167,27 @@ pub async fn rate_limit(
     if let (Some(limiter), Some(ip)) = (limiter, ip)
         && let Err(not_until) = limiter.check_key(&ip)
     {
-        use governor::clock::Clock;
-        let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
-        metrics::counter!("plaza_http_rate_limited_total").increment(1);
-        let mut p = Problem::new(
-            ErrorKind::ResourceExhausted,
+        metrics::counter!("plaza_http_rate_limited_total", "by" => "address").increment(1);
+        return too_many(
+            &not_until,
             "rate_limited",
             "Too many requests from your address. Please wait a moment and try again.",
         );
-        p.retry_after_secs = Some(wait.as_secs_f64().ceil().max(1.0) as u64);
-        return p.into_response();
     }
     next.run(req).await
+}
+
+/// 429 with Retry-After for a caller over its rate.
+pub fn too_many(
+    not_until: &governor::NotUntil<<governor::clock::DefaultClock as governor::clock::Clock>::Instant>,
+    code: &'static str,
+    message: &'static str,
+) -> Response {
+    use governor::clock::Clock;
+    let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+    let mut p = Problem::new(ErrorKind::ResourceExhausted, code, message);
+    p.retry_after_secs = Some(wait.as_secs_f64().ceil().max(1.0) as u64);
+    p.into_response()
 }
 
 /// Security headers for every answer.

@@ -288,6 +288,10 @@ impl Identity {
         &self.settings
     }
 
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
     pub fn keys(&self) -> &SigningKeys {
         &self.keys
     }
@@ -304,6 +308,11 @@ impl Identity {
         resource: &str,
         outcome: &str,
     ) -> Result<(), Error> {
+        // Every event here concerns one account: the person can list it.
+        let subject = match resource.strip_prefix("user/") {
+            Some(id) => format!("{}|{id}", self.settings.issuer),
+            None => actor.to_owned(),
+        };
         trail::record(
             tx,
             crate::SERVICE,
@@ -312,7 +321,7 @@ impl Identity {
                 actor,
                 action,
                 resource,
-                subject: None,
+                subject: Some(&subject),
                 purpose: "sign_in",
                 outcome,
             },

@@ -129,6 +129,13 @@ const KEYS: &[KeySpec] = &[
         fix: "a whole number between 1 and 1000000",
     },
     KeySpec {
+        key: "http.rate_limit_per_principal",
+        env: "PLAZA_HTTP_RATE_LIMIT_PER_PRINCIPAL",
+        default: "200",
+        secret: false,
+        fix: "requests per second allowed from one signed-in account (bursts of twice that), 0 to switch the limit off",
+    },
+    KeySpec {
         key: "http.rate_limit_per_ip",
         env: "PLAZA_HTTP_RATE_LIMIT_PER_IP",
         default: "1000",
@@ -255,6 +262,20 @@ const KEYS: &[KeySpec] = &[
         fix: "leave empty for <data_dir>/keys/identity-signing.json, or give the path of the token-signing key file",
     },
     KeySpec {
+        key: "security.detokenise_per_minute",
+        env: "PLAZA_SECURITY_DETOKENISE_PER_MINUTE",
+        default: "30",
+        secret: false,
+        fix: "give the most personal-data reads one account may make in a minute before a security alert, 1 to 100000",
+    },
+    KeySpec {
+        key: "security.alert_webhook",
+        env: "PLAZA_SECURITY_ALERT_WEBHOOK",
+        default: "",
+        secret: true,
+        fix: "leave empty, or give the http(s):// URL that security alerts are POSTed to as JSON",
+    },
+    KeySpec {
         key: "shutdown.drain_ms",
         env: "PLAZA_SHUTDOWN_DRAIN_MS",
         default: "10000",
@@ -279,6 +300,8 @@ pub struct Config {
     pub http_max_in_flight: usize,
     /// Requests per second per client address; 0 = no limit.
     pub http_rate_limit_per_ip: u32,
+    /// Requests per second per signed-in caller; 0 = no limit.
+    pub http_rate_limit_per_principal: u32,
     pub grpc_listen: SocketAddr,
     /// Where each service's gRPC endpoint is, when not hosted here.
     pub endpoints: BTreeMap<String, String>,
@@ -297,6 +320,10 @@ pub struct Config {
     pub issuers_file: Option<PathBuf>,
     /// Seconds of clock skew tolerated on token times.
     pub clock_skew_s: u64,
+    /// Detection rule: most detokenisations per account per minute.
+    pub detokenise_per_minute: u64,
+    /// Where security alerts are POSTed, if anywhere.
+    pub alert_webhook: Option<String>,
     /// The issuer URL of Plaza's own identity provider.
     pub identity_issuer: String,
     /// Whether `identity_issuer` was derived from `http.listen` (and so
@@ -631,6 +658,8 @@ impl Config {
             internal_key_file,
             issuers_file: opt("auth.issuers_file").map(PathBuf::from),
             clock_skew_s: int("auth.clock_skew_s", 0, 300)?,
+            detokenise_per_minute: int("security.detokenise_per_minute", 1, 100_000)?,
+            alert_webhook: url_with("security.alert_webhook", &["http", "https"])?,
             identity_issuer,
             identity_issuer_derived,
             identity_audience,
@@ -646,6 +675,8 @@ impl Config {
             body_limit_bytes: int("http.body_limit_bytes", 1024, 104_857_600)? as usize,
             http_max_in_flight: int("http.max_in_flight", 1, 1_000_000)? as usize,
             http_rate_limit_per_ip: int("http.rate_limit_per_ip", 0, 1_000_000)? as u32,
+            http_rate_limit_per_principal: int("http.rate_limit_per_principal", 0, 1_000_000)?
+                as u32,
             grpc_listen,
             endpoints,
             log_format,

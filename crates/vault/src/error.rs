@@ -17,6 +17,8 @@ pub enum Error {
     Kernel(#[from] plaza_kernel::Error),
     #[error("database error")]
     Database(#[from] sqlx::Error),
+    #[error("not permitted: {}", .0.code)]
+    Denied(PublicError),
 }
 
 impl Error {
@@ -39,6 +41,7 @@ impl Error {
                 "State why you need to see this personal data.",
             ),
             Error::Kernel(e) => e.public(),
+            Error::Denied(e) => e.clone(),
             _ => PublicError::internal(),
         }
     }

@@ -4,6 +4,7 @@
 //! key-encryption key that lives outside the database and rotates online.
 
 pub mod error;
+pub mod grpc;
 pub mod keys;
 pub mod vault;
 

@@ -13,6 +13,9 @@
 
 use std::sync::Arc;
 
+use plaza_kernel::auth::Caller;
+use plaza_policy::{Policies, Resource};
+
 use aes_gcm_siv::aead::{Aead, KeyInit, Payload};
 use aes_gcm_siv::{Aes256GcmSiv, Nonce};
 use hmac::{Hmac, Mac};
@@ -173,6 +176,7 @@ pub struct Vault {
     db: Db,
     keys: Arc<dyn KeyManager>,
     clock: SharedClock,
+    policies: Policies,
 }
 
 fn cipher(key: &[u8; 32]) -> Result<Aes256GcmSiv, Error> {
@@ -244,7 +248,80 @@ fn new_token() -> String {
 
 impl Vault {
     pub fn new(db: Db, keys: Arc<dyn KeyManager>, clock: SharedClock) -> Vault {
-        Vault { db, keys, clock }
+        Vault {
+            db,
+            keys,
+            clock,
+            policies: Policies::shipped(),
+        }
+    }
+
+    /// Decides whether `caller` may do `action` (`vault.tokenize`,
+    /// `vault.find`) on values of `kind`.
+    pub fn authorize(&self, caller: &Caller, action: &str, kind: Kind) -> Result<(), Error> {
+        self.policies
+            .require(caller, action, &Resource::new("VaultRecord", kind.as_str()))
+            .map_err(Error::Denied)
+    }
+
+    /// [`Vault::detokenise`] for a caller: the policies decide with the
+    /// stated purpose, and a refusal is written to the audit log too.
+    pub async fn detokenise_as(
+        &self,
+        caller: &Caller,
+        token: &str,
+        purpose: &str,
+    ) -> Result<(Kind, Zeroizing<String>), Error> {
+        if purpose.trim().len() < 3 {
+            return Err(Error::PurposeRequired);
+        }
+        let actor = caller.actor();
+        let permitted = self.policies.require_with(
+            caller,
+            "vault.detokenize",
+            &Resource::new("VaultRecord", token),
+            &[("purpose", purpose)],
+        );
+        if let Err(denied) = permitted {
+            let mut tx = self.db.begin().await?;
+            plaza_audit::trail::record(
+                &mut tx,
+                crate::SERVICE,
+                self.clock.now_ms(),
+                plaza_audit::trail::Record {
+                    actor: &actor,
+                    action: "vault.detokenise",
+                    resource: "vault",
+                    subject: Some(token),
+                    purpose,
+                    outcome: "denied",
+                },
+            )
+            .await?;
+            self.db.commit(tx).await?;
+            return Err(Error::Denied(denied));
+        }
+        let kind = self.kind_of(token).await?;
+        let value = self
+            .detokenise(
+                token,
+                &Access {
+                    actor: &actor,
+                    purpose,
+                },
+            )
+            .await?;
+        Ok((kind, value))
+    }
+
+    async fn kind_of(&self, token: &str) -> Result<Kind, Error> {
+        let row = sqlx::query("SELECT kind FROM vault_records WHERE token = $1")
+            .bind(token)
+            .fetch_optional(self.db.reader())
+            .await?
+            .ok_or(Error::NoSuchToken)?;
+        let text: String = row.try_get(0)?;
+        Kind::parse(&text).ok_or_else(|| Error::Crypto(format!("stored kind {text}")))
     }
 
     pub fn db(&self) -> &Db {

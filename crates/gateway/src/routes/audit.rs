@@ -77,6 +77,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(tree_head))
         .routes(routes!(inclusion_proof))
         .routes(routes!(consistency_proof))
+        .routes(routes!(export_range))
 }
 
 /// The audit log's newest signed tree head.
@@ -90,14 +91,91 @@ async fn tree_head(State(s): State<AppState>) -> Result<Json<TreeHead>, Problem>
     .await
     .map_err(|e| Problem::from_status(&e, DOWNSTREAM))?
     .into_inner();
-    Ok(Json(TreeHead {
-        tree_size: h.tree_size,
-        timestamp: h.timestamp_ms,
-        sha256_root_hash: B64.encode(&h.root_hash),
-        tree_head_signature: B64.encode(&h.signature),
-        signed_message: h.signed_message,
-        key_id: h.key_id,
-        public_key: B64.encode(&h.public_key),
+    Ok(Json(TreeHead::from_pb(h)))
+}
+
+impl TreeHead {
+    fn from_pb(h: pb::SignedTreeHead) -> TreeHead {
+        TreeHead {
+            tree_size: h.tree_size,
+            timestamp: h.timestamp_ms,
+            sha256_root_hash: B64.encode(&h.root_hash),
+            tree_head_signature: B64.encode(&h.signature),
+            signed_message: h.signed_message,
+            key_id: h.key_id,
+            public_key: B64.encode(&h.public_key),
+        }
+    }
+}
+
+/// One exported entry and its proof.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ExportedEntry {
+    pub index: u64,
+    /// Base64 of the entry exactly as hashed: its leaf hash is
+    /// `SHA-256(0x00 ‖ entry)`.
+    pub entry: String,
+    /// Base64 hashes from the leaf to `head`'s root, bottom up.
+    pub audit_path: Vec<String>,
+}
+
+/// A range of the log, provable against a signed head.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RangeExport {
+    pub head: TreeHead,
+    pub entries: Vec<ExportedEntry>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RangeParams {
+    /// The first entry's index.
+    pub first: u64,
+    /// One past the last entry's index (at most 1000 entries).
+    pub last: u64,
+}
+
+/// A range of entries with inclusion proofs to the newest signed head
+/// (auditors only).
+#[utoipa::path(get, path = "/v1/audit/entries", tag = "audit", params(RangeParams), security(("bearer" = [])),
+    responses((status = 200, body = RangeExport), (status = 400, body = Problem, content_type = "application/problem+json"),
+              (status = 401, body = Problem, content_type = "application/problem+json"),
+              (status = 403, body = Problem, content_type = "application/problem+json")))]
+async fn export_range(
+    State(s): State<AppState>,
+    ApiQuery(p): ApiQuery<RangeParams>,
+) -> Result<Json<RangeExport>, Problem> {
+    let r = call(true, s.retries, || {
+        let mut c = s.audit.clone();
+        async move {
+            c.export_range(pb::ExportRangeRequest {
+                first: p.first,
+                last: p.last,
+            })
+            .await
+        }
+    })
+    .await
+    .map_err(|e| Problem::from_status(&e, DOWNSTREAM))?
+    .into_inner();
+    let head = r.head.ok_or_else(|| {
+        Problem::new(
+            plaza_kernel::error::ErrorKind::Internal,
+            "internal",
+            "The export came without its tree head.",
+        )
+    })?;
+    Ok(Json(RangeExport {
+        head: TreeHead::from_pb(head),
+        entries: r
+            .entries
+            .into_iter()
+            .map(|e| ExportedEntry {
+                index: e.index,
+                entry: B64.encode(&e.entry),
+                audit_path: e.audit_path.iter().map(|h| B64.encode(h)).collect(),
+            })
+            .collect(),
     }))
 }
 

@@ -18,6 +18,7 @@ use plaza_kernel::auth::{CallerSeal, Role};
 use plaza_kernel::cache::Cache;
 use plaza_kernel::clock::SystemClock;
 use plaza_kernel::resilience::ClientPolicy;
+use plaza_kernel::shutdown::Shutdown;
 use plaza_kernel::testing::{TcpProxy, sqlite_target, wait_until};
 use plaza_offices::Offices;
 use plaza_offices::grpc::GrpcOffices;
@@ -51,7 +52,7 @@ async fn start_offices(
             .layer(plaza_kernel::grpc::ServerLayer)
             .add_service(health_service)
             .add_service(OfficesServiceServer::new(GrpcOffices::new(app, seal())))
-            .add_service(AuditServiceServer::new(GrpcAudit::new(audit)))
+            .add_service(AuditServiceServer::new(GrpcAudit::new(audit, seal())))
             .add_service(IdentityServiceServer::new(GrpcIdentity::new(
                 identity,
                 seal(),
@@ -117,6 +118,16 @@ async fn spawn_with(max_in_flight: usize) -> Api {
 }
 
 async fn spawn_limited(max_in_flight: usize, rate_limit_per_ip: u32) -> Api {
+    spawn_trusting(max_in_flight, rate_limit_per_ip, 0, Vec::new()).await
+}
+
+/// A gateway that also trusts `issuers` (an agency's own providers).
+async fn spawn_trusting(
+    max_in_flight: usize,
+    rate_limit_per_ip: u32,
+    principal_rate: u32,
+    issuers: Vec<plaza_gateway::auth::TrustedIssuer>,
+) -> Api {
     plaza_kernel::telemetry::metrics();
     let db = plaza_offices::open_db(&sqlite_target()).await.unwrap();
     let app = Offices::new(
@@ -159,6 +170,7 @@ async fn spawn_limited(max_in_flight: usize, rate_limit_per_ip: u32) -> Api {
         .add_client("tests", &[REDIRECT.to_owned()], &[], true)
         .await
         .unwrap();
+
     let offices = start_offices(
         app.clone(),
         audit.clone(),
@@ -191,10 +203,13 @@ async fn spawn_limited(max_in_flight: usize, rate_limit_per_ip: u32) -> Api {
         },
         plaza_gateway::auth::AuthLayer {
             authenticator: Arc::new(plaza_gateway::auth::Authenticator::new(
-                vec![plaza_gateway::auth::TrustedIssuer::plaza(&issuer, "plaza")],
+                std::iter::once(plaza_gateway::auth::TrustedIssuer::plaza(&issuer, "plaza"))
+                    .chain(issuers)
+                    .collect(),
                 60,
             )),
             seal: seal(),
+            per_principal: plaza_gateway::middleware::principal_limiter(principal_rate),
         },
         Some(plaza_identity::http::router(identity.clone())),
     );
@@ -230,6 +245,22 @@ async fn spawn_limited(max_in_flight: usize, rate_limit_per_ip: u32) -> Api {
 }
 
 impl Api {
+    /// From now on the identity service's audit events travel to the log as
+    /// in `serve` (outbox, relay, bus, the audit consumer), those already
+    /// recorded first.
+    async fn feed_identity_events_to_audit(&self) {
+        let bus = plaza_kernel::bus::connect(None, "plaza").await.unwrap();
+        plaza_audit::trail::consume(&self.audit, &bus, &["identity"], Shutdown::never())
+            .await
+            .unwrap();
+        let relay = plaza_kernel::outbox::Relay::new(
+            self.identity.db().clone(),
+            bus,
+            plaza_kernel::outbox::RelayConfig::default(),
+        );
+        tokio::spawn(relay.run(Shutdown::never(), Duration::from_millis(100)));
+    }
+
     /// Signs a new account with `role` in through the real flow and
     /// returns its access token.
     async fn token(&self, role: Role, jurisdiction: Option<&str>) -> String {
@@ -977,6 +1008,17 @@ const MATRIX: &[(&str, &str, [u16; 7])] = &[
     ("GET", "/v1/audit/proofs/inclusion", [200; 7]),
     ("GET", "/v1/audit/proofs/consistency", [200; 7]),
     ("GET", "/v1/me", [401, 200, 200, 200, 200, 200, 200]),
+    (
+        "GET",
+        "/v1/me/access-log",
+        [401, 200, 200, 200, 200, 200, 200],
+    ),
+    // Only auditors export entries.
+    (
+        "GET",
+        "/v1/audit/entries",
+        [401, 403, 403, 403, 403, 200, 403],
+    ),
     ("GET", "/v1/offices", [200; 7]),
     ("GET", "/v1/offices/nearest", [200; 7]),
     ("GET", "/v1/offices/{id}", [200; 7]),
@@ -1053,6 +1095,7 @@ async fn every_endpoint_answers_every_role_as_the_policies_say() {
                     "/v1/audit/proofs/inclusion" => "?leaf_index=1&tree_size=4",
                     "/v1/audit/proofs/consistency" => "?first=2&second=4",
                     "/v1/offices/nearest" => "?lat=40.2&lon=-76.9",
+                    "/v1/audit/entries" => "?first=0&last=4",
                     _ => "",
                 };
             let mut req = api
@@ -1245,4 +1288,318 @@ async fn a_rotated_signing_key_is_fetched_on_first_sight_and_old_tokens_keep_wor
             .unwrap();
         assert_eq!(r.status(), 200);
     }
+}
+
+/// Where the independent OpenID Connect software for the interop tests is
+/// installed (`npm ci` there; .ci/run does it).
+fn interop_dir() -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/oidc-interop");
+    assert!(
+        dir.join("node_modules/oidc-provider").exists(),
+        "run `npm ci` in {} first (.ci/run does)",
+        dir.display()
+    );
+    dir
+}
+
+#[tokio::test]
+#[ignore = "needs Node.js and the npm packages of tests/oidc-interop (.ci/run installs them)"]
+async fn an_agencys_own_provider_is_trusted_with_its_claims_mapped_to_plaza_roles() {
+    use tokio::io::AsyncBufReadExt;
+    let mut provider = tokio::process::Command::new("node")
+        .arg("agency-provider.mjs")
+        .current_dir(interop_dir())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs");
+    let mut lines = tokio::io::BufReader::new(provider.stdout.take().unwrap()).lines();
+    let port = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(p) = line.strip_prefix("READY ") {
+                return p.trim().to_owned();
+            }
+        }
+        panic!("the provider exited before it was ready")
+    })
+    .await
+    .expect("the provider starts");
+    let agency = format!("http://127.0.0.1:{port}");
+    // What an agency writes in its issuers file.
+    let file = plaza_kernel::testing::temp_dir("issuers").join("issuers.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"
+[[issuer]]
+issuer = "{agency}"
+audience = "plaza"
+roles_claim = "groups"
+jurisdiction_claim = "county"
+[issuer.roles]
+"DMV Clerks" = "clerk"
+"#
+        ),
+    )
+    .unwrap();
+    let issuers = plaza_gateway::auth::read_issuers_file(&file).unwrap();
+    let api = spawn_trusting(64, 0, 0, issuers).await;
+    let token: Value = api
+        .http
+        .post(format!("{agency}/token"))
+        .basic_auth("dmv-clerk-desk", Some("a-secret-of-the-agency-test-client"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("resource", "urn:plaza:api"),
+            ("scope", "api"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let at = token["access_token"].as_str().expect("an access token");
+    let me: Value = api
+        .http
+        .get(api.url("/v1/me"))
+        .bearer_auth(at)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["issuer"], agency.as_str(), "{me}");
+    assert_eq!(me["subject"], "dmv-clerk-desk");
+    assert_eq!(
+        me["roles"],
+        json!(["clerk"]),
+        "unmapped groups give no role"
+    );
+    assert_eq!(me["jurisdiction"], "PA/Dauphin");
+    // The agency's clerk may change a Dauphin office, not a York one.
+    let (_, page) = api.get("/v1/offices?county=Dauphin&limit=1").await;
+    let office = page["items"][0].clone();
+    let mut body = office.clone();
+    for k in ["id", "version", "updated_at"] {
+        body.as_object_mut().unwrap().remove(k);
+    }
+    body["hours"] = json!("Mo-Fr 09:00-17:00");
+    let r = api
+        .http
+        .put(api.url(&format!("/v1/offices/{}", office["id"].as_str().unwrap())))
+        .bearer_auth(at)
+        .header("Idempotency-Key", "agency-1")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let (_, york) = api.get("/v1/offices?county=York&limit=1").await;
+    let york = york["items"][0].clone();
+    let mut body = york.clone();
+    for k in ["id", "version", "updated_at"] {
+        body.as_object_mut().unwrap().remove(k);
+    }
+    let r = api
+        .http
+        .put(api.url(&format!("/v1/offices/{}", york["id"].as_str().unwrap())))
+        .bearer_auth(at)
+        .header("Idempotency-Key", "agency-2")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 403, "forbidden").await;
+    // The same token with its audience changed is not accepted.
+    let parts: Vec<&str> = at.split('.').collect();
+    let tampered = {
+        use base64::Engine;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+        let mut c: Value = serde_json::from_slice(&B64.decode(parts[1]).unwrap()).unwrap();
+        c["groups"] = json!(["DMV Clerks", "Admins"]);
+        format!("{}.{}.{}", parts[0], B64.encode(c.to_string()), parts[2])
+    };
+    let r = api
+        .http
+        .get(api.url("/v1/me"))
+        .bearer_auth(tampered)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 401, "token_signature_invalid").await;
+}
+
+#[tokio::test]
+async fn a_signed_in_caller_over_its_rate_gets_429_whatever_its_address() {
+    let api = spawn_trusting(64, 0, 3, Vec::new()).await;
+    let clerk = api.token(Role::Clerk, Some("PA")).await;
+    let auditor = api.token(Role::Auditor, None).await;
+    let mut statuses = Vec::new();
+    for _ in 0..7 {
+        let r = api
+            .http
+            .get(api.url("/v1/me"))
+            .bearer_auth(&clerk)
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+        if r.status() == 429 {
+            assert!(r.headers().contains_key("retry-after"));
+            assert_problem(r, 429, "rate_limited_principal").await;
+            break;
+        }
+    }
+    assert_eq!(
+        statuses[..6],
+        [200; 6],
+        "a burst of twice the rate passes: {statuses:?}"
+    );
+    assert_eq!(statuses.get(6), Some(&429), "{statuses:?}");
+    // Another account from the same address is not held back.
+    let r = api
+        .http
+        .get(api.url("/v1/me"))
+        .bearer_auth(&auditor)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn a_citizen_sees_who_accessed_their_records_and_an_auditor_exports_them_with_proofs() {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD as B64;
+    let api = spawn().await;
+    api.feed_identity_events_to_audit().await;
+    let citizen = api.token(Role::Citizen, None).await;
+    let other = api.token(Role::Citizen, None).await;
+    let auditor = api.token(Role::Auditor, None).await;
+    let log_of = |token: String| {
+        let api = &api;
+        async move {
+            let r = api
+                .http
+                .get(api.url("/v1/me/access-log"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    // The sign-in reaches the audit log through outbox, relay and bus.
+    wait_until(Duration::from_secs(10), "the sign-in to be logged", || {
+        let t = citizen.clone();
+        let log_of = &log_of;
+        async move {
+            log_of(t).await["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["action"] == "identity.signed_in")
+        }
+    })
+    .await;
+    let mine = log_of(citizen.clone()).await;
+    let items = mine["items"].as_array().unwrap();
+    let me: Value = api
+        .http
+        .get(api.url("/v1/me"))
+        .bearer_auth(&citizen)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let my_actor = format!(
+        "{}|{}",
+        me["issuer"].as_str().unwrap(),
+        me["subject"].as_str().unwrap()
+    );
+    assert!(
+        items
+            .iter()
+            .any(|e| e["action"] == "identity.account_created")
+    );
+    assert!(
+        items.iter().all(|e| e["resource"]
+            == format!("user/{}", me["subject"].as_str().unwrap()).as_str()
+            || e["actor"] == my_actor.as_str()),
+        "only entries about this person: {items:?}"
+    );
+    // The other citizen's list does not hold this one's entries.
+    let theirs = log_of(other).await;
+    assert!(
+        theirs["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["actor"] != my_actor.as_str())
+    );
+
+    // An auditor exports the range and checks every entry against the
+    // signed head with nothing but RFC 6962 hashing.
+    api.audit.sign_head().await.unwrap();
+    let (_, head) = api.get("/v1/audit/tree-head").await;
+    let size = head["tree_size"].as_u64().unwrap();
+    assert!(size >= 2);
+    let export: Value = api
+        .http
+        .get(api.url(&format!("/v1/audit/entries?first=0&last={size}")))
+        .bearer_auth(&auditor)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let root: plaza_audit::merkle::Hash = B64
+        .decode(export["head"]["sha256_root_hash"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let entries = export["entries"].as_array().unwrap();
+    assert_eq!(entries.len() as u64, size);
+    for e in entries {
+        let entry = B64.decode(e["entry"].as_str().unwrap()).unwrap();
+        let path: Vec<plaza_audit::merkle::Hash> = e["audit_path"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| B64.decode(h.as_str().unwrap()).unwrap().try_into().unwrap())
+            .collect();
+        let index = e["index"].as_u64().unwrap();
+        plaza_audit::merkle::verify_inclusion(
+            index,
+            size,
+            &plaza_audit::merkle::leaf_hash(&entry),
+            &path,
+            &root,
+        )
+        .unwrap_or_else(|e| panic!("entry {index}: {e:?}"));
+    }
+    // Beyond the signed head, or too much at once: a clear refusal.
+    let r = api
+        .http
+        .get(api.url(&format!("/v1/audit/entries?first=0&last={}", size + 5)))
+        .bearer_auth(&auditor)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 400, "audit.beyond_signed_head").await;
+    let r = api
+        .http
+        .get(api.url("/v1/audit/entries?first=0&last=5000"))
+        .bearer_auth(&auditor)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 400, "audit.invalid").await;
 }

@@ -447,3 +447,47 @@ async fn logout_revokes_the_refresh_tokens_and_returns_to_the_registered_page() 
         .await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test]
+#[ignore = "needs Node.js and the npm packages of tests/oidc-interop (.ci/run installs them)"]
+async fn an_independent_relying_party_signs_in_validates_tokens_and_refreshes() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/oidc-interop");
+    assert!(
+        dir.join("node_modules/openid-client").exists(),
+        "run `npm ci` in {} first (.ci/run does)",
+        dir.display()
+    );
+    let p = start().await;
+    let (user, _) = p
+        .identity
+        .add_user("rp@plaza.test", PASSWORD, &[Role::Citizen], None, true)
+        .await
+        .unwrap();
+    let out = tokio::process::Command::new("node")
+        .arg("relying-party.mjs")
+        .args([&p.issuer, &p.client_id, REDIRECT, "rp@plaza.test", PASSWORD])
+        .current_dir(&dir)
+        .output()
+        .await
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "openid-client failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: Value = serde_json::from_str(stdout.trim()).unwrap();
+    // openid-client checked the ID token's EdDSA signature against the
+    // JWKS, its issuer, audience, nonce and times, and the response's iss.
+    assert_eq!(seen["id_token_claims"]["sub"], user.id.as_str());
+    assert_eq!(seen["id_token_claims"]["iss"], p.issuer.as_str());
+    assert_eq!(seen["id_token_claims"]["aud"], p.client_id.as_str());
+    assert_eq!(seen["userinfo"]["email"], "rp@plaza.test");
+    assert_eq!(seen["refreshed"]["rotated"], true);
+    assert_eq!(seen["refreshed"]["sub"], user.id.as_str());
+    let claims = p
+        .identity
+        .verify_access_token(seen["access_token"].as_str().unwrap())
+        .expect("the refreshed access token is Plaza's and valid");
+    assert_eq!(claims.sub, user.id);
+}

@@ -345,3 +345,160 @@ async fn one_damaged_data_key_does_not_stall_a_rotation() {
     let in_use = v.keys_in_use().await.unwrap();
     assert!(in_use.contains(&(new_id, 49)), "{in_use:?}");
 }
+
+#[tokio::test]
+async fn over_grpc_reading_a_value_needs_a_permit_and_a_purpose_and_every_attempt_is_audited() {
+    use plaza_contracts::vault::v1 as pb;
+    use plaza_contracts::vault::v1::vault_service_client::VaultServiceClient;
+    use plaza_contracts::vault::v1::vault_service_server::VaultServiceServer;
+    use plaza_kernel::auth::{CALLER_METADATA, Caller, CallerSeal, Role};
+
+    let keyring = temp_dir("vault-grpc").join("keyring");
+    let v = vault(&sqlite_target(), &keyring).await;
+    let seal = CallerSeal::from_key([4; 32]);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server =
+        VaultServiceServer::new(plaza_vault::grpc::GrpcVault::new(v.clone(), seal.clone()));
+    tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .add_service(server)
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
+            .await
+            .unwrap()
+    });
+    let mut client = VaultServiceClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    let person = |roles: &[Role]| Caller {
+        subject: format!("{roles:?}"),
+        issuer: "http://plaza.test/oidc".into(),
+        roles: roles.to_vec(),
+        jurisdiction: Some("PA".into()),
+    };
+    fn sealed<T>(seal: &CallerSeal, caller: Option<&Caller>, msg: T) -> tonic::Request<T> {
+        let mut req = tonic::Request::new(msg);
+        if let Some(c) = caller {
+            let text = seal.seal(c, plaza_kernel::clock::now_ms());
+            req.metadata_mut()
+                .insert(CALLER_METADATA, text.parse().unwrap());
+        }
+        req
+    }
+    let as_caller = |caller, msg| sealed(&seal, caller, msg);
+    let code = |s: &tonic::Status| {
+        s.metadata()
+            .get("plaza-code")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let clerk = person(&[Role::Clerk]);
+    let officer = person(&[Role::LicensingOfficer]);
+    let auditor = person(&[Role::Auditor]);
+
+    // Nobody signed in cannot even seal a value.
+    let err = client
+        .tokenise(as_caller(
+            None,
+            pb::TokeniseRequest {
+                kind: "ssn".into(),
+                value: "123-45-6789".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "sign_in_required");
+    let token = client
+        .tokenise(as_caller(
+            Some(&clerk),
+            pb::TokeniseRequest {
+                kind: "ssn".into(),
+                value: "123-45-6789".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .token;
+    let read = |who: &Caller, purpose: &str| {
+        sealed(
+            &seal,
+            Some(who),
+            pb::DetokeniseRequest {
+                token: token.clone(),
+                purpose: purpose.into(),
+            },
+        )
+    };
+    // An officer with a purpose their work has: the value.
+    let got = client
+        .detokenise(read(&officer, "licence_decision"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (got.kind.as_str(), got.value.as_str()),
+        ("ssn", "123456789")
+    );
+    // The same officer out of curiosity, an auditor, no purpose: refused.
+    let err = client
+        .detokenise(read(&officer, "curiosity"))
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "forbidden");
+    let err = client
+        .detokenise(read(&auditor, "licence_decision"))
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "forbidden");
+    let err = client.detokenise(read(&officer, "")).await.unwrap_err();
+    assert_eq!(code(&err), "vault.purpose_required");
+    // A caller the gateway did not seal is not believed.
+    let mut forged = tonic::Request::new(pb::DetokeniseRequest {
+        token: token.clone(),
+        purpose: "licence_decision".into(),
+    });
+    let other_key = CallerSeal::from_key([5; 32]).seal(&officer, plaza_kernel::clock::now_ms());
+    forged
+        .metadata_mut()
+        .insert(CALLER_METADATA, other_key.parse().unwrap());
+    let err = client.detokenise(forged).await.unwrap_err();
+    assert_eq!(code(&err), "caller_seal_invalid");
+
+    // The read and both refusals are in the outbox as audit events.
+    let rows: Vec<(Vec<u8>,)> = sqlx::query_as("SELECT payload FROM outbox ORDER BY id")
+        .fetch_all(v.db().reader())
+        .await
+        .unwrap();
+    let events: Vec<plaza_audit::AuditEvent> = rows
+        .iter()
+        .map(|(p,)| {
+            <plaza_contracts::audit::v1::AuditEvent as prost::Message>::decode(p.as_slice())
+                .unwrap()
+                .into()
+        })
+        .collect();
+    let outcomes: Vec<(&str, &str, &str)> = events
+        .iter()
+        .map(|e| (e.action.as_str(), e.purpose.as_str(), e.outcome.as_str()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("vault.detokenise", "licence_decision", "ok"),
+            ("vault.detokenise", "curiosity", "denied"),
+            ("vault.detokenise", "licence_decision", "denied"),
+        ]
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| e.subject.as_deref() == Some(token.as_str()))
+    );
+    // The detection rules raise an alert for the refused reads.
+    let detector = plaza_audit::detect::Detector::new(Default::default());
+    let alerts: Vec<_> = events.iter().flat_map(|e| detector.observe(e)).collect();
+    assert_eq!(alerts.len(), 2);
+    assert!(alerts.iter().all(|a| a.rule == "detokenise_denied"));
+}
