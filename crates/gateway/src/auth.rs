@@ -144,6 +144,10 @@ pub struct Authenticator {
     issuers: HashMap<String, Arc<IssuerState>>,
     http: reqwest::Client,
     leeway_s: i64,
+    /// Tokens verified already (the exact bytes), with their caller and
+    /// expiry: a client's later requests with the same token skip the
+    /// signature check. Entries live at most five minutes.
+    verified: moka::sync::Cache<Arc<str>, (Caller, i64)>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -205,6 +209,10 @@ impl Authenticator {
             issuers,
             http,
             leeway_s,
+            verified: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(300))
+                .build(),
         }
     }
 
@@ -284,6 +292,20 @@ impl Authenticator {
 
     /// The caller a bearer token names.
     pub async fn authenticate(&self, token: &str) -> Result<Caller, AuthError> {
+        let now = plaza_kernel::clock::now_ms() / 1000;
+        if let Some((caller, exp)) = self.verified.get(token) {
+            if now <= exp + self.leeway_s {
+                return Ok(caller);
+            }
+            return Err(AuthError::Token(JwtError::Expired));
+        }
+        let (caller, exp) = self.verify(token, now).await?;
+        self.verified.insert(token.into(), (caller.clone(), exp));
+        Ok(caller)
+    }
+
+    /// Full verification, without the cache.
+    async fn verify(&self, token: &str, now: i64) -> Result<(Caller, i64), AuthError> {
         let tok = AuthError::Token;
         let u = jwt::parse(token).map_err(tok)?;
         let reg: Registered =
@@ -296,11 +318,10 @@ impl Authenticator {
             .key(st, u.header.kid.as_deref().unwrap_or_default())
             .await?;
         u.verify(&key).map_err(tok)?;
-        let now = plaza_kernel::clock::now_ms() / 1000;
         reg.check(&st.cfg.audience, now, self.leeway_s)
             .map_err(tok)?;
         let claims: RoleClaims = u.claims().map_err(tok)?;
-        Ok(map_claims(&st.cfg, claims))
+        Ok((map_claims(&st.cfg, claims), reg.exp))
     }
 }
 

@@ -179,7 +179,9 @@ pub async fn rate_limit(
 
 /// 429 with Retry-After for a caller over its rate.
 pub fn too_many(
-    not_until: &governor::NotUntil<<governor::clock::DefaultClock as governor::clock::Clock>::Instant>,
+    not_until: &governor::NotUntil<
+        <governor::clock::DefaultClock as governor::clock::Clock>::Instant,
+    >,
     code: &'static str,
     message: &'static str,
 ) -> Response {
