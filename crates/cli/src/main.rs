@@ -1,6 +1,7 @@
 //! `plaza`: runs the platform and works on its data.
 
 mod audit;
+mod certs;
 mod identity;
 mod serve;
 
@@ -89,6 +90,26 @@ enum Command {
     Identity {
         #[command(subcommand)]
         command: IdentityCommand,
+    },
+    /// Certificates for mutual TLS between services.
+    Certs {
+        #[command(subcommand)]
+        command: CertsCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum CertsCommand {
+    /// Make a development CA and a certificate per service (and `all.pem`
+    /// for one process hosting every service).
+    Init {
+        /// Folder to write into (must not hold a CA yet).
+        #[arg(long)]
+        dir: PathBuf,
+        /// Also a certificate for a process hosting several services, e.g.
+        /// `backend=offices,audit`. May be repeated.
+        #[arg(long = "process")]
+        processes: Vec<String>,
     },
 }
 
@@ -347,6 +368,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Identity {
             command: IdentityCommand::RotateKey,
         } => identity::rotate_key(&config),
+        Command::Certs {
+            command: CertsCommand::Init { dir, processes },
+        } => certs::init(&dir, SERVICES, &processes),
     }
 }
 

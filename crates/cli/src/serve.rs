@@ -37,6 +37,13 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let hosts_grpc = ["offices", "audit", "identity", "vault"]
         .iter()
         .any(|s| config.hosts(s));
+    let tls = match &config.tls {
+        Some((ca, cert, key)) => Some(
+            plaza_kernel::mtls::TlsFiles::load(ca, cert, key)
+                .context("reading the TLS files (tls.ca_file, tls.cert_file, tls.key_file)")?,
+        ),
+        None => None,
+    };
     let seal = plaza_kernel::auth::CallerSeal::load_or_create(&config.internal_key_file)
         .with_context(|| {
             format!(
@@ -286,8 +293,18 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1()
             .context("building gRPC reflection")?;
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = &tls {
+            builder = builder
+                .tls_config(tls.server())
+                .context("configuring TLS for gRPC")?;
+        }
         grpc_router = Some(
-            tonic::transport::Server::builder()
+            builder
+                // With TLS, only the services ALLOW names may call a method.
+                .layer(tower::util::option_layer(
+                    tls.as_ref().map(|_| plaza_kernel::mtls::AllowLayer),
+                ))
                 .layer(plaza_kernel::grpc::ServerLayer)
                 .concurrency_limit_per_connection(1024)
                 .add_service(health_service)
@@ -369,8 +386,10 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
                 config.http_rate_limit_per_principal,
             ),
         };
-        let downstreams = plaza_gateway::Downstreams::connect(&urls, &config.client)
-            .context("gateway clients")?;
+        let mut policy = config.client.clone();
+        policy.tls = tls.clone();
+        let downstreams =
+            plaza_gateway::Downstreams::connect(&urls, &policy).context("gateway clients")?;
         let app = plaza_gateway::app(
             downstreams.state,
             plaza_gateway::EdgeLimits {

@@ -276,6 +276,27 @@ const KEYS: &[KeySpec] = &[
         fix: "leave empty, or give the http(s):// URL that security alerts are POSTed to as JSON",
     },
     KeySpec {
+        key: "tls.ca_file",
+        env: "PLAZA_TLS_CA_FILE",
+        default: "",
+        secret: false,
+        fix: "leave empty for plain gRPC on a trusted network, or give the CA certificate (PEM) from `plaza certs init`; tls.cert_file and tls.key_file then too",
+    },
+    KeySpec {
+        key: "tls.cert_file",
+        env: "PLAZA_TLS_CERT_FILE",
+        default: "",
+        secret: false,
+        fix: "give this process's certificate (PEM) naming the services it hosts, from `plaza certs init`",
+    },
+    KeySpec {
+        key: "tls.key_file",
+        env: "PLAZA_TLS_KEY_FILE",
+        default: "",
+        secret: false,
+        fix: "give the private key (PEM) of tls.cert_file",
+    },
+    KeySpec {
         key: "shutdown.drain_ms",
         env: "PLAZA_SHUTDOWN_DRAIN_MS",
         default: "10000",
@@ -320,6 +341,8 @@ pub struct Config {
     pub issuers_file: Option<PathBuf>,
     /// Seconds of clock skew tolerated on token times.
     pub clock_skew_s: u64,
+    /// Mutual TLS between services: CA, certificate and key files.
+    pub tls: Option<(PathBuf, PathBuf, PathBuf)>,
     /// Detection rule: most detokenisations per account per minute.
     pub detokenise_per_minute: u64,
     /// Where security alerts are POSTed, if anywhere.
@@ -599,6 +622,7 @@ impl Config {
             open_for: Duration::from_millis(int("client.breaker_open_ms", 1, 600_000)?),
             max_in_flight: int("client.max_in_flight", 1, 100_000)? as usize,
             retries: 2,
+            tls: None,
         };
         let effective = specs
             .iter()
@@ -654,7 +678,36 @@ impl Config {
                 "must be letters, digits, - and _".into(),
             ));
         }
+        let tls = match (
+            opt("tls.ca_file"),
+            opt("tls.cert_file"),
+            opt("tls.key_file"),
+        ) {
+            (None, None, None) => None,
+            (Some(ca), Some(cert), Some(key)) => {
+                Some((PathBuf::from(ca), PathBuf::from(cert), PathBuf::from(key)))
+            }
+            (None, _, _) => {
+                return Err(bad(
+                    "tls.ca_file",
+                    "is missing while the other tls.* keys are set".into(),
+                ));
+            }
+            (_, None, _) => {
+                return Err(bad(
+                    "tls.cert_file",
+                    "is missing while the other tls.* keys are set".into(),
+                ));
+            }
+            (_, _, None) => {
+                return Err(bad(
+                    "tls.key_file",
+                    "is missing while the other tls.* keys are set".into(),
+                ));
+            }
+        };
         Ok(Config {
+            tls,
             internal_key_file,
             issuers_file: opt("auth.issuers_file").map(PathBuf::from),
             clock_skew_s: int("auth.clock_skew_s", 0, 300)?,

@@ -16,6 +16,7 @@ pub mod hex;
 pub mod idempotency;
 pub mod jwt;
 pub mod migrate;
+pub mod mtls;
 pub mod outbox;
 pub mod resilience;
 pub mod saga;

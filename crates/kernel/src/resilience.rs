@@ -61,6 +61,8 @@ pub struct ClientPolicy {
     pub open_for: Duration,
     pub max_in_flight: usize,
     pub retries: u32,
+    /// Mutual TLS to the services, when configured.
+    pub tls: Option<crate::mtls::TlsFiles>,
 }
 
 impl Default for ClientPolicy {
@@ -72,6 +74,7 @@ impl Default for ClientPolicy {
             open_for: Duration::from_millis(500),
             max_in_flight: 512,
             retries: 2,
+            tls: None,
         }
     }
 }
@@ -281,8 +284,18 @@ pub fn channel(
     url: &str,
     policy: &ClientPolicy,
 ) -> Result<(ClientChannel, Breaker), Error> {
-    let endpoint = Endpoint::from_shared(url.to_owned())
-        .map_err(|e| Error::Invalid(format!("address of {downstream} ({url}): {e}")))?
+    let url = match (&policy.tls, url.strip_prefix("http://")) {
+        (Some(_), Some(rest)) => format!("https://{rest}"),
+        _ => url.to_owned(),
+    };
+    let mut endpoint = Endpoint::from_shared(url.clone())
+        .map_err(|e| Error::Invalid(format!("address of {downstream} ({url}): {e}")))?;
+    if let Some(tls) = &policy.tls {
+        endpoint = endpoint
+            .tls_config(tls.client(downstream))
+            .map_err(|e| Error::Invalid(format!("TLS to {downstream}: {e}")))?;
+    }
+    let endpoint = endpoint
         .connect_timeout(policy.connect_timeout)
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(10))

@@ -762,3 +762,143 @@ async fn keys_rotate_rewraps_every_data_key_and_values_still_open() {
         );
     }
 }
+
+#[tokio::test]
+async fn services_talk_over_mutual_tls_and_refuse_callers_not_allowed() {
+    use plaza_contracts::offices::v1 as pb;
+    use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
+    let dir = temp_dir("mtls");
+    let certs = dir.join("certs");
+    let (code, out, err) = run(
+        &[
+            "certs",
+            "init",
+            "--dir",
+            certs.to_str().unwrap(),
+            "--process",
+            "backend=offices,audit",
+            "--process",
+            "edge=gateway,identity",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, _, err) = run(&["certs", "init", "--dir", certs.to_str().unwrap()], &[]);
+    assert_ne!(code, 0, "an existing CA is never overwritten");
+    assert!(err.contains("already holds a CA"), "{err}");
+    let pem = |name: &str| certs.join(name).display().to_string();
+    let env_for = |name: &str, data: &str| {
+        vec![
+            ("PLAZA_DATA_DIR", dir.join(data).display().to_string()),
+            (
+                "PLAZA_AUTH_INTERNAL_KEY_FILE",
+                dir.join("internal.key").display().to_string(),
+            ),
+            ("PLAZA_TLS_CA_FILE", pem("ca.pem")),
+            ("PLAZA_TLS_CERT_FILE", pem(&format!("{name}.pem"))),
+            ("PLAZA_TLS_KEY_FILE", pem(&format!("{name}-key.pem"))),
+        ]
+    };
+    let backend_env = env_for("backend", "backend");
+    import_sample(&backend_env, &dir);
+    let backend = Server::start(
+        &[
+            "serve",
+            "--services",
+            "offices,audit",
+            "--grpc",
+            "127.0.0.1:0",
+        ],
+        &backend_env,
+    );
+    let grpc = backend.grpc.clone().unwrap();
+    let mut edge_env = env_for("edge", "edge");
+    edge_env.push(("PLAZA_ENDPOINT_OFFICES", grpc.clone()));
+    edge_env.push(("PLAZA_ENDPOINT_AUDIT", grpc.clone()));
+    let edge = Server::start(
+        &[
+            "serve",
+            "--services",
+            "gateway,identity",
+            "--http",
+            "127.0.0.1:0",
+            "--grpc",
+            "127.0.0.1:0",
+        ],
+        &edge_env,
+    );
+    let http = edge.http.clone().unwrap();
+    let client = {
+        plaza_kernel::install_crypto_provider();
+        reqwest::Client::new()
+    };
+    let r = client
+        .get(format!(
+            "{http}/v1/offices/nearest?lat=40.0&lon=-76.3&limit=1"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "the gateway reaches offices over mutual TLS"
+    );
+
+    let https = grpc.replace("http://", "https://");
+    let ca = Certificate::from_pem(std::fs::read(certs.join("ca.pem")).unwrap());
+    let identity = |name: &str| {
+        Identity::from_pem(
+            std::fs::read(certs.join(format!("{name}.pem"))).unwrap(),
+            std::fs::read(certs.join(format!("{name}-key.pem"))).unwrap(),
+        )
+    };
+    let get_office = |tls: Option<ClientTlsConfig>, url: String| async move {
+        let mut ep = Endpoint::from_shared(url).unwrap();
+        if let Some(tls) = tls {
+            ep = ep.tls_config(tls).unwrap();
+        }
+        let channel = ep.connect().await?;
+        pb::offices_service_client::OfficesServiceClient::new(channel)
+            .list_offices(pb::ListOfficesRequest {
+                limit: 1,
+                ..Default::default()
+            })
+            .await
+            .map(|_| ())
+            .map_err(|s| Box::new(s) as Box<dyn std::error::Error>)
+    };
+    // No TLS at all, or TLS without a client certificate: refused.
+    assert!(get_office(None, grpc.clone()).await.is_err());
+    let anonymous = ClientTlsConfig::new()
+        .ca_certificate(ca.clone())
+        .domain_name("offices.plaza.internal");
+    assert!(get_office(Some(anonymous), https.clone()).await.is_err());
+    // A certificate of a service that may not call offices: refused by name.
+    let audit_cert = ClientTlsConfig::new()
+        .ca_certificate(ca.clone())
+        .identity(identity("audit"))
+        .domain_name("offices.plaza.internal");
+    let err = get_office(Some(audit_cert), https.clone())
+        .await
+        .unwrap_err();
+    let status = err.downcast_ref::<tonic::Status>().expect("a gRPC status");
+    assert_eq!(status.code(), tonic::Code::PermissionDenied);
+    assert_eq!(
+        status.metadata().get("plaza-code").unwrap(),
+        "caller_not_allowed"
+    );
+    // The gateway's own certificate: allowed.
+    let gateway_cert = ClientTlsConfig::new()
+        .ca_certificate(ca.clone())
+        .identity(identity("gateway"))
+        .domain_name("offices.plaza.internal");
+    get_office(Some(gateway_cert), https.clone()).await.unwrap();
+    // A server certificate must name the service the client meant.
+    let wrong_server = ClientTlsConfig::new()
+        .ca_certificate(ca)
+        .identity(identity("gateway"))
+        .domain_name("vault.plaza.internal");
+    assert!(get_office(Some(wrong_server), https).await.is_err());
+    drop((edge, backend));
+}
