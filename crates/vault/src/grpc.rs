@@ -27,7 +27,7 @@ fn kind(k: &str) -> Result<Kind, Status> {
     Kind::parse(k).ok_or_else(|| {
         status(Error::Invalid {
             kind: "kind",
-            reason: "use ssn, date_of_birth, licence_number, name or address".into(),
+            reason: "use ssn, birth_date, licence_number, name or address".into(),
         })
     })
 }

@@ -196,9 +196,14 @@ struct Server {
 
 impl Server {
     fn start(args: &[&str], env: &[(&str, String)]) -> Server {
+        Server::start_logging(args, env, Stdio::inherit())
+    }
+
+    /// Starts `plaza`, its log (standard error) going to `log`.
+    fn start_logging(args: &[&str], env: &[(&str, String)], log: Stdio) -> Server {
         let mut child = plaza(args, env)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(log)
             .spawn()
             .expect("spawn");
         let stdout = child.stdout.take().unwrap();
@@ -901,4 +906,149 @@ async fn services_talk_over_mutual_tls_and_refuse_callers_not_allowed() {
         .domain_name("vault.plaza.internal");
     assert!(get_office(Some(wrong_server), https).await.is_err());
     drop((edge, backend));
+}
+
+#[tokio::test]
+async fn no_personal_data_is_stored_or_logged_in_clear() {
+    use plaza_contracts::vault::v1 as pb;
+    use plaza_kernel::auth::{CALLER_METADATA, Caller, CallerSeal, Role};
+    let dir = temp_dir("pii");
+    let data = dir.join("data");
+    let log_path = dir.join("plaza.log");
+    let env = [
+        ("PLAZA_DATA_DIR", data.display().to_string()),
+        ("PLAZA_LOG_FORMAT", "json".to_owned()),
+        ("PLAZA_SHUTDOWN_DRAIN_MS", "1500".to_owned()),
+    ];
+    let mut server = Server::start_logging(
+        &["serve", "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0"],
+        &[env.as_slice(), &[("PLAZA_LOG_LEVEL", "debug".to_owned())]].concat(),
+        Stdio::from(std::fs::File::create(&log_path).unwrap()),
+    );
+    let (http, grpc) = (server.http.clone().unwrap(), server.grpc.clone().unwrap());
+    // The test people.
+    let people = [
+        ("123-45-6789", "1984-03-07", "Ana María Kowalski"),
+        ("219-09-9999", "1990-12-31", "Tomasz Wiśniewski"),
+    ];
+
+    // The flows: sign-in, personal data through the vault (sealed as the
+    // gateway seals callers), reads with a purpose, a change through REST,
+    // and personal data where it does not belong (a path).
+    let admin = admin_token(&http, &env).await;
+    let client = {
+        plaza_kernel::install_crypto_provider();
+        reqwest::Client::new()
+    };
+    for (ssn, _, _) in &people {
+        let r = client
+            .get(format!("{http}/v1/offices/{ssn}"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404);
+    }
+    let key_text = std::fs::read_to_string(data.join("keys/internal-caller.key")).unwrap();
+    let seal = CallerSeal::from_key(plaza_kernel::hex::decode32(key_text.trim()).unwrap());
+    let as_role = |role: Role| Caller {
+        subject: format!("{role}-1"),
+        issuer: format!("{http}/oidc"),
+        roles: vec![role],
+        jurisdiction: Some("PA".into()),
+    };
+    let sealed = |caller: &Caller| -> tonic::metadata::MetadataValue<tonic::metadata::Ascii> {
+        seal.seal(caller, plaza_kernel::clock::now_ms())
+            .parse()
+            .unwrap()
+    };
+    let mut vault = pb::vault_service_client::VaultServiceClient::connect(grpc.clone())
+        .await
+        .unwrap();
+    for (ssn, dob, name) in &people {
+        for (kind, value) in [("ssn", ssn), ("birth_date", dob), ("name", name)] {
+            let mut req = tonic::Request::new(pb::TokeniseRequest {
+                kind: kind.into(),
+                value: value.to_string(),
+            });
+            req.metadata_mut()
+                .insert(CALLER_METADATA, sealed(&as_role(Role::Clerk)));
+            let token = vault.tokenise(req).await.unwrap().into_inner().token;
+            let mut req = tonic::Request::new(pb::DetokeniseRequest {
+                token,
+                purpose: "licence_decision".into(),
+            });
+            req.metadata_mut()
+                .insert(CALLER_METADATA, sealed(&as_role(Role::LicensingOfficer)));
+            let back = vault.detokenise(req).await.unwrap().into_inner();
+            assert!(!back.value.is_empty());
+        }
+    }
+    assert_eq!(server.interrupt(), 0);
+
+    // Every byte of every service's storage (tables, indexes, journals) and
+    // every log line: no test person's SSN, birth date or name in clear.
+    let mut files = Vec::new();
+    let mut stack = vec![data.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    let dbs = files
+        .iter()
+        .filter(|p| p.to_string_lossy().contains(".db"))
+        .count();
+    assert!(dbs >= 4, "every service's database was scanned: {files:?}");
+    files.push(log_path.clone());
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.lines().count() > 10, "the log was written:\n{log}");
+    let mut hits = Vec::new();
+    for f in &files {
+        let bytes = std::fs::read(f).unwrap();
+        let text = String::from_utf8_lossy(&bytes).to_uppercase();
+        for (ssn, dob, name) in &people {
+            let needles = [
+                ssn.to_string(),
+                ssn.replace('-', ""),
+                dob.to_string(),
+                dob.replace('-', ""),
+                name.to_uppercase(),
+            ]
+            .into_iter()
+            .chain(
+                name.split(' ')
+                    .filter(|w| w.chars().count() > 4)
+                    .map(str::to_uppercase),
+            );
+            for needle in needles {
+                if text.contains(&needle) {
+                    hits.push(format!("{}: {needle}", f.display()));
+                }
+            }
+        }
+    }
+    assert!(
+        hits.is_empty(),
+        "personal data in clear:\n{}",
+        hits.join("\n")
+    );
+    // The scan looked at stored personal data: the vault holds all six
+    // values, sealed.
+    let vault_db = plaza_kernel::db::Db::open(
+        &plaza_kernel::db::StorageTarget::DataDir(data.clone()),
+        "vault",
+    )
+    .await
+    .unwrap();
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM vault_records")
+        .fetch_one(vault_db.reader())
+        .await
+        .unwrap();
+    assert_eq!(n, 6);
 }
