@@ -32,10 +32,11 @@ async fn open(config: &Config) -> anyhow::Result<Identity> {
         Arc::new(keys),
         settings,
         Arc::new(SystemClock),
-        Arc::new(plaza_identity::mail::FileMailer {
-            dir: plaza_identity::app::mail_dir(&config.data_dir),
-            from: "Plaza <no-reply@plaza.invalid>".into(),
-        }),
+        plaza_identity::mail::mailer(
+            config.smtp_url.as_deref(),
+            &config.mail_from,
+            plaza_identity::app::mail_dir(&config.data_dir),
+        ),
     ))
 }
 

@@ -184,10 +184,11 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
             Arc::new(keys),
             settings,
             Arc::new(SystemClock),
-            Arc::new(plaza_identity::mail::FileMailer {
-                dir: plaza_identity::app::mail_dir(&config.data_dir),
-                from: "Plaza <no-reply@plaza.invalid>".into(),
-            }),
+            plaza_identity::mail::mailer(
+                config.smtp_url.as_deref(),
+                &config.mail_from,
+                plaza_identity::app::mail_dir(&config.data_dir),
+            ),
         );
         relays.push(Relay::new(db.clone(), bus.clone(), RelayConfig::default()));
         dbs.push(db);

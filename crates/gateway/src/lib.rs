@@ -73,6 +73,74 @@ pub const PROBLEM_CODES: &[(&str, &str)] = &[
         "If-Match does not hold a version number.",
     ),
     ("route_not_found", "No endpoint has this path."),
+    (
+        "sign_in_required",
+        "This needs a signed-in caller: send an access token as `Authorization: Bearer …`.",
+    ),
+    (
+        "forbidden",
+        "The signed-in caller's roles or jurisdiction do not allow this (the policies in policies/ decide).",
+    ),
+    (
+        "token_malformed",
+        "The Authorization header does not hold a well-formed bearer JWT.",
+    ),
+    (
+        "token_algorithm_unsupported",
+        "The token is signed with an algorithm Plaza does not accept (only EdDSA, RS256, ES256; never none or HMAC).",
+    ),
+    (
+        "token_key_unknown",
+        "The token names a signing key its issuer does not publish.",
+    ),
+    (
+        "token_signature_invalid",
+        "The token's signature does not verify: it was altered or forged.",
+    ),
+    (
+        "token_expired",
+        "The token has expired; sign in again or refresh it.",
+    ),
+    (
+        "token_not_yet_valid",
+        "The token's nbf or iat lies in the future beyond the allowed clock skew.",
+    ),
+    (
+        "token_issuer_untrusted",
+        "The token comes from an issuer Plaza is not configured to trust.",
+    ),
+    (
+        "token_audience_invalid",
+        "The token was issued for another audience than Plaza's.",
+    ),
+    (
+        "identity_provider_unavailable",
+        "The provider that issued the token cannot be reached to fetch its keys; retry shortly.",
+    ),
+    (
+        "rate_limited",
+        "Too many requests from this address; retry after Retry-After.",
+    ),
+    (
+        "rate_limited_principal",
+        "Too many requests from this signed-in account; retry after Retry-After.",
+    ),
+    (
+        "caller_seal_invalid",
+        "A service was called with a caller the gateway did not seal (inside Plaza only).",
+    ),
+    (
+        "audit.beyond_signed_head",
+        "The requested range reaches past the newest signed tree head.",
+    ),
+    (
+        "audit.invalid",
+        "A parameter of an audit request is out of range; the detail says which.",
+    ),
+    (
+        "audit.no_tree_head",
+        "The audit log has no signed tree head yet.",
+    ),
     ("offices.not_found", "No office has this id."),
     (
         "offices.invalid",

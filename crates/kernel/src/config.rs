@@ -297,6 +297,20 @@ const KEYS: &[KeySpec] = &[
         fix: "give the private key (PEM) of tls.cert_file",
     },
     KeySpec {
+        key: "mail.smtp_url",
+        env: "PLAZA_MAIL_SMTP_URL",
+        default: "",
+        secret: true,
+        fix: "leave empty to write mail into <data_dir>/mail, or give the relay as smtp://host:port",
+    },
+    KeySpec {
+        key: "mail.from",
+        env: "PLAZA_MAIL_FROM",
+        default: "Plaza <no-reply@plaza.invalid>",
+        secret: false,
+        fix: "give the sender of Plaza's mail, e.g. DMV Online <no-reply@dmv.example.gov>",
+    },
+    KeySpec {
         key: "shutdown.drain_ms",
         env: "PLAZA_SHUTDOWN_DRAIN_MS",
         default: "10000",
@@ -341,6 +355,10 @@ pub struct Config {
     pub issuers_file: Option<PathBuf>,
     /// Seconds of clock skew tolerated on token times.
     pub clock_skew_s: u64,
+    /// The SMTP relay for outgoing mail (`smtp://host:port`), if any.
+    pub smtp_url: Option<String>,
+    /// The sender of Plaza's mail.
+    pub mail_from: String,
     /// Mutual TLS between services: CA, certificate and key files.
     pub tls: Option<(PathBuf, PathBuf, PathBuf)>,
     /// Detection rule: most detokenisations per account per minute.
@@ -706,7 +724,16 @@ impl Config {
                 ));
             }
         };
+        let mail_from = get("mail.from");
+        if mail_from.is_empty() || mail_from.chars().any(|c| c.is_control()) {
+            return Err(bad(
+                "mail.from",
+                "is empty or holds a control character".into(),
+            ));
+        }
         Ok(Config {
+            smtp_url: url_with("mail.smtp_url", &["smtp"])?,
+            mail_from,
             tls,
             internal_key_file,
             issuers_file: opt("auth.issuers_file").map(PathBuf::from),

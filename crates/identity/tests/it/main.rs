@@ -491,3 +491,87 @@ async fn an_independent_relying_party_signs_in_validates_tokens_and_refreshes() 
         .expect("the refreshed access token is Plaza's and valid");
     assert_eq!(claims.sub, user.id);
 }
+
+#[tokio::test]
+#[ignore = "needs python3, whose smtpd module plays the office's mail relay (.ci/run has it)"]
+async fn confirmation_mail_goes_through_an_smtp_relay_and_to_the_spool_when_it_is_down() {
+    use tokio::io::AsyncBufReadExt;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut relay = tokio::process::Command::new("python3")
+        .args([
+            "-u",
+            "-W",
+            "ignore",
+            "-m",
+            "smtpd",
+            "-n",
+            "-c",
+            "DebuggingServer",
+        ])
+        .arg(format!("127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python3 runs");
+    plaza_kernel::testing::wait_until(
+        std::time::Duration::from_secs(10),
+        "the relay to listen",
+        || async move {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+        },
+    )
+    .await;
+    let dir = temp_dir("smtp");
+    let mailer = plaza_identity::mail::mailer(
+        Some(&format!("smtp://127.0.0.1:{port}")),
+        "DMV Online <no-reply@dmv.example.gov>",
+        dir.join("spool"),
+    );
+    let identity = Identity::new(
+        plaza_identity::open_db(&sqlite_target()).await.unwrap(),
+        Arc::new(SigningKeys::open(&dir.join("keys.json"), 600).unwrap()),
+        Settings::new("http://127.0.0.1:9/oidc", "plaza"),
+        Arc::new(SystemClock),
+        mailer,
+    );
+    identity
+        .register_citizen("smtp.citizen@plaza.test", PASSWORD)
+        .await
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(relay.stdout.take().unwrap()).lines();
+    let seen = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        let mut text = String::new();
+        while let Some(line) = lines.next_line().await.unwrap() {
+            text.push_str(&line);
+            text.push('\n');
+            if line.contains("END MESSAGE") {
+                break;
+            }
+        }
+        text
+    })
+    .await
+    .expect("the relay printed the message");
+    assert!(seen.contains("To: smtp.citizen@plaza.test"), "{seen}");
+    assert!(seen.contains("/oidc/verify-email?token="), "{seen}");
+    assert!(!dir.join("spool").exists(), "nothing was spooled");
+
+    // The relay goes away: the next message waits in the spool.
+    drop(lines);
+    relay.kill().await.unwrap();
+    identity
+        .register_citizen("second.citizen@plaza.test", PASSWORD)
+        .await
+        .unwrap();
+    let spooled: Vec<_> = std::fs::read_dir(dir.join("spool")).unwrap().collect();
+    assert_eq!(spooled.len(), 1);
+    let text = std::fs::read_to_string(spooled[0].as_ref().unwrap().path()).unwrap();
+    assert!(text.contains("To: second.citizen@plaza.test"));
+}
