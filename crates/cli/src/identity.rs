@@ -11,7 +11,8 @@ use plaza_kernel::auth::Role;
 use plaza_kernel::clock::SystemClock;
 use plaza_kernel::config::Config;
 
-async fn open(config: &Config) -> anyhow::Result<Identity> {
+/// The identity service as configuration describes it (also for `serve`).
+pub async fn open(config: &Config) -> anyhow::Result<Identity> {
     let storage = config.storage();
     let db = plaza_identity::open_db(&storage).await.with_context(|| {
         format!(

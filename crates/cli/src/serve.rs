@@ -161,35 +161,8 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let mut identity_service = None;
     let mut identity_pages = None;
     if config.hosts("identity") {
-        let db = plaza_identity::open_db(&storage).await.with_context(|| {
-            format!(
-                "opening the identity database ({})",
-                storage.describe("identity")
-            )
-        })?;
-        let settings =
-            plaza_identity::Settings::new(&config.identity_issuer, &config.identity_audience);
-        let keys = plaza_identity::SigningKeys::open(
-            &config.identity_keys_file,
-            settings.longest_token_s(),
-        )
-        .with_context(|| {
-            format!(
-                "identity signing keys ({})",
-                config.identity_keys_file.display()
-            )
-        })?;
-        let identity = plaza_identity::Identity::new(
-            db.clone(),
-            Arc::new(keys),
-            settings,
-            Arc::new(SystemClock),
-            plaza_identity::mail::mailer(
-                config.smtp_url.as_deref(),
-                &config.mail_from,
-                plaza_identity::app::mail_dir(&config.data_dir),
-            ),
-        );
+        let identity = crate::identity::open(&config).await?;
+        let db = identity.db().clone();
         relays.push(Relay::new(db.clone(), bus.clone(), RelayConfig::default()));
         dbs.push(db);
         identity_pages = Some(plaza_identity::http::router(identity.clone()));

@@ -158,6 +158,14 @@ impl std::fmt::Debug for Authenticator {
     }
 }
 
+/// The keys of a JWK set that Plaza can verify with, by key id.
+fn keys_of(set: &JwkSet) -> HashMap<String, VerifyKey> {
+    set.keys
+        .iter()
+        .filter_map(|k| Some((k.kid.clone().unwrap_or_default(), VerifyKey::from_jwk(k)?)))
+        .collect()
+}
+
 #[derive(Deserialize)]
 struct Discovery {
     issuer: String,
@@ -183,18 +191,7 @@ impl Authenticator {
         let issuers = issuers
             .into_iter()
             .map(|cfg| {
-                let keys = cfg
-                    .jwks
-                    .as_ref()
-                    .map(|set| {
-                        set.keys
-                            .iter()
-                            .filter_map(|k| {
-                                Some((k.kid.clone().unwrap_or_default(), VerifyKey::from_jwk(k)?))
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let keys = cfg.jwks.as_ref().map(keys_of).unwrap_or_default();
                 (
                     cfg.issuer.clone(),
                     Arc::new(IssuerState {
@@ -227,40 +224,30 @@ impl Authenticator {
                 st.cfg.issuer.trim_end_matches('/')
             )
         });
-        let d: Discovery = self
-            .http
-            .get(&discovery_url)
-            .send()
-            .await
-            .and_then(|r| r.error_for_status())
-            .map_err(|e| unavailable(e.to_string()))?
-            .json()
-            .await
-            .map_err(|e| unavailable(e.to_string()))?;
+        let d: Discovery = self.get_json(&discovery_url).await.map_err(unavailable)?;
         if d.issuer != st.cfg.issuer {
             return Err(unavailable(format!(
                 "discovery names issuer {:?}",
                 d.issuer
             )));
         }
-        let set: JwkSet = self
-            .http
-            .get(&d.jwks_uri)
-            .send()
-            .await
-            .and_then(|r| r.error_for_status())
-            .map_err(|e| unavailable(e.to_string()))?
-            .json()
-            .await
-            .map_err(|e| unavailable(e.to_string()))?;
-        let keys: HashMap<String, VerifyKey> = set
-            .keys
-            .iter()
-            .filter_map(|k| Some((k.kid.clone().unwrap_or_default(), VerifyKey::from_jwk(k)?)))
-            .collect();
+        let set: JwkSet = self.get_json(&d.jwks_uri).await.map_err(unavailable)?;
+        let keys = keys_of(&set);
         metrics::counter!("plaza_auth_jwks_fetches_total").increment(1);
         *st.keys.write().expect("keys lock") = keys;
         Ok(())
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, String> {
+        self.http
+            .get(url)
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// The key `kid` of an issuer, fetching the issuer's keys when it is

@@ -210,6 +210,16 @@ pub struct AuthRequest {
     pub code_challenge: String,
 }
 
+/// What a code or refresh token grants, on its way to becoming tokens.
+struct Grant {
+    family: String,
+    user_id: String,
+    scope: String,
+    amr: String,
+    auth_time: i64,
+    nonce: Option<String>,
+}
+
 /// The identity service.
 #[derive(Clone)]
 pub struct Identity {
@@ -825,17 +835,51 @@ impl Identity {
             .bind(secrets::token_hash(code))
             .execute(&mut *tx)
             .await?;
-        let Some(user) = self.user(&user_id).await? else {
-            return grant("The account no longer exists.");
+        let grant = Grant {
+            family,
+            user_id,
+            scope,
+            amr,
+            auth_time,
+            nonce,
+        };
+        self.issue(tx, client, grant).await
+    }
+
+    /// Commits a grant with a new refresh token of its family, and the
+    /// tokens for it.
+    async fn issue(
+        &self,
+        mut tx: Tx,
+        client: &Client,
+        g: Grant,
+    ) -> Result<Result<TokenResponse, OAuthError>, Error> {
+        let Some(user) = self.user(&g.user_id).await? else {
+            return Ok(Err(OAuthError::new(
+                "invalid_grant",
+                "The account no longer exists.",
+            )));
         };
         let refresh = self
             .insert_refresh(
-                &mut tx, &family, &client.id, &user.id, &scope, &amr, auth_time,
+                &mut tx,
+                &g.family,
+                &client.id,
+                &user.id,
+                &g.scope,
+                &g.amr,
+                g.auth_time,
             )
             .await?;
         self.db.commit(tx).await?;
         Ok(Ok(self.tokens(
-            client, &user, &scope, &amr, auth_time, nonce, refresh,
+            client,
+            &user,
+            &g.scope,
+            &g.amr,
+            g.auth_time,
+            g.nonce,
+            refresh,
         )))
     }
 
@@ -934,18 +978,15 @@ impl Identity {
         if marked != 1 {
             return grant("The refresh token was already used.");
         }
-        let Some(user) = self.user(&user_id).await? else {
-            return grant("The account no longer exists.");
+        let grant = Grant {
+            family,
+            user_id,
+            scope,
+            amr,
+            auth_time,
+            nonce: None,
         };
-        let next = self
-            .insert_refresh(
-                &mut tx, &family, &client.id, &user.id, &scope, &amr, auth_time,
-            )
-            .await?;
-        self.db.commit(tx).await?;
-        Ok(Ok(self.tokens(
-            client, &user, &scope, &amr, auth_time, None, next,
-        )))
+        self.issue(tx, client, grant).await
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -156,6 +156,31 @@ enum AuthFailure {
     Redirect(String),
 }
 
+impl IntoResponse for AuthFailure {
+    fn into_response(self) -> Response {
+        match self {
+            AuthFailure::Page(msg) => page(
+                StatusCode::BAD_REQUEST,
+                "Cannot sign in",
+                &alert(&msg),
+                None,
+            ),
+            AuthFailure::Redirect(url) => Redirect::to(&url).into_response(),
+        }
+    }
+}
+
+/// The page for a failure on Plaza's side (logged with its cause).
+fn unavailable(what: &str, e: &crate::Error) -> Response {
+    tracing::error!(error = %e, "{what}");
+    page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Cannot sign in",
+        &alert("Sign-in is not available right now. Please try again later."),
+        None,
+    )
+}
+
 fn with_query(base: &str, pairs: &[(&str, &str)]) -> String {
     let mut url = base.to_owned();
     let mut sep = if base.contains('?') { '&' } else { '?' };
@@ -299,13 +324,7 @@ fn login_page(client: &Client, p: &AuthParams, error: Option<&str>, email: &str)
 async fn authorize(State(id): State<Identity>, Query(p): Query<AuthParams>) -> Response {
     match validate(&id, &p).await {
         Ok((client, _)) => login_page(&client, &p, None, ""),
-        Err(AuthFailure::Page(msg)) => page(
-            StatusCode::BAD_REQUEST,
-            "Cannot sign in",
-            &alert(&msg),
-            None,
-        ),
-        Err(AuthFailure::Redirect(url)) => Redirect::to(&url).into_response(),
+        Err(failure) => failure.into_response(),
     }
 }
 
@@ -345,15 +364,7 @@ async fn finish(id: &Identity, req: &AuthRequest, user: &User, amr: &[&str]) -> 
             }
             Redirect::to(&with_query(&req.redirect_uri, &pairs)).into_response()
         }
-        Err(e) => {
-            tracing::error!(error = %e, "issuing an authorization code");
-            page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Cannot sign in",
-                &alert("Sign-in is not available right now. Please try again later."),
-                None,
-            )
-        }
+        Err(e) => unavailable("issuing an authorization code", &e),
     }
 }
 
@@ -414,26 +425,10 @@ fn second_factor_page(ticket: &str, error: Option<&str>, target: Option<&str>) -
 async fn login(State(id): State<Identity>, Form(f): Form<LoginForm>) -> Response {
     let (client, req) = match validate(&id, &f.params).await {
         Ok(v) => v,
-        Err(AuthFailure::Page(msg)) => {
-            return page(
-                StatusCode::BAD_REQUEST,
-                "Cannot sign in",
-                &alert(&msg),
-                None,
-            );
-        }
-        Err(AuthFailure::Redirect(url)) => return Redirect::to(&url).into_response(),
+        Err(failure) => return failure.into_response(),
     };
     match id.check_password(&f.email, &f.password).await {
-        Err(e) => {
-            tracing::error!(error = %e, "checking a password");
-            page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Cannot sign in",
-                &alert("Sign-in is not available right now."),
-                None,
-            )
-        }
+        Err(e) => unavailable("checking a password", &e),
         Ok(Err(e)) => login_page(
             &client,
             &f.params,
@@ -472,26 +467,10 @@ async fn second_factor(State(id): State<Identity>, Form(f): Form<SecondFactorFor
     };
     let (_, req) = match validate(&id, &ticket.req).await {
         Ok(v) => v,
-        Err(AuthFailure::Page(msg)) => {
-            return page(
-                StatusCode::BAD_REQUEST,
-                "Cannot sign in",
-                &alert(&msg),
-                None,
-            );
-        }
-        Err(AuthFailure::Redirect(url)) => return Redirect::to(&url).into_response(),
+        Err(failure) => return failure.into_response(),
     };
     match id.check_second_factor(&ticket.uid, &f.code).await {
-        Err(e) => {
-            tracing::error!(error = %e, "checking a second factor");
-            page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Cannot sign in",
-                &alert("Sign-in is not available right now."),
-                None,
-            )
-        }
+        Err(e) => unavailable("checking a second factor", &e),
         Ok(Err(e)) => second_factor_page(
             &f.ticket,
             Some(&login_error_text(&e, plaza_kernel::clock::now_ms())),
