@@ -13,7 +13,7 @@ const [issuer, clientId, redirectUri, email, password] = process.argv.slice(2);
 const config = await client.discovery(
   new URL(issuer),
   clientId,
-  { id_token_signed_response_alg: 'EdDSA' },
+  undefined,
   client.None(),
   { execute: [client.allowInsecureRequests] },
 );

@@ -1,26 +1,43 @@
-//! Token-signing keys: Ed25519, kept in an owner-only JSON file.
+//! Token-signing keys, kept in an owner-only JSON file.
 //!
-//! The newest key that is not retired signs. A retired key stays in the
-//! published JWKS until every token it signed has expired, so rotating
-//! never invalidates a token in use. `plaza identity rotate-key` adds a key
-//! and retires the previous one; a running provider notices the file change
-//! and switches without a restart.
+//! New keys are RSA-2048 (`RS256`: what OpenID Connect asks every provider
+//! to offer, and the cheapest signature for a gateway to check); keys from
+//! before are Ed25519 (`EdDSA`) and keep working until retired. The newest
+//! key that is not retired signs. A retired key stays in the published JWKS
+//! until every token it signed has expired, so rotating never invalidates a
+//! token in use. `plaza identity rotate-key` adds a key and retires the
+//! previous one; a running provider notices the file change and switches
+//! without a restart.
 
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
-use ed25519_dalek::{Signer, SigningKey};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD as B64};
+use ed25519_dalek::Signer;
 use plaza_kernel::jwt::{Header, Jwk, JwkSet};
+use ring::signature::{KeyPair, RsaKeyPair};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 
+fn eddsa() -> String {
+    "EdDSA".into()
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct StoredKey {
     kid: String,
-    /// The Ed25519 seed, 64 hex digits.
+    /// `RS256` or `EdDSA`.
+    #[serde(default = "eddsa")]
+    alg: String,
+    /// An Ed25519 seed, 64 hex digits.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     seed: String,
+    /// An RSA private key, PKCS#8 DER in base64.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pkcs8: String,
     created_at_s: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     retired_at_s: Option<i64>,
@@ -31,10 +48,91 @@ struct KeyFile {
     keys: Vec<StoredKey>,
 }
 
+#[derive(Clone)]
+enum Material {
+    Ed25519(Box<ed25519_dalek::SigningKey>),
+    Rsa(Arc<RsaKeyPair>),
+}
+
+impl Material {
+    fn jwk(&self, kid: &str) -> Jwk {
+        match self {
+            Material::Ed25519(k) => Jwk::ed25519(kid, k.verifying_key().as_bytes()),
+            Material::Rsa(k) => {
+                let public: ring::rsa::PublicKeyComponents<Vec<u8>> = k.public().into();
+                Jwk {
+                    kty: "RSA".into(),
+                    kid: Some(kid.into()),
+                    alg: Some("RS256".into()),
+                    use_: Some("sig".into()),
+                    crv: None,
+                    x: None,
+                    y: None,
+                    n: Some(B64.encode(&public.n)),
+                    e: Some(B64.encode(&public.e)),
+                }
+            }
+        }
+    }
+
+    fn alg(&self) -> &'static str {
+        match self {
+            Material::Ed25519(_) => "EdDSA",
+            Material::Rsa(_) => "RS256",
+        }
+    }
+
+    fn sign(&self, msg: &[u8]) -> Vec<u8> {
+        match self {
+            Material::Ed25519(k) => k.sign(msg).to_bytes().to_vec(),
+            Material::Rsa(k) => {
+                let mut sig = vec![0; k.public().modulus_len()];
+                k.sign(
+                    &ring::signature::RSA_PKCS1_SHA256,
+                    &ring::rand::SystemRandom::new(),
+                    msg,
+                    &mut sig,
+                )
+                .expect("RSA signing with a valid key does not fail");
+                sig
+            }
+        }
+    }
+
+    fn secret_bytes(&self) -> Vec<u8> {
+        match self {
+            Material::Ed25519(k) => k.to_bytes().to_vec(),
+            // The public modulus stands in: the ticket key is derived with
+            // a hash and only needs to change with the key.
+            Material::Rsa(k) => k.public_key().as_ref().to_vec(),
+        }
+    }
+}
+
+fn material(path: &Path, k: &StoredKey) -> Result<Material, Error> {
+    let bad = |what: &str| Error::Config(format!("{}: key {} has {what}", path.display(), k.kid));
+    match k.alg.as_str() {
+        "EdDSA" => plaza_kernel::hex::decode32(&k.seed)
+            .map(|s| Material::Ed25519(Box::new(ed25519_dalek::SigningKey::from_bytes(&s))))
+            .ok_or_else(|| bad("a malformed seed")),
+        "RS256" => {
+            let der = STANDARD
+                .decode(&k.pkcs8)
+                .map_err(|_| bad("a malformed RSA key"))?;
+            RsaKeyPair::from_pkcs8(&der)
+                .map(|k| Material::Rsa(Arc::new(k)))
+                .map_err(|_| bad("an RSA key ring refuses"))
+        }
+        other => Err(bad(&format!("the unknown algorithm {other:?}"))),
+    }
+}
+
 struct Loaded {
     mtime: Option<SystemTime>,
-    signing: (String, SigningKey),
-    published: Vec<(StoredKey, [u8; 32])>,
+    signing: (String, Material),
+    published: Vec<(String, Material)>,
+    /// Secret bytes of the signing key, for the ticket key.
+    ticket_secret: Vec<u8>,
 }
 
 /// The provider's signing keys.
@@ -78,53 +176,56 @@ fn write(path: &Path, file: &KeyFile) -> Result<(), Error> {
     std::fs::rename(&tmp, path).map_err(fail)
 }
 
-fn new_key(now_s: i64) -> StoredKey {
-    let seed: [u8; 32] = rand::random();
+/// A new RSA-2048 signing key.
+fn new_key(now_s: i64) -> Result<StoredKey, Error> {
+    use rsa::pkcs8::EncodePrivateKey;
+    let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048)
+        .map_err(|e| Error::Config(format!("generating an RSA key: {e}")))?;
+    let der = key
+        .to_pkcs8_der()
+        .map_err(|e| Error::Config(format!("encoding an RSA key: {e}")))?;
     let kid_bytes: [u8; 8] = rand::random();
-    StoredKey {
+    Ok(StoredKey {
         kid: plaza_kernel::hex::encode(&kid_bytes),
-        seed: plaza_kernel::hex::encode(&seed),
+        alg: "RS256".into(),
+        seed: String::new(),
+        pkcs8: STANDARD.encode(der.as_bytes()),
         created_at_s: now_s,
         retired_at_s: None,
-    }
+    })
 }
 
 fn load(path: &Path, now_s: i64, publish_for_s: i64) -> Result<Loaded, Error> {
     let mut file = read(path)?.unwrap_or_default();
     if !file.keys.iter().any(|k| k.retired_at_s.is_none()) {
-        file.keys.push(new_key(now_s));
+        file.keys.push(new_key(now_s)?);
         write(path, &file)?;
     }
     let mtime = std::fs::metadata(path).and_then(|m| m.modified()).ok();
     let mut published = Vec::new();
-    let mut signing = None;
+    let mut signing: Option<(&StoredKey, Material)> = None;
     for k in &file.keys {
-        let seed = plaza_kernel::hex::decode32(&k.seed).ok_or_else(|| {
-            Error::Config(format!(
-                "{}: key {} has a malformed seed",
-                path.display(),
-                k.kid
-            ))
-        })?;
+        let m = material(path, k)?;
         let live = match k.retired_at_s {
             None => true,
             Some(t) => t + publish_for_s >= now_s,
         };
         if live {
-            published.push((k.clone(), seed));
+            published.push((k.kid.clone(), m.clone()));
         }
         if k.retired_at_s.is_none()
             && signing
                 .as_ref()
-                .is_none_or(|(_, c, _): &(String, i64, _)| k.created_at_s >= *c)
+                .is_none_or(|(c, _)| k.created_at_s >= c.created_at_s)
         {
-            signing = Some((k.kid.clone(), k.created_at_s, seed));
+            signing = Some((k, m));
         }
     }
-    let (kid, _, seed) = signing.expect("a key that is not retired exists");
+    let (k, m) = signing.expect("a key that is not retired exists");
     Ok(Loaded {
         mtime,
-        signing: (kid, SigningKey::from_bytes(&seed)),
+        ticket_secret: m.secret_bytes(),
+        signing: (k.kid.clone(), m),
         published,
     })
 }
@@ -148,7 +249,7 @@ impl SigningKeys {
         for k in &mut file.keys {
             k.retired_at_s.get_or_insert(now);
         }
-        let key = new_key(now);
+        let key = new_key(now)?;
         let kid = key.kid.clone();
         file.keys.push(key);
         write(path, &file)?;
@@ -174,14 +275,13 @@ impl SigningKeys {
     /// Signs `claims` as a JWT with the current key.
     pub fn sign(&self, typ: &str, claims: &impl Serialize) -> String {
         self.refresh();
-        let state = self.state.read().expect("keys lock");
-        let (kid, key) = &state.signing;
+        let (kid, key) = self.state.read().expect("keys lock").signing.clone();
         let header = Header {
-            alg: "EdDSA".into(),
-            kid: Some(kid.clone()),
+            alg: key.alg().into(),
+            kid: Some(kid),
             typ: Some(typ.into()),
         };
-        plaza_kernel::jwt::encode(&header, claims, |m| key.sign(m).to_bytes().to_vec())
+        plaza_kernel::jwt::encode(&header, claims, |m| key.sign(m))
     }
 
     /// The public keys to publish.
@@ -189,17 +289,23 @@ impl SigningKeys {
         self.refresh();
         let state = self.state.read().expect("keys lock");
         JwkSet {
-            keys: state
-                .published
-                .iter()
-                .map(|(k, seed)| {
-                    Jwk::ed25519(
-                        &k.kid,
-                        SigningKey::from_bytes(seed).verifying_key().as_bytes(),
-                    )
-                })
-                .collect(),
+            keys: state.published.iter().map(|(kid, m)| m.jwk(kid)).collect(),
         }
+    }
+
+    /// The algorithms of the published keys.
+    pub fn algorithms(&self) -> Vec<&'static str> {
+        let mut algs: Vec<&'static str> = self
+            .state
+            .read()
+            .expect("keys lock")
+            .published
+            .iter()
+            .map(|(_, m)| m.alg())
+            .collect();
+        algs.sort();
+        algs.dedup();
+        algs
     }
 
     /// A secret derived from the current key for short-lived tickets inside
@@ -209,7 +315,7 @@ impl SigningKeys {
         let state = self.state.read().expect("keys lock");
         let mut h = sha2::Sha256::new();
         h.update(b"plaza identity ticket\0");
-        h.update(state.signing.1.to_bytes());
+        h.update(&state.ticket_secret);
         h.finalize().into()
     }
 }

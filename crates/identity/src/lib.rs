@@ -2,7 +2,7 @@
 //! (and for agencies without one): accounts with argon2id passwords, TOTP
 //! second factors for every staff role, citizen self-registration with
 //! e-mail confirmation, the authorization code flow with PKCE (S256 only),
-//! Ed25519-signed ID and access tokens, rotating refresh tokens with reuse
+//! RS256-signed ID and access tokens, rotating refresh tokens with reuse
 //! detection, userinfo and logout. Sign-in failures lock an account for
 //! longer and longer.
 //!

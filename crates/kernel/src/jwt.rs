@@ -2,10 +2,11 @@
 //! signature verification against JSON Web Keys (RFC 7517) and checks of the
 //! registered claims.
 //!
-//! Plaza signs its own tokens with Ed25519 (`EdDSA`, RFC 8037); it verifies
-//! `EdDSA`, `RS256` and `ES256` so that an agency's own identity provider
-//! can be trusted as it is. `none` and symmetric algorithms are refused:
-//! a public key must never double as an HMAC secret.
+//! Plaza's provider signs with RSA-2048 (`RS256`) and, for keys from
+//! before, Ed25519 (`EdDSA`, RFC 8037); Plaza verifies `RS256`, `ES256` and
+//! `EdDSA`, so that an agency's own identity provider can be trusted as it
+//! is. `none` and symmetric algorithms are refused: a public key must never
+//! double as an HMAC secret.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;

@@ -123,8 +123,9 @@ async fn discovery_and_jwks_describe_the_provider() {
         .json()
         .await
         .unwrap();
-    assert_eq!(jwks["keys"][0]["kty"], "OKP");
-    assert_eq!(jwks["keys"][0]["crv"], "Ed25519");
+    assert_eq!(jwks["keys"][0]["kty"], "RSA");
+    assert_eq!(jwks["keys"][0]["alg"], "RS256");
+    assert_eq!(jwks["keys"][0]["e"], "AQAB");
 }
 
 #[tokio::test]
@@ -477,7 +478,7 @@ async fn an_independent_relying_party_signs_in_validates_tokens_and_refreshes() 
         String::from_utf8_lossy(&out.stderr)
     );
     let seen: Value = serde_json::from_str(stdout.trim()).unwrap();
-    // openid-client checked the ID token's EdDSA signature against the
+    // openid-client checked the ID token's RS256 signature against the
     // JWKS, its issuer, audience, nonce and times, and the response's iss.
     assert_eq!(seen["id_token_claims"]["sub"], user.id.as_str());
     assert_eq!(seen["id_token_claims"]["iss"], p.issuer.as_str());
@@ -574,4 +575,44 @@ async fn confirmation_mail_goes_through_an_smtp_relay_and_to_the_spool_when_it_i
     assert_eq!(spooled.len(), 1);
     let text = std::fs::read_to_string(spooled[0].as_ref().unwrap().path()).unwrap();
     assert!(text.contains("To: second.citizen@plaza.test"));
+}
+
+#[tokio::test]
+async fn keys_from_before_keep_signing_until_rotated_and_then_stay_published() {
+    // A key file as an earlier Plaza wrote it: one Ed25519 key.
+    let dir = temp_dir("old-keys");
+    let path = dir.join("keys.json");
+    std::fs::write(
+        &path,
+        format!(
+            r#"{{"keys":[{{"kid":"old-ed","seed":"{}","created_at_s":1}}]}}"#,
+            "07".repeat(32)
+        ),
+    )
+    .unwrap();
+    let keys = SigningKeys::open(&path, 600).unwrap();
+    let header = |t: &str| -> Value {
+        use base64::Engine;
+        serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(t.split('.').next().unwrap())
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    let old = keys.sign("JWT", &serde_json::json!({"sub": "x"}));
+    assert_eq!(header(&old)["alg"], "EdDSA");
+    assert_eq!(header(&old)["kid"], "old-ed");
+    let kid = SigningKeys::rotate(&path).unwrap();
+    let new = keys.sign("JWT", &serde_json::json!({"sub": "x"}));
+    assert_eq!(header(&new)["alg"], "RS256");
+    assert_eq!(header(&new)["kid"], kid.as_str());
+    // Both are published: tokens of the old key still verify.
+    let jwks = keys.jwks();
+    let kinds: Vec<&str> = jwks.keys.iter().map(|k| k.kty.as_str()).collect();
+    assert_eq!(kinds, ["OKP", "RSA"]);
+    for (t, k) in [(&old, 0), (&new, 1)] {
+        let key = plaza_kernel::jwt::VerifyKey::from_jwk(&jwks.keys[k]).unwrap();
+        plaza_kernel::jwt::parse(t).unwrap().verify(&key).unwrap();
+    }
 }
