@@ -329,12 +329,6 @@ impl AuditLog {
         let mut next = frontier.clone();
         let mut completed = Vec::new();
         let mut rows = Vec::with_capacity(events.len());
-        let subjects: Vec<(String, u64)> = events
-            .iter()
-            .zip(first..)
-            .filter_map(|(ev, seq)| Some((ev.subject.clone()?, seq)))
-            .filter(|(s, _)| !s.is_empty())
-            .collect();
         for ev in events {
             let entry = ev.canonical();
             let leaf = merkle::leaf_hash(&entry);
@@ -372,7 +366,6 @@ impl AuditLog {
             )));
         }
         insert_rows(&mut tx, first, rows).await?;
-        insert_subjects(&mut tx, subjects).await?;
         for (p, h) in completed {
             sqlx::query("INSERT INTO audit_nodes (level, idx, hash) VALUES ($1, $2, $3)")
                 .bind(p.level as i64)
@@ -440,8 +433,77 @@ impl AuditLog {
         serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt(format!("entry {seq}: {e}")))
     }
 
+    /// Where the subject index has got to: entries from here on are not
+    /// indexed yet.
+    async fn indexed_up_to(&self) -> Result<u64, Error> {
+        let row = sqlx::query("SELECT next_seq FROM audit_subjects_progress WHERE id = 1")
+            .fetch_one(self.db.reader())
+            .await?;
+        Ok(row.try_get::<i64, _>(0)? as u64)
+    }
+
+    /// Indexes up to `batch` entries by subject, after the last indexed
+    /// one, in one transaction and in subject order. Returns how many
+    /// entries it looked at (0: the index has caught up).
+    pub async fn index_subjects(&self, batch: u64) -> Result<u64, Error> {
+        let from = self.indexed_up_to().await?;
+        let rows = self.raw_entries(from, from + batch).await?;
+        let Some(&(last, _)) = rows.last() else {
+            return Ok(0);
+        };
+        let mut subjects = Vec::new();
+        for (seq, bytes) in &rows {
+            let ev: AuditEvent = serde_json::from_slice(bytes)
+                .map_err(|e| Error::Corrupt(format!("entry {seq}: {e}")))?;
+            if let Some(s) = ev.subject.filter(|s| !s.is_empty()) {
+                subjects.push((s, *seq));
+            }
+        }
+        subjects.sort();
+        let mut tx = self.db.begin().await?;
+        insert_subjects(&mut tx, subjects).await?;
+        // Conditional on where it started: two indexers never both commit.
+        let moved = sqlx::query(
+            "UPDATE audit_subjects_progress SET next_seq = $1 WHERE id = 1 AND next_seq = $2",
+        )
+        .bind(last as i64 + 1)
+        .bind(from as i64)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if moved != 1 {
+            return Ok(0);
+        }
+        self.db.commit(tx).await?;
+        Ok(rows.len() as u64)
+    }
+
+    /// Keeps the subject index caught up until `shutdown`.
+    pub async fn index_subjects_periodically(
+        &self,
+        every: std::time::Duration,
+        mut shutdown: plaza_kernel::shutdown::Shutdown,
+    ) {
+        loop {
+            match self.index_subjects(20_000).await {
+                // More to do: go on at once.
+                Ok(20_000) => continue,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(error = %plaza_kernel::error::chain(&e), "indexing audit entries by subject failed")
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = shutdown.wait() => break,
+            }
+        }
+    }
+
     /// Entries whose subject is one of `subjects`, newest first, before
-    /// index `before` (all when `None`), at most `limit`.
+    /// index `before` (all when `None`), at most `limit`. Entries the
+    /// index has not reached yet are read directly, so the answer is
+    /// complete.
     pub async fn entries_about(
         &self,
         subjects: &[String],
@@ -449,6 +511,23 @@ impl AuditLog {
         limit: u32,
     ) -> Result<Vec<(u64, AuditEvent)>, Error> {
         let mut found = Vec::new();
+        let indexed = self.indexed_up_to().await?;
+        let end = before.unwrap_or(u64::MAX);
+        if end > indexed {
+            let (size, _) = self.head().await;
+            let mut from = indexed;
+            while from < end.min(size) {
+                let to = (from + 5_000).min(end).min(size);
+                for (seq, bytes) in self.raw_entries(from, to).await? {
+                    let ev: AuditEvent = serde_json::from_slice(&bytes)
+                        .map_err(|e| Error::Corrupt(format!("entry {seq}: {e}")))?;
+                    if ev.subject.as_ref().is_some_and(|s| subjects.contains(s)) {
+                        found.push((seq, ev));
+                    }
+                }
+                from = to;
+            }
+        }
         for subject in subjects {
             let rows = sqlx::query(
                 "SELECT l.seq, l.entry FROM audit_subjects s JOIN audit_log l ON l.seq = s.seq \

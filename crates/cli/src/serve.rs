@@ -220,6 +220,12 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         final_head = Some(log.clone());
         let (signing, s) = (log.clone(), shutdown.clone());
         tasks.spawn(async move { signing.sign_periodically(Duration::from_secs(1), s).await });
+        let (indexing, s) = (log.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            indexing
+                .index_subjects_periodically(Duration::from_secs(1), s)
+                .await
+        });
         dbs.push(db);
         audit_service = Some(AuditServiceServer::new(plaza_audit::grpc::GrpcAudit::new(
             log,

@@ -348,3 +348,36 @@ async fn a_second_writer_is_refused_instead_of_corrupting_the_tree() {
     assert!(report.ok(), "{:?}", report.findings);
     assert_eq!(report.entries, 1);
 }
+
+#[tokio::test]
+async fn a_persons_entries_are_found_before_and_after_the_subject_index_catches_up() {
+    let log = log_with(&sqlite_target(), 300, &[]).await;
+    // Entries 0, 5, 10… have subjects; make two concern one person.
+    let person = "tok_person";
+    let mut mine = event(1);
+    mine.subject = Some(person.into());
+    log.append(&[mine.clone(), event(2), mine.clone()]).await.unwrap();
+    let subjects = [person.to_owned()];
+    let before = log.entries_about(&subjects, None, 50).await.unwrap();
+    assert_eq!(
+        before.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+        [302, 300],
+        "read from the entries the index has not reached"
+    );
+    // Index in batches of 100 until caught up.
+    let mut batches = 0;
+    while log.index_subjects(100).await.unwrap() > 0 {
+        batches += 1;
+    }
+    assert_eq!(batches, 4);
+    let after = log.entries_about(&subjects, None, 50).await.unwrap();
+    assert_eq!(after, before, "the same answer from the index");
+    let paged = log.entries_about(&subjects, Some(302), 50).await.unwrap();
+    assert_eq!(paged.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [300]);
+    // Another subject's entries are not this person's.
+    let other = log
+        .entries_about(&[format!("tok_{:08x}", 10)], None, 50)
+        .await
+        .unwrap();
+    assert_eq!(other.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [10]);
+}
