@@ -713,7 +713,7 @@ impl AuditLog {
 
 /// Indexes entries by subject, many rows per statement.
 async fn insert_subjects(tx: &mut Tx, subjects: Vec<(String, u64)>) -> Result<(), Error> {
-    for chunk in subjects.chunks(400) {
+    for chunk in subjects.chunks(100) {
         let mut sql = String::from("INSERT INTO audit_subjects (subject, seq) VALUES ");
         for i in 0..chunk.len() {
             if i > 0 {
@@ -738,7 +738,9 @@ async fn insert_rows(
     let mut seq = first;
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
-        let chunk: Vec<_> = rows.by_ref().take(200).collect();
+        // Modest statements: SQLite looks up every parameter by a linear
+        // scan, so the cost of binding grows with the square of their number.
+        let chunk: Vec<_> = rows.by_ref().take(50).collect();
         let mut sql = String::from(
             "INSERT INTO audit_log (seq, entry, leaf_hash, prev_leaf_hash, at_ms) VALUES ",
         );

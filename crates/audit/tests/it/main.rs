@@ -356,7 +356,9 @@ async fn a_persons_entries_are_found_before_and_after_the_subject_index_catches_
     let person = "tok_person";
     let mut mine = event(1);
     mine.subject = Some(person.into());
-    log.append(&[mine.clone(), event(2), mine.clone()]).await.unwrap();
+    log.append(&[mine.clone(), event(2), mine.clone()])
+        .await
+        .unwrap();
     let subjects = [person.to_owned()];
     let before = log.entries_about(&subjects, None, 50).await.unwrap();
     assert_eq!(
