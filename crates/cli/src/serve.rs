@@ -315,14 +315,22 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     } else {
         (http_listener, None)
     };
+    let edge_limits = plaza_gateway::EdgeLimits {
+        body_limit_bytes: config.body_limit_bytes,
+        max_in_flight: config.http_max_in_flight,
+        rate_limit_per_ip: config.http_rate_limit_per_ip,
+    };
     if let Some(listener) = pages_listener {
         // Sign-in only: the identity service's pages without the API.
-        let app = axum::Router::new().nest("/oidc", identity_pages.take().unwrap_or_default());
+        let app = plaza_gateway::pages_app(identity_pages.take().unwrap_or_default(), edge_limits);
         let mut s = servers_shutdown.clone();
         servers.spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { s.wait().await })
-                .await;
+            let served = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move { s.wait().await })
+            .await;
             if let Err(e) = served {
                 tracing::error!(error = %e, "HTTP server failed");
             }
@@ -370,16 +378,7 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         policy.tls = tls.clone();
         let downstreams =
             plaza_gateway::Downstreams::connect(&urls, &policy).context("gateway clients")?;
-        let app = plaza_gateway::app(
-            downstreams.state,
-            plaza_gateway::EdgeLimits {
-                body_limit_bytes: config.body_limit_bytes,
-                max_in_flight: config.http_max_in_flight,
-                rate_limit_per_ip: config.http_rate_limit_per_ip,
-            },
-            auth,
-            identity_pages.take(),
-        );
+        let app = plaza_gateway::app(downstreams.state, edge_limits, auth, identity_pages.take());
         let mut s = servers_shutdown.clone();
         servers.spawn(async move {
             let served = axum::serve(
@@ -398,9 +397,11 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     println!("Plaza is running ({} ms to ready)", ready_ms);
     println!("  services:  {}", config.services.join(", "));
     if let Some(addr) = http_addr {
-        println!("  HTTP API:  http://{addr}/v1");
-        println!("  OpenAPI:   http://{addr}/openapi.json (docs: http://{addr}/docs)");
-        println!("  metrics:   http://{addr}/metrics");
+        if config.hosts("gateway") {
+            println!("  HTTP API:  http://{addr}/v1");
+            println!("  OpenAPI:   http://{addr}/openapi.json (docs: http://{addr}/docs)");
+            println!("  metrics:   http://{addr}/metrics");
+        }
         if config.hosts("identity") {
             println!("  sign-in:   {} (OpenID Connect)", config.identity_issuer);
         }

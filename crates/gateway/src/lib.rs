@@ -362,11 +362,6 @@ pub fn app(
     let (router, _) = api();
     let spec: Arc<str> = openapi_json().into();
     let page: Arc<str> = docs_page().into();
-    let sem = Arc::new(tokio::sync::Semaphore::new(limits.max_in_flight));
-    let limiter = middleware::ip_limiter(limits.rate_limit_per_ip);
-    let headers = Arc::new(middleware::SecurityHeaders::for_docs_page(include_str!(
-        "../static/docs.html"
-    )));
     let router = router
         .route(
             "/openapi.json",
@@ -402,6 +397,24 @@ pub fn app(
         Some(pages) => router.nest("/oidc", pages),
         None => router,
     };
+    edge(router, limits)
+}
+
+/// The sign-in pages alone (a process hosting `identity` without the
+/// gateway), behind the same edge protections as the API.
+pub fn pages_app(pages: Router, limits: EdgeLimits) -> Router {
+    edge(Router::new().nest("/oidc", pages), limits)
+}
+
+/// What every answer at the edge passes through: not-found answers, body
+/// limit, load shedding, the per-address rate limit, request ids and
+/// metrics, security headers.
+fn edge(router: Router, limits: EdgeLimits) -> Router {
+    let sem = Arc::new(tokio::sync::Semaphore::new(limits.max_in_flight));
+    let limiter = middleware::ip_limiter(limits.rate_limit_per_ip);
+    let headers = Arc::new(middleware::SecurityHeaders::for_docs_page(include_str!(
+        "../static/docs.html"
+    )));
     router
         .fallback(middleware::not_found)
         .layer(DefaultBodyLimit::max(limits.body_limit_bytes))

@@ -192,6 +192,8 @@ struct Server {
     child: Child,
     http: Option<String>,
     grpc: Option<String>,
+    /// The OpenID Connect issuer, when the process hosts `identity`.
+    sign_in: Option<String>,
 }
 
 impl Server {
@@ -215,7 +217,7 @@ impl Server {
                 }
             }
         });
-        let (mut http, mut grpc) = (None, None);
+        let (mut http, mut grpc, mut sign_in) = (None, None, None);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let line = rx
@@ -223,6 +225,9 @@ impl Server {
                 .expect("plaza serve printed its addresses in time");
             if let Some(rest) = line.trim().strip_prefix("HTTP API:") {
                 http = Some(rest.trim().trim_end_matches("/v1").to_owned());
+            }
+            if let Some(rest) = line.trim().strip_prefix("sign-in:") {
+                sign_in = rest.split_whitespace().next().map(str::to_owned);
             }
             if let Some(rest) = line.trim().strip_prefix("gRPC:") {
                 grpc = Some(rest.split_whitespace().next().unwrap().to_owned());
@@ -232,7 +237,12 @@ impl Server {
             }
         }
         std::thread::spawn(move || for _ in rx {});
-        Server { child, http, grpc }
+        Server {
+            child,
+            http,
+            grpc,
+            sign_in,
+        }
     }
 
     fn interrupt(&mut self) -> i32 {
@@ -905,7 +915,34 @@ async fn services_talk_over_mutual_tls_and_refuse_callers_not_allowed() {
         .identity(identity("gateway"))
         .domain_name("vault.plaza.internal");
     assert!(get_office(Some(wrong_server), https).await.is_err());
-    drop((edge, backend));
+
+    // Sign-in alone in a process of its own: the pages behind the same edge
+    // protections as the API (request ids, security headers).
+    let signin = Server::start(
+        &[
+            "serve",
+            "--services",
+            "identity",
+            "--http",
+            "127.0.0.1:0",
+            "--grpc",
+            "127.0.0.1:0",
+        ],
+        &env_for("edge", "signin"),
+    );
+    assert!(signin.http.is_none(), "no REST API without the gateway");
+    let issuer = signin.sign_in.clone().expect("the issuer is printed");
+    let r = client
+        .get(format!("{issuer}/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().contains_key("x-request-id"));
+    assert_eq!(r.headers()["x-frame-options"], "DENY");
+    let d: Value = r.json().await.unwrap();
+    assert_eq!(d["issuer"], issuer.as_str());
+    drop((edge, backend, signin));
 }
 
 #[tokio::test]
