@@ -172,7 +172,7 @@ impl AuditService for GrpcAudit {
         req: Request<pb::ListAccessesRequest>,
     ) -> Result<Response<pb::AccessList>, Status> {
         let caller = self.seal.caller(&req)?;
-        let me = caller.owner_id();
+        let me = caller.actor();
         self.policies
             .require(
                 &caller,

@@ -159,9 +159,11 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     }
 
     let mut identity_service = None;
+    let mut mail = None;
     let mut identity_pages = None;
     if config.hosts("identity") {
         let identity = crate::identity::open(&config).await?;
+        mail = Some(identity.mail_description());
         let db = identity.db().clone();
         relays.push(Relay::new(db.clone(), bus.clone(), RelayConfig::default()));
         dbs.push(db);
@@ -404,6 +406,9 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         }
         if config.hosts("identity") {
             println!("  sign-in:   {} (OpenID Connect)", config.identity_issuer);
+        }
+        if let Some(mail) = &mail {
+            println!("  mail:      {mail}");
         }
     }
     if let Some(addr) = grpc_addr {

@@ -75,10 +75,6 @@ impl User {
     pub fn needs_second_factor(&self) -> bool {
         self.roles.iter().any(|r| r.is_staff())
     }
-
-    fn actor(&self, issuer: &str) -> String {
-        format!("{issuer}|{}", self.id)
-    }
 }
 
 const USER_COLUMNS: &str = "id, email, password_hash, roles, jurisdiction, totp_secret, totp_last_step, email_verified, failed_logins, locked_until_ms";
@@ -306,6 +302,12 @@ impl Identity {
         &self.keys
     }
 
+    /// How the audit trail names one of this provider's accounts (the
+    /// `Caller::actor` form).
+    fn actor_of(&self, user_id: &str) -> String {
+        format!("{}|{user_id}", self.settings.issuer)
+    }
+
     fn now_ms(&self) -> i64 {
         self.clock.now_ms()
     }
@@ -320,7 +322,7 @@ impl Identity {
     ) -> Result<(), Error> {
         // Every event here concerns one account: the person can list it.
         let subject = match resource.strip_prefix("user/") {
-            Some(id) => format!("{}|{id}", self.settings.issuer),
+            Some(id) => self.actor_of(id),
             None => actor.to_owned(),
         };
         trail::record(
@@ -404,7 +406,7 @@ impl Identity {
         .bind(self.now_ms())
         .execute(&mut *tx)
         .await?;
-        let own = format!("{}|{id}", self.settings.issuer);
+        let own = self.actor_of(&id);
         let actor = if actor.is_empty() {
             own.as_str()
         } else {
@@ -513,7 +515,7 @@ impl Identity {
             .bind(&user_id)
             .execute(&mut *tx)
             .await?;
-        let actor = format!("{}|{user_id}", self.settings.issuer);
+        let actor = self.actor_of(&user_id);
         self.audit(
             &mut tx,
             &actor,
@@ -608,7 +610,7 @@ impl Identity {
             .bind(&user.id)
             .execute(&mut *tx)
             .await?;
-        let actor = user.actor(&self.settings.issuer);
+        let actor = self.actor_of(&user.id);
         let resource = format!("user/{}", user.id);
         self.audit(
             &mut tx,
@@ -747,7 +749,7 @@ impl Identity {
             .bind(&user.id)
             .execute(&mut *tx)
             .await?;
-        let actor = user.actor(&self.settings.issuer);
+        let actor = self.actor_of(&user.id);
         self.audit(
             &mut tx,
             &actor,
@@ -801,7 +803,7 @@ impl Identity {
             if let Some(f) = &family {
                 self.revoke_family(&mut tx, f).await?;
             }
-            let actor = format!("{}|{user_id}", self.settings.issuer);
+            let actor = self.actor_of(&user_id);
             self.audit(
                 &mut tx,
                 &actor,
@@ -951,7 +953,7 @@ impl Identity {
         }
         if used != 0 {
             self.revoke_family(&mut tx, &family).await?;
-            let actor = format!("{}|{user_id}", self.settings.issuer);
+            let actor = self.actor_of(&user_id);
             self.audit(
                 &mut tx,
                 &actor,
@@ -1055,10 +1057,7 @@ impl Identity {
         allow_expired: bool,
     ) -> Option<T> {
         let u = plaza_kernel::jwt::parse(token).ok()?;
-        let jwks = self.keys.jwks();
-        let kid = u.header.kid.as_deref()?;
-        let key = jwks.keys.iter().find(|k| k.kid.as_deref() == Some(kid))?;
-        u.verify(&plaza_kernel::jwt::VerifyKey::from_jwk(key)?)
+        u.verify(&self.keys.verify_key(u.header.kid.as_deref()?)?)
             .ok()?;
         let reg: plaza_kernel::jwt::Registered = u.claims().ok()?;
         if reg.iss != self.settings.issuer {
@@ -1082,7 +1081,7 @@ impl Identity {
             .bind(client_id)
             .execute(&mut *tx)
             .await?;
-        let actor = format!("{}|{user_id}", self.settings.issuer);
+        let actor = self.actor_of(user_id);
         self.audit(
             &mut tx,
             &actor,
@@ -1095,7 +1094,7 @@ impl Identity {
         Ok(())
     }
 
-    /// Where verification mail goes when no SMTP server is configured.
+    /// Where the service's mail goes, for the start-up summary.
     pub fn mail_description(&self) -> String {
         self.mailer.describe()
     }

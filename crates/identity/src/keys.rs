@@ -16,8 +16,8 @@ use std::time::SystemTime;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD as B64};
 use ed25519_dalek::Signer;
-use plaza_kernel::jwt::{Header, Jwk, JwkSet};
-use ring::signature::{KeyPair, RsaKeyPair};
+use plaza_kernel::jwt::{Header, Jwk, JwkSet, VerifyKey};
+use ring::signature::RsaKeyPair;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
@@ -99,12 +99,17 @@ impl Material {
         }
     }
 
-    fn secret_bytes(&self) -> Vec<u8> {
+    /// The key that checks this key's signatures.
+    fn verify_key(&self) -> VerifyKey {
         match self {
-            Material::Ed25519(k) => k.to_bytes().to_vec(),
-            // The public modulus stands in: the ticket key is derived with
-            // a hash and only needs to change with the key.
-            Material::Rsa(k) => k.public_key().as_ref().to_vec(),
+            Material::Ed25519(k) => VerifyKey::Ed25519(k.verifying_key()),
+            Material::Rsa(k) => {
+                let public: ring::rsa::PublicKeyComponents<Vec<u8>> = k.public().into();
+                VerifyKey::Rsa {
+                    n: public.n,
+                    e: public.e,
+                }
+            }
         }
     }
 }
@@ -131,8 +136,9 @@ struct Loaded {
     mtime: Option<SystemTime>,
     signing: (String, Material),
     published: Vec<(String, Material)>,
-    /// Secret bytes of the signing key, for the ticket key.
-    ticket_secret: Vec<u8>,
+    /// Keys tickets inside the sign-in flow; derived from the signing
+    /// key's secret, so it changes when the key rotates.
+    ticket_key: [u8; 32],
 }
 
 /// The provider's signing keys.
@@ -224,7 +230,14 @@ fn load(path: &Path, now_s: i64, publish_for_s: i64) -> Result<Loaded, Error> {
     let (k, m) = signing.expect("a key that is not retired exists");
     Ok(Loaded {
         mtime,
-        ticket_secret: m.secret_bytes(),
+        ticket_key: {
+            use sha2::Digest;
+            let mut h = sha2::Sha256::new();
+            h.update(b"plaza identity ticket\0");
+            h.update(k.seed.as_bytes());
+            h.update(k.pkcs8.as_bytes());
+            h.finalize().into()
+        },
         signing: (k.kid.clone(), m),
         published,
     })
@@ -293,29 +306,20 @@ impl SigningKeys {
         }
     }
 
-    /// The algorithms of the published keys.
-    pub fn algorithms(&self) -> Vec<&'static str> {
-        let mut algs: Vec<&'static str> = self
-            .state
-            .read()
-            .expect("keys lock")
+    /// The key that checks signatures of published key `kid`.
+    pub fn verify_key(&self, kid: &str) -> Option<VerifyKey> {
+        self.refresh();
+        let state = self.state.read().expect("keys lock");
+        state
             .published
             .iter()
-            .map(|(_, m)| m.alg())
-            .collect();
-        algs.sort();
-        algs.dedup();
-        algs
+            .find(|(k, _)| k == kid)
+            .map(|(_, m)| m.verify_key())
     }
 
-    /// A secret derived from the current key for short-lived tickets inside
-    /// the sign-in flow (changes when the key rotates).
+    /// A secret derived from the current signing key for short-lived
+    /// tickets inside the sign-in flow (changes when the key rotates).
     pub fn ticket_key(&self) -> [u8; 32] {
-        use sha2::Digest;
-        let state = self.state.read().expect("keys lock");
-        let mut h = sha2::Sha256::new();
-        h.update(b"plaza identity ticket\0");
-        h.update(&state.ticket_secret);
-        h.finalize().into()
+        self.state.read().expect("keys lock").ticket_key
     }
 }

@@ -117,12 +117,6 @@ impl Caller {
             format!("{}|{}", self.issuer, self.subject)
         }
     }
-
-    /// A stable id for records the caller owns: the subject, qualified by
-    /// the issuer unless it is Plaza's own.
-    pub fn owner_id(&self) -> String {
-        self.actor()
-    }
 }
 
 #[derive(Serialize, Deserialize)]

@@ -12,7 +12,7 @@ use cedar_policy::{
     Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid,
     PolicySet, Request, RestrictedExpression,
 };
-use plaza_kernel::auth::{Caller, Role};
+use plaza_kernel::auth::Caller;
 use plaza_kernel::error::{ErrorKind, PublicError};
 
 /// The policy files, as shipped.
@@ -27,7 +27,7 @@ pub struct Resource<'a> {
     /// The entity type, e.g. `Office` (becomes `Plaza::Office`).
     pub kind: &'a str,
     pub id: &'a str,
-    /// The person the record is about ([`Caller::owner_id`] form).
+    /// The person the record is about ([`Caller::actor`] form).
     pub owner: Option<&'a str>,
     /// Codes that cover the record: its state (`PA`) and county (`PA/Dauphin`).
     pub jurisdictions: Vec<String>,
@@ -132,7 +132,7 @@ impl Policies {
         let principal = if caller.is_anonymous() {
             uid("Anonymous", "anonymous")
         } else {
-            let id = caller.owner_id();
+            let id = caller.actor();
             let p = uid("User", &id);
             let mut attrs =
                 HashMap::from([("id".to_owned(), RestrictedExpression::new_string(id))]);
@@ -263,9 +263,4 @@ pub fn denied(caller: &Caller) -> PublicError {
             "Your account is not allowed to do this.",
         )
     }
-}
-
-/// Every role, for tests and tools.
-pub fn roles() -> &'static [Role] {
-    &Role::ALL
 }

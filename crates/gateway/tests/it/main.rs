@@ -290,6 +290,19 @@ impl Api {
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
+    /// GET with a bearer token: the status and the JSON body.
+    async fn get_as(&self, path: &str, token: impl std::fmt::Display) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
     async fn get(&self, path: &str) -> (StatusCode, Value) {
         let r = self.http.get(self.url(path)).send().await.unwrap();
         let status = r.status();
@@ -321,6 +334,23 @@ fn office_body(code: &str) -> Value {
         "location": {"latitude": 39.96, "longitude": -76.73},
         "phone": "(717) 555-0100", "hours": "Mo-Fr 08:00-16:00"
     })
+}
+
+/// `n` synthetic audit entries about offices.
+fn sample_events(n: i64) -> Vec<plaza_audit::AuditEvent> {
+    (0..n)
+        .map(|i| plaza_audit::AuditEvent {
+            at_ms: 1_000 + i,
+            service: "offices".into(),
+            actor: "staff-1".into(),
+            action: "offices.read".into(),
+            resource: format!("office/{i}"),
+            subject: None,
+            purpose: "test".into(),
+            correlation_id: format!("c{i}"),
+            outcome: "ok".into(),
+        })
+        .collect()
 }
 
 async fn assert_problem(resp: reqwest::Response, status: u16, code: &str) -> Value {
@@ -847,19 +877,7 @@ async fn audit_tree_head_and_proofs_check_out_through_rest() {
     let api = spawn().await;
     let (s, _) = api.get("/v1/audit/tree-head").await;
     assert_eq!(s, 404, "no head before anything is logged");
-    let events: Vec<plaza_audit::AuditEvent> = (0..37)
-        .map(|i| plaza_audit::AuditEvent {
-            at_ms: 1_000 + i,
-            service: "offices".into(),
-            actor: "staff-1".into(),
-            action: "offices.read".into(),
-            resource: format!("office/{i}"),
-            subject: None,
-            purpose: "test".into(),
-            correlation_id: format!("c{i}"),
-            outcome: "ok".into(),
-        })
-        .collect();
+    let events = sample_events(37);
     api.audit.append(&events[..20]).await.unwrap();
     api.audit.sign_head().await.unwrap();
     let (_, first) = api.get("/v1/audit/tree-head").await;
@@ -1060,19 +1078,7 @@ async fn every_endpoint_answers_every_role_as_the_policies_say() {
         "every REST operation needs a row in MATRIX (and every row an operation)"
     );
 
-    let events: Vec<plaza_audit::AuditEvent> = (0..4)
-        .map(|i| plaza_audit::AuditEvent {
-            at_ms: 1_000 + i,
-            service: "offices".into(),
-            actor: "staff-1".into(),
-            action: "offices.read".into(),
-            resource: format!("office/{i}"),
-            subject: None,
-            purpose: "test".into(),
-            correlation_id: format!("c{i}"),
-            outcome: "ok".into(),
-        })
-        .collect();
+    let events = sample_events(4);
     api.audit.append(&events).await.unwrap();
     api.audit.sign_head().await.unwrap();
 
@@ -1146,16 +1152,7 @@ async fn every_endpoint_answers_every_role_as_the_policies_say() {
 async fn me_names_the_caller_and_bad_tokens_get_401_with_a_stable_code() {
     let api = spawn().await;
     let clerk = api.token(Role::Clerk, Some("PA/Dauphin")).await;
-    let me: Value = api
-        .http
-        .get(api.url("/v1/me"))
-        .bearer_auth(&clerk)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = api.get_as("/v1/me", &clerk).await.1;
     assert_eq!(me["roles"], json!(["clerk"]));
     assert_eq!(me["jurisdiction"], "PA/Dauphin");
     assert_eq!(me["issuer"], format!("{}/oidc", api.base));
@@ -1253,14 +1250,8 @@ async fn me_names_the_caller_and_bad_tokens_get_401_with_a_stable_code() {
     )
     .await;
     // None of these changed anything: the clerk's token still works.
-    let r = api
-        .http
-        .get(api.url("/v1/me"))
-        .bearer_auth(&clerk)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    let r = api.get_as("/v1/me", &clerk).await;
+    assert_eq!(r.0, 200);
 }
 
 #[tokio::test]
@@ -1279,14 +1270,8 @@ async fn a_rotated_signing_key_is_fetched_on_first_sight_and_old_tokens_keep_wor
     assert_eq!(header(&after)["kid"], kid);
     assert_ne!(header(&before)["kid"], kid);
     for t in [&before, &after] {
-        let r = api
-            .http
-            .get(api.url("/v1/me"))
-            .bearer_auth(t)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
+        let r = api.get_as("/v1/me", t).await;
+        assert_eq!(r.0, 200);
     }
 }
 
@@ -1361,16 +1346,7 @@ jurisdiction_claim = "county"
         .await
         .unwrap();
     let at = token["access_token"].as_str().expect("an access token");
-    let me: Value = api
-        .http
-        .get(api.url("/v1/me"))
-        .bearer_auth(at)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = api.get_as("/v1/me", at).await.1;
     assert_eq!(me["issuer"], agency.as_str(), "{me}");
     assert_eq!(me["subject"], "dmv-clerk-desk");
     assert_eq!(
@@ -1460,14 +1436,8 @@ async fn a_signed_in_caller_over_its_rate_gets_429_whatever_its_address() {
     );
     assert_eq!(statuses.get(6), Some(&429), "{statuses:?}");
     // Another account from the same address is not held back.
-    let r = api
-        .http
-        .get(api.url("/v1/me"))
-        .bearer_auth(&auditor)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    let r = api.get_as("/v1/me", &auditor).await;
+    assert_eq!(r.0, 200);
 }
 
 #[tokio::test]
@@ -1482,15 +1452,9 @@ async fn a_citizen_sees_who_accessed_their_records_and_an_auditor_exports_them_w
     let log_of = |token: String| {
         let api = &api;
         async move {
-            let r = api
-                .http
-                .get(api.url("/v1/me/access-log"))
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 200);
-            r.json::<Value>().await.unwrap()
+            let (status, body) = api.get_as("/v1/me/access-log", token).await;
+            assert_eq!(status, 200);
+            body
         }
     };
     // The sign-in reaches the audit log through outbox, relay and bus.
@@ -1508,16 +1472,7 @@ async fn a_citizen_sees_who_accessed_their_records_and_an_auditor_exports_them_w
     .await;
     let mine = log_of(citizen.clone()).await;
     let items = mine["items"].as_array().unwrap();
-    let me: Value = api
-        .http
-        .get(api.url("/v1/me"))
-        .bearer_auth(&citizen)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = api.get_as("/v1/me", &citizen).await.1;
     let my_actor = format!(
         "{}|{}",
         me["issuer"].as_str().unwrap(),
@@ -1551,15 +1506,9 @@ async fn a_citizen_sees_who_accessed_their_records_and_an_auditor_exports_them_w
     let size = head["tree_size"].as_u64().unwrap();
     assert!(size >= 2);
     let export: Value = api
-        .http
-        .get(api.url(&format!("/v1/audit/entries?first=0&last={size}")))
-        .bearer_auth(&auditor)
-        .send()
+        .get_as(&format!("/v1/audit/entries?first=0&last={size}"), &auditor)
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .1;
     let root: plaza_audit::merkle::Hash = B64
         .decode(export["head"]["sha256_root_hash"].as_str().unwrap())
         .unwrap()

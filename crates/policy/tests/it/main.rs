@@ -64,7 +64,7 @@ fn people_see_only_their_own_records_and_others_are_hidden() {
     let p = Policies::shipped();
     let alice = person("alice", &[Role::Citizen], None);
     let bob = person("bob", &[Role::Citizen], None);
-    let alice_id = alice.owner_id();
+    let alice_id = alice.actor();
     let log = Resource::new("Person", &alice_id).owned_by(&alice_id);
     assert!(p.is_permitted(&alice, "access_log.read", &log, &[]));
     let hidden = plaza_kernel::error::PublicError::new(
