@@ -13,14 +13,17 @@ pub fn encode(bytes: &[u8]) -> String {
 
 /// Exactly 32 bytes from 64 hex digits (either case), or `None`.
 pub fn decode32(s: &str) -> Option<[u8; 32]> {
-    if s.len() != 64 {
+    decode(s)?.try_into().ok()
+}
+
+/// Bytes from an even number of hex digits (either case), or `None`.
+pub fn decode(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
-    let mut out = [0u8; 32];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
+    (0..s.len() / 2)
+        .map(|i| u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect()
 }
 
 #[cfg(test)]

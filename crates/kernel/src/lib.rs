@@ -8,6 +8,7 @@ pub mod bus;
 pub mod cache;
 pub mod clock;
 pub mod config;
+pub mod crypt;
 pub mod db;
 pub mod error;
 pub mod files;
