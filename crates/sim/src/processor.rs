@@ -370,14 +370,14 @@ fn day_number(date: &str) -> Option<i64> {
     Some(era * 146_097 + doe - 719_468)
 }
 
-fn idempotency_key(headers: &HeaderMap) -> Result<String, Response> {
+fn idempotency_key(headers: &HeaderMap) -> Result<String, Box<Response>> {
     match headers.get("idempotency-key").and_then(|v| v.to_str().ok()) {
         Some(k) if !k.is_empty() && k.len() <= 255 => Ok(k.to_owned()),
-        _ => Err(problem(
+        _ => Err(Box::new(problem(
             StatusCode::BAD_REQUEST,
             "idempotency_key_required",
             "Send an Idempotency-Key header of 1 to 255 characters.",
-        )),
+        ))),
     }
 }
 
@@ -412,7 +412,7 @@ async fn answer(p: &Processor, delivery: Delivery, status: StatusCode, body: Val
 async fn create_charge(State(p): State<Processor>, headers: HeaderMap, raw: Bytes) -> Response {
     let key = match idempotency_key(&headers) {
         Ok(k) => k,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let (delivery, status, body, event) = {
         let mut book = p.inner.book.lock().expect("book");
@@ -553,7 +553,7 @@ async fn charges_by_reference(
 async fn create_refund(State(p): State<Processor>, headers: HeaderMap, raw: Bytes) -> Response {
     let key = match idempotency_key(&headers) {
         Ok(k) => k,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let (delivery, body) = {
         let mut book = p.inner.book.lock().expect("book");
