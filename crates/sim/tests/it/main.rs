@@ -16,9 +16,12 @@ async fn serve(router: axum::Router) -> String {
     format!("http://{addr}")
 }
 
+/// Deliveries: the signature header and the body.
+type Deliveries = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
 /// A webhook receiver that keeps what it got, with the signature header.
-async fn receiver() -> (String, Arc<Mutex<Vec<(String, Vec<u8>)>>>) {
-    let got: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+async fn receiver() -> (String, Deliveries) {
+    let got: Deliveries = Arc::default();
     let keep = got.clone();
     let app = axum::Router::new().route(
         "/hook",
