@@ -1,0 +1,293 @@
+//! The service's logic: card orders, their barcode and temporary licence.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use plaza_kernel::clock::SharedClock;
+use plaza_kernel::crypt::DataKey;
+use plaza_kernel::db::Db;
+use sqlx::Row;
+
+use crate::Error;
+use crate::aamva::Date;
+use crate::orders::{Delivery, NewOrder, Order, Status};
+use crate::pdf417::{self, Patterns};
+use crate::store::{self, ORDER_COLUMNS, card_aad, delivery_aad, order_from_row};
+
+/// Tells whether a pickup office exists (in production, a `plaza.offices.v1`
+/// client).
+#[async_trait]
+pub trait OfficeDirectory: Send + Sync {
+    async fn exists(&self, office_id: &str) -> Result<bool, Error>;
+}
+
+/// Settings, with defaults suited to one state's DMV.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Printed at the top of the temporary licence.
+    pub jurisdiction_name: String,
+    /// How long a temporary licence is valid, from the order's creation.
+    pub temporary_days: u32,
+    /// The batcher sends a batch when this many orders wait…
+    pub batch_max: usize,
+    /// …or when the oldest has waited this long.
+    pub batch_wait_ms: i64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            jurisdiction_name: "STATE OF PLAZA".to_owned(),
+            temporary_days: 60,
+            batch_max: 100,
+            batch_wait_ms: 10 * 60 * 1000,
+        }
+    }
+}
+
+/// Barcode image formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageFormat {
+    Png,
+    Svg,
+}
+
+/// The fulfillment service.
+#[derive(Clone)]
+pub struct Fulfillment {
+    pub(crate) db: Db,
+    pub(crate) key: Arc<DataKey>,
+    pub(crate) clock: SharedClock,
+    pub(crate) config: Config,
+    patterns: Option<Arc<Patterns>>,
+    offices: Option<Arc<dyn OfficeDirectory>>,
+}
+
+impl std::fmt::Debug for Fulfillment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fulfillment").field("config", &self.config).finish()
+    }
+}
+
+impl Fulfillment {
+    pub fn new(db: Db, key: Arc<DataKey>, clock: SharedClock, config: Config) -> Fulfillment {
+        Fulfillment {
+            db,
+            key,
+            clock,
+            config,
+            patterns: None,
+            offices: None,
+        }
+    }
+
+    /// The PDF417 cluster tables (see [`crate::pdf417`]); without them the
+    /// barcode and the temporary licence's barcode are unavailable.
+    pub fn with_patterns(mut self, patterns: Patterns) -> Fulfillment {
+        self.patterns = Some(Arc::new(patterns));
+        self
+    }
+
+    /// Checks pickup offices against a directory. Without one, an office id
+    /// is only checked for shape.
+    pub fn with_offices(mut self, offices: Arc<dyn OfficeDirectory>) -> Fulfillment {
+        self.offices = Some(offices);
+        self
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Creates the order, or returns the one already created under the
+    /// same idempotency key for the same request.
+    pub async fn create_order(&self, req: NewOrder) -> Result<Order, Error> {
+        let key = plaza_kernel::idempotency::validate_key(&req.idempotency_key)?;
+        for (field, value) in [("renewal_id", &req.renewal_id), ("owner_subject", &req.owner_subject)] {
+            if value.is_empty() || value.len() > 128 || !value.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(Error::Invalid {
+                    field,
+                    reason: "1-128 visible ASCII characters".to_owned(),
+                });
+            }
+        }
+        let delivery = req.delivery.clone().validate()?;
+        let card_json = serde_json::to_string(&req.card)
+            .map_err(|e| Error::Kernel(plaza_kernel::Error::Encoding(e.to_string())))?;
+        let delivery_json = serde_json::to_string(&delivery)
+            .map_err(|e| Error::Kernel(plaza_kernel::Error::Encoding(e.to_string())))?;
+        let request_hash = self.key.blind(
+            format!(
+                "{}\u{0}{}\u{0}{card_json}\u{0}{delivery_json}",
+                req.renewal_id, req.owner_subject
+            )
+            .as_bytes(),
+        );
+        if let Some(existing) = self.by_key(&key, &request_hash).await? {
+            return Ok(existing);
+        }
+        if let (Delivery::Pickup { office_id }, Some(dir)) = (&delivery, &self.offices)
+            && !dir.exists(office_id).await?
+        {
+            return Err(Error::UnknownOffice(office_id.clone()));
+        }
+        let id = uuid::Uuid::now_v7().to_string();
+        let now = self.clock.now_ms();
+        let mut tx = self.db.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO orders (id, idempotency_key, request_hash, renewal_id, owner_subject, card_sealed, delivery_kind, delivery_sealed, office_id, status, created_at_ms, updated_at_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+        )
+        .bind(&id)
+        .bind(&key)
+        .bind(&request_hash)
+        .bind(&req.renewal_id)
+        .bind(&req.owner_subject)
+        .bind(self.key.encrypt_text(&card_aad(&id), &card_json))
+        .bind(delivery.kind())
+        .bind(self.key.encrypt_text(&delivery_aad(&id), &delivery_json))
+        .bind(match &delivery {
+            Delivery::Pickup { office_id } => Some(office_id.clone()),
+            Delivery::Mail { .. } => None,
+        })
+        .bind(Status::Created.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Ok(_) => {}
+            Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
+                drop(tx);
+                // Another request with the same key won the race.
+                return self
+                    .by_key(&key, &request_hash)
+                    .await?
+                    .ok_or_else(|| Error::Conflict(key.clone()));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        store::status_event(&mut tx, &id, &req.renewal_id, Status::Created, None, None).await?;
+        self.db.commit(tx).await?;
+        tracing::info!(order = %id, renewal = %req.renewal_id, "card order created");
+        self.get_order(&id).await
+    }
+
+    async fn by_key(&self, key: &str, request_hash: &str) -> Result<Option<Order>, Error> {
+        let row = sqlx::query("SELECT id, request_hash FROM orders WHERE idempotency_key = $1")
+            .bind(key)
+            .fetch_optional(self.db.reader())
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let stored: String = row.try_get("request_hash")?;
+        if stored != request_hash {
+            return Err(Error::IdempotencyMismatch(key.to_owned()));
+        }
+        let id: String = row.try_get("id")?;
+        self.get_order(&id).await.map(Some)
+    }
+
+    pub async fn get_order(&self, id: &str) -> Result<Order, Error> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1")))
+            .bind(id)
+            .fetch_optional(self.db.reader())
+            .await?
+            .ok_or_else(|| Error::NotFound(id.to_owned()))?;
+        order_from_row(&self.key, &row)
+    }
+
+    /// Orders for a renewal, oldest first.
+    pub async fn orders_for_renewal(&self, renewal_id: &str) -> Result<Vec<Order>, Error> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {ORDER_COLUMNS} FROM orders WHERE renewal_id = $1 ORDER BY created_at_ms, id"
+        )))
+        .bind(renewal_id)
+        .fetch_all(self.db.reader())
+        .await?;
+        rows.iter().map(|r| order_from_row(&self.key, r)).collect()
+    }
+
+    /// Cancels an order that has not been batched yet. Cancelling a
+    /// cancelled order is a no-op that returns it.
+    pub async fn cancel_order(&self, id: &str, reason: &str) -> Result<Order, Error> {
+        let order = self.get_order(id).await?;
+        if order.status == Status::Cancelled {
+            return Ok(order);
+        }
+        if order.status != Status::Created {
+            return Err(Error::NotCancellable {
+                status: order.status.to_string(),
+            });
+        }
+        let reason: String = reason.chars().filter(|c| !c.is_control()).take(200).collect();
+        let reason = if reason.is_empty() { "cancelled".to_owned() } else { reason };
+        let mut tx = self.db.begin().await?;
+        let moved = store::move_order(
+            &mut tx,
+            id,
+            &order.renewal_id,
+            Status::Created,
+            Status::Cancelled,
+            Some(&reason),
+            None,
+            self.clock.now_ms(),
+        )
+        .await?;
+        if !moved {
+            drop(tx);
+            let now = self.get_order(id).await?;
+            return Err(Error::NotCancellable {
+                status: now.status.to_string(),
+            });
+        }
+        self.db.commit(tx).await?;
+        self.get_order(id).await
+    }
+
+    fn modules(&self, order: &Order) -> Result<Vec<Vec<bool>>, Error> {
+        let patterns = self.patterns.as_ref().ok_or(Error::BarcodeUnavailable)?;
+        let symbol = pdf417::encode(&order.card.encode(), pdf417::Options::default())
+            .map_err(Error::Barcode)?;
+        Ok(symbol.modules(patterns))
+    }
+
+    /// The order's PDF417 barcode as PNG or SVG.
+    pub async fn barcode(&self, id: &str, format: ImageFormat) -> Result<Vec<u8>, Error> {
+        let order = self.get_order(id).await?;
+        let rows = self.modules(&order)?;
+        match format {
+            ImageFormat::Png => pdf417::to_png(&rows, pdf417::Render::default()).map_err(Error::Barcode),
+            ImageFormat::Svg => Ok(pdf417::to_svg(&rows).into_bytes()),
+        }
+    }
+
+    /// The temporary licence (PDF) for an order that is neither cancelled
+    /// nor failed. It carries the barcode when the pattern tables are
+    /// configured.
+    pub async fn temporary_licence(&self, id: &str) -> Result<Vec<u8>, Error> {
+        let order = self.get_order(id).await?;
+        if matches!(order.status, Status::Cancelled | Status::Failed) {
+            return Err(Error::Invalid {
+                field: "order",
+                reason: format!("the order is {}", order.status),
+            });
+        }
+        let until_ms = order.created_at_ms + i64::from(self.config.temporary_days) * 86_400_000;
+        let (y, m, d) = plaza_kernel::clock::civil_from_days(until_ms.div_euclid(86_400_000));
+        let valid_until = Date::new(y as u16, m as u8, d as u8).map_err(Error::Card)?;
+        let rows = match self.modules(&order) {
+            Ok(rows) => Some(rows),
+            Err(Error::BarcodeUnavailable) => None,
+            Err(e) => return Err(e),
+        };
+        Ok(crate::pdf::temporary_licence(
+            &order.card,
+            &self.config.jurisdiction_name,
+            valid_until,
+            rows.as_deref(),
+        ))
+    }
+}
