@@ -3,7 +3,7 @@ CREATE TABLE orders (
     idempotency_key TEXT NOT NULL UNIQUE,
     request_hash TEXT NOT NULL,
     renewal_id TEXT NOT NULL,
-    owner_subject TEXT NOT NULL,
+    owner TEXT NOT NULL,
     card_sealed TEXT NOT NULL,
     delivery_kind TEXT NOT NULL,
     delivery_sealed TEXT NOT NULL,

@@ -3,9 +3,11 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use plaza_kernel::auth::Caller;
 use plaza_kernel::clock::SharedClock;
 use plaza_kernel::crypt::DataKey;
 use plaza_kernel::db::Db;
+use plaza_policy::{Policies, Resource};
 use sqlx::Row;
 
 use crate::Error;
@@ -61,6 +63,32 @@ pub struct Fulfillment {
     pub(crate) config: Config,
     patterns: Option<Arc<Patterns>>,
     offices: Option<Arc<dyn OfficeDirectory>>,
+    policies: Policies,
+}
+
+/// What a caller may do with orders (policy actions in
+/// `policies/plaza.cedar`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// `fulfillment.order.create`: the owner, or staff of the card's state.
+    Create,
+    /// `fulfillment.order.read`: progress only, no card data.
+    Read,
+    /// `fulfillment.order.print`: temporary licence and barcode (card data).
+    Print,
+    /// `fulfillment.order.cancel`.
+    Cancel,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "fulfillment.order.create",
+            Action::Read => "fulfillment.order.read",
+            Action::Print => "fulfillment.order.print",
+            Action::Cancel => "fulfillment.order.cancel",
+        }
+    }
 }
 
 impl std::fmt::Debug for Fulfillment {
@@ -78,6 +106,7 @@ impl Fulfillment {
             config,
             patterns: None,
             offices: None,
+            policies: Policies::shipped(),
         }
     }
 
@@ -95,6 +124,41 @@ impl Fulfillment {
         self
     }
 
+    /// Decides `action` by `caller` on an order for `owner` whose card is
+    /// issued by `state`. A signed-in caller who may not see an order is
+    /// told it does not exist.
+    pub fn authorize(
+        &self,
+        caller: &Caller,
+        action: Action,
+        owner: &str,
+        state: &str,
+    ) -> Result<(), Error> {
+        let resource = Resource::new("CardOrder", "*")
+            .owned_by(owner)
+            .in_jurisdiction(state, None);
+        let not_found = Error::NotFound(String::new()).public();
+        let result = if action == Action::Create {
+            self.policies.require(caller, action.as_str(), &resource)
+        } else {
+            self.policies
+                .require_or_hide(caller, action.as_str(), &resource, not_found)
+        };
+        result.map_err(Error::Denied)
+    }
+
+    /// Reads an order after deciding `action` on it for `caller`.
+    pub async fn get_order_for(
+        &self,
+        caller: &Caller,
+        action: Action,
+        id: &str,
+    ) -> Result<Order, Error> {
+        let order = self.get_order(id).await?;
+        self.authorize(caller, action, &order.owner, &order.card.fields().state)?;
+        Ok(order)
+    }
+
     pub fn db(&self) -> &Db {
         &self.db
     }
@@ -107,11 +171,11 @@ impl Fulfillment {
     /// same idempotency key for the same request.
     pub async fn create_order(&self, req: NewOrder) -> Result<Order, Error> {
         let key = plaza_kernel::idempotency::validate_key(&req.idempotency_key)?;
-        for (field, value) in [("renewal_id", &req.renewal_id), ("owner_subject", &req.owner_subject)] {
-            if value.is_empty() || value.len() > 128 || !value.bytes().all(|b| b.is_ascii_graphic()) {
+        for (field, value) in [("renewal_id", &req.renewal_id), ("owner", &req.owner)] {
+            if value.is_empty() || value.len() > 512 || !value.bytes().all(|b| b.is_ascii_graphic()) {
                 return Err(Error::Invalid {
                     field,
-                    reason: "1-128 visible ASCII characters".to_owned(),
+                    reason: "1-512 visible ASCII characters".to_owned(),
                 });
             }
         }
@@ -123,7 +187,7 @@ impl Fulfillment {
         let request_hash = self.key.blind(
             format!(
                 "{}\u{0}{}\u{0}{card_json}\u{0}{delivery_json}",
-                req.renewal_id, req.owner_subject
+                req.renewal_id, req.owner
             )
             .as_bytes(),
         );
@@ -139,14 +203,14 @@ impl Fulfillment {
         let now = self.clock.now_ms();
         let mut tx = self.db.begin().await?;
         let inserted = sqlx::query(
-            "INSERT INTO orders (id, idempotency_key, request_hash, renewal_id, owner_subject, card_sealed, delivery_kind, delivery_sealed, office_id, status, created_at_ms, updated_at_ms)
+            "INSERT INTO orders (id, idempotency_key, request_hash, renewal_id, owner, card_sealed, delivery_kind, delivery_sealed, office_id, status, created_at_ms, updated_at_ms)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
         )
         .bind(&id)
         .bind(&key)
         .bind(&request_hash)
         .bind(&req.renewal_id)
-        .bind(&req.owner_subject)
+        .bind(&req.owner)
         .bind(self.key.encrypt_text(&card_aad(&id), &card_json))
         .bind(delivery.kind())
         .bind(self.key.encrypt_text(&delivery_aad(&id), &delivery_json))

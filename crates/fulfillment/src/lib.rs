@@ -13,6 +13,7 @@ pub mod aamva;
 pub mod app;
 pub mod batcher;
 pub mod error;
+pub mod grpc;
 pub mod orders;
 pub mod pdf;
 pub mod pdf417;
@@ -22,7 +23,7 @@ pub mod vendor;
 use plaza_kernel::db::{Db, StorageTarget};
 use plaza_kernel::migrate::{self, Migration};
 
-pub use app::{Config, Fulfillment, ImageFormat, OfficeDirectory};
+pub use app::{Action, Config, Fulfillment, ImageFormat, OfficeDirectory};
 pub use batcher::Batcher;
 pub use error::Error;
 pub use orders::{Delivery, NewOrder, Order, Status};

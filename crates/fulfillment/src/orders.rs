@@ -149,8 +149,9 @@ pub struct NewOrder {
     /// is refused.
     pub idempotency_key: String,
     pub renewal_id: String,
-    /// The citizen the card is for (their identity subject).
-    pub owner_subject: String,
+    /// The citizen the card is for, as the policies name people
+    /// ([`plaza_kernel::auth::Caller::actor`]: `issuer|subject`).
+    pub owner: String,
     pub card: CardData,
     pub delivery: Delivery,
 }
@@ -160,7 +161,7 @@ pub struct NewOrder {
 pub struct Order {
     pub id: String,
     pub renewal_id: String,
-    pub owner_subject: String,
+    pub owner: String,
     pub card: CardData,
     pub delivery: Delivery,
     pub status: Status,

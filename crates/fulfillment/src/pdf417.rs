@@ -534,6 +534,19 @@ mod tests {
     }
 
     #[test]
+    fn the_worked_example_of_the_pdf417_tutorial() {
+        // "PDF417" in text compaction, 9 codewords in 3 rows of 3, level 1.
+        assert_eq!(
+            error_correction(&[5, 453, 178, 121, 239], 1),
+            [452, 327, 657, 619]
+        );
+        let s = Symbol { rows: 3, columns: 3, ec_level: 1, codewords: vec![0; 9] };
+        assert_eq!(s.row_indicators(0), (0, 2));
+        assert_eq!(s.row_indicators(1), (5, 0));
+        assert_eq!(s.row_indicators(2), (2, 5));
+    }
+
+    #[test]
     fn a_corrupted_codeword_breaks_a_syndrome() {
         let data: Vec<u32> = (0..50).map(|i| (i * 37) % P).collect();
         let mut all = data.clone();

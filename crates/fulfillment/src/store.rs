@@ -11,7 +11,7 @@ use sqlx::any::AnyRow;
 use crate::Error;
 use crate::orders::{Delivery, ORDER_STATUS_CHANGED, Order, OrderStatusChanged, Status};
 
-pub(crate) const ORDER_COLUMNS: &str = "id, renewal_id, owner_subject, card_sealed, delivery_sealed, status, reason, batch_id, tracking, created_at_ms, updated_at_ms";
+pub(crate) const ORDER_COLUMNS: &str = "id, renewal_id, owner, card_sealed, delivery_sealed, status, reason, batch_id, tracking, created_at_ms, updated_at_ms";
 
 pub(crate) fn card_aad(id: &str) -> String {
     format!("fulfillment.order:{id}:card")
@@ -33,7 +33,7 @@ pub(crate) fn order_from_row(key: &DataKey, row: &AnyRow) -> Result<Order, Error
     let status: String = row.try_get("status")?;
     Ok(Order {
         renewal_id: row.try_get("renewal_id")?,
-        owner_subject: row.try_get("owner_subject")?,
+        owner: row.try_get("owner")?,
         card: serde_json::from_str(&card_json).map_err(|_| corrupt())?,
         delivery: serde_json::from_str::<Delivery>(&delivery_json).map_err(|_| corrupt())?,
         status: Status::parse(&status).ok_or_else(corrupt)?,

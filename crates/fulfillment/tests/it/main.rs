@@ -5,6 +5,7 @@
 mod aamva;
 mod barcode;
 mod batcher;
+mod grpc;
 mod orders;
 mod pdf;
 

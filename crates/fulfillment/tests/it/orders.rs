@@ -6,7 +6,7 @@ pub fn new_order(key: &str, card: CardData) -> NewOrder {
     NewOrder {
         idempotency_key: key.into(),
         renewal_id: format!("ren-{key}"),
-        owner_subject: "citizen-1".into(),
+        owner: "citizen-1".into(),
         card,
         delivery: Delivery::Mail {
             lines: vec![
