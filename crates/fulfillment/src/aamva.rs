@@ -126,7 +126,9 @@ impl Date {
 fn days_in_month(year: u16, month: u8) -> u8 {
     match month {
         4 | 6 | 9 | 11 => 30,
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 if (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400) => {
+            29
+        }
         2 => 28,
         _ => 31,
     }
@@ -418,7 +420,9 @@ impl CardData {
         out.extend_from_slice(&[b'@', LF, RS, CR]);
         out.extend_from_slice(b"ANSI ");
         out.extend_from_slice(self.0.iin.as_bytes());
-        out.extend_from_slice(format!("{VERSION:02}{:02}01", self.0.jurisdiction_version).as_bytes());
+        out.extend_from_slice(
+            format!("{VERSION:02}{:02}01", self.0.jurisdiction_version).as_bytes(),
+        );
         let offset = 21 + 10;
         out.extend_from_slice(format!("DL{offset:04}{:04}", sub.len()).as_bytes());
         out.extend_from_slice(&sub);
@@ -479,9 +483,11 @@ pub struct Parsed {
 /// least the licence number (`DAQ`), birth date (`DBB`) and expiry (`DBA`)
 /// readable for its version.
 pub fn parse(bytes: &[u8]) -> Result<Parsed, AamvaError> {
-    if bytes.len() < 4 || bytes[0] != b'@' || bytes[1] != LF || bytes[2] != RS || bytes[3] != CR
-    {
-        return Err(err("aamva.bad_header", "missing the @ LF RS CR compliance indicator"));
+    if bytes.len() < 4 || bytes[0] != b'@' || bytes[1] != LF || bytes[2] != RS || bytes[3] != CR {
+        return Err(err(
+            "aamva.bad_header",
+            "missing the @ LF RS CR compliance indicator",
+        ));
     }
     let ft = bytes
         .get(4..9)
@@ -489,7 +495,8 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, AamvaError> {
     if ft != b"ANSI " && ft != b"AAMVA" {
         return Err(err("aamva.bad_header", "file type is not ANSI"));
     }
-    let iin = digits_at(bytes, 9, 6).ok_or_else(|| err("aamva.bad_header", "IIN is not 6 digits"))?;
+    let iin =
+        digits_at(bytes, 9, 6).ok_or_else(|| err("aamva.bad_header", "IIN is not 6 digits"))?;
     let version = num_at(bytes, 15, 2).ok_or_else(|| err("aamva.bad_header", "bad version"))?;
     if !(1..=10).contains(&version) {
         return Err(err(
@@ -513,24 +520,39 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, AamvaError> {
     let first = entries_at + 2;
     for i in 0..entries as usize {
         let at = first + i * 10;
-        let d = bytes
-            .get(at..at + 10)
-            .ok_or_else(|| err("aamva.bad_designator", format!("designator {i} is cut short")))?;
+        let d = bytes.get(at..at + 10).ok_or_else(|| {
+            err(
+                "aamva.bad_designator",
+                format!("designator {i} is cut short"),
+            )
+        })?;
         if !d[..2].iter().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(err("aamva.bad_designator", format!("designator {i}: bad type")));
+            return Err(err(
+                "aamva.bad_designator",
+                format!("designator {i}: bad type"),
+            ));
         }
         let kind = String::from_utf8_lossy(&d[..2]).into_owned();
-        let offset = num_at(d, 2, 4)
-            .ok_or_else(|| err("aamva.bad_designator", format!("designator {i}: bad offset")))?
-            as usize;
-        let length = num_at(d, 6, 4)
-            .ok_or_else(|| err("aamva.bad_designator", format!("designator {i}: bad length")))?
-            as usize;
+        let offset = num_at(d, 2, 4).ok_or_else(|| {
+            err(
+                "aamva.bad_designator",
+                format!("designator {i}: bad offset"),
+            )
+        })? as usize;
+        let length = num_at(d, 6, 4).ok_or_else(|| {
+            err(
+                "aamva.bad_designator",
+                format!("designator {i}: bad length"),
+            )
+        })? as usize;
         let end = offset + length;
         if offset < first + entries as usize * 10 || end > bytes.len() || length < 2 {
             return Err(err(
                 "aamva.subfile_out_of_range",
-                format!("subfile {kind} at {offset}+{length} in {} bytes", bytes.len()),
+                format!(
+                    "subfile {kind} at {offset}+{length} in {} bytes",
+                    bytes.len()
+                ),
             ));
         }
         subfiles.push(parse_subfile(&kind, &bytes[offset..end])?);
@@ -625,7 +647,9 @@ impl Parsed {
     pub fn names(&self) -> Option<(String, String, String)> {
         if let Some(family) = self.get("DCS") {
             let given = self.get("DCT");
-            let first = self.get("DAC").or(given.map(|g| g.split([',', ' ']).next().unwrap_or("")));
+            let first = self
+                .get("DAC")
+                .or(given.map(|g| g.split([',', ' ']).next().unwrap_or("")));
             let middle = self.get("DAD").map(str::to_owned).unwrap_or_else(|| {
                 given
                     .and_then(|g| g.split_once([',', ' ']).map(|(_, m)| m.trim().to_owned()))
@@ -670,9 +694,12 @@ impl Parsed {
             birth_date: self.date("DBB")?,
             family_name,
             first_name,
-            middle_names: if middle == "NONE" { String::new() } else { middle },
-            sex: Sex::from_code(&need("DBC")?)
-                .ok_or_else(|| err("aamva.bad_element", "DBC"))?,
+            middle_names: if middle == "NONE" {
+                String::new()
+            } else {
+                middle
+            },
+            sex: Sex::from_code(&need("DBC")?).ok_or_else(|| err("aamva.bad_element", "DBC"))?,
             eye_colour: need("DAY")?,
             height_in,
             street_1: need("DAG")?,

@@ -93,7 +93,9 @@ impl Action {
 
 impl std::fmt::Debug for Fulfillment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Fulfillment").field("config", &self.config).finish()
+        f.debug_struct("Fulfillment")
+            .field("config", &self.config)
+            .finish()
     }
 }
 
@@ -172,7 +174,8 @@ impl Fulfillment {
     pub async fn create_order(&self, req: NewOrder) -> Result<Order, Error> {
         let key = plaza_kernel::idempotency::validate_key(&req.idempotency_key)?;
         for (field, value) in [("renewal_id", &req.renewal_id), ("owner", &req.owner)] {
-            if value.is_empty() || value.len() > 512 || !value.bytes().all(|b| b.is_ascii_graphic()) {
+            if value.is_empty() || value.len() > 512 || !value.bytes().all(|b| b.is_ascii_graphic())
+            {
                 return Err(Error::Invalid {
                     field,
                     reason: "1-512 visible ASCII characters".to_owned(),
@@ -255,11 +258,13 @@ impl Fulfillment {
     }
 
     pub async fn get_order(&self, id: &str) -> Result<Order, Error> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1")))
-            .bind(id)
-            .fetch_optional(self.db.reader())
-            .await?
-            .ok_or_else(|| Error::NotFound(id.to_owned()))?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(self.db.reader())
+        .await?
+        .ok_or_else(|| Error::NotFound(id.to_owned()))?;
         order_from_row(&self.key, &row)
     }
 
@@ -286,17 +291,27 @@ impl Fulfillment {
                 status: order.status.to_string(),
             });
         }
-        let reason: String = reason.chars().filter(|c| !c.is_control()).take(200).collect();
-        let reason = if reason.is_empty() { "cancelled".to_owned() } else { reason };
+        let reason: String = reason
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(200)
+            .collect();
+        let reason = if reason.is_empty() {
+            "cancelled".to_owned()
+        } else {
+            reason
+        };
         let mut tx = self.db.begin().await?;
         let moved = store::move_order(
             &mut tx,
-            id,
-            &order.renewal_id,
-            Status::Created,
-            Status::Cancelled,
-            Some(&reason),
-            None,
+            store::Move {
+                order_id: id,
+                renewal_id: &order.renewal_id,
+                from: Status::Created,
+                to: Status::Cancelled,
+                reason: Some(&reason),
+                tracking: None,
+            },
             self.clock.now_ms(),
         )
         .await?;
@@ -323,7 +338,9 @@ impl Fulfillment {
         let order = self.get_order(id).await?;
         let rows = self.modules(&order)?;
         match format {
-            ImageFormat::Png => pdf417::to_png(&rows, pdf417::Render::default()).map_err(Error::Barcode),
+            ImageFormat::Png => {
+                pdf417::to_png(&rows, pdf417::Render::default()).map_err(Error::Barcode)
+            }
             ImageFormat::Svg => Ok(pdf417::to_svg(&rows).into_bytes()),
         }
     }

@@ -124,8 +124,19 @@ impl Batcher {
                 .bind(&id)
                 .execute(&mut *tx)
                 .await?;
-            store::move_order(&mut tx, &id, &renewal, Status::Created, Status::Batched, None, None, now)
-                .await?;
+            store::move_order(
+                &mut tx,
+                store::Move {
+                    order_id: &id,
+                    renewal_id: &renewal,
+                    from: Status::Created,
+                    to: Status::Batched,
+                    reason: None,
+                    tracking: None,
+                },
+                now,
+            )
+            .await?;
         }
         self.app.db.commit(tx).await?;
         tracing::info!(batch = %batch_id, orders = rows.len(), "card batch recorded");
@@ -133,10 +144,11 @@ impl Batcher {
     }
 
     async fn batch_ids(&self, status: &str) -> Result<Vec<String>, Error> {
-        let rows = sqlx::query("SELECT id FROM batches WHERE status = $1 ORDER BY created_at_ms, id")
-            .bind(status)
-            .fetch_all(self.app.db.reader())
-            .await?;
+        let rows =
+            sqlx::query("SELECT id FROM batches WHERE status = $1 ORDER BY created_at_ms, id")
+                .bind(status)
+                .fetch_all(self.app.db.reader())
+                .await?;
         rows.iter()
             .map(|r| r.try_get::<String, _>("id").map_err(Error::from))
             .collect()
@@ -168,7 +180,12 @@ impl Batcher {
         })
     }
 
-    async fn set_batch(&self, batch_id: &str, status: &str, reason: Option<&str>) -> Result<(), Error> {
+    async fn set_batch(
+        &self,
+        batch_id: &str,
+        status: &str,
+        reason: Option<&str>,
+    ) -> Result<(), Error> {
         let mut tx = self.app.db.begin().await?;
         sqlx::query(
             "UPDATE batches SET status = $1, reason = COALESCE($2, reason), attempts = attempts + 1, updated_at_ms = $3 WHERE id = $4",
@@ -236,34 +253,59 @@ impl Batcher {
             let renewal: String = row.try_get("renewal_id")?;
             let from = Status::parse(&row.try_get::<String, _>("status")?)
                 .ok_or_else(|| Error::Corrupt(id.clone()))?;
-            if store::move_order(&mut tx, &id, &renewal, from, Status::Failed, Some(reason), None, now)
-                .await?
+            if store::move_order(
+                &mut tx,
+                store::Move {
+                    order_id: &id,
+                    renewal_id: &renewal,
+                    from,
+                    to: Status::Failed,
+                    reason: Some(reason),
+                    tracking: None,
+                },
+                now,
+            )
+            .await?
             {
                 tick.moved += 1;
             }
         }
-        sqlx::query("UPDATE batches SET status = $1, reason = $2, updated_at_ms = $3 WHERE id = $4")
-            .bind(FAILED)
-            .bind(reason)
-            .bind(now)
-            .bind(batch_id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE batches SET status = $1, reason = $2, updated_at_ms = $3 WHERE id = $4",
+        )
+        .bind(FAILED)
+        .bind(reason)
+        .bind(now)
+        .bind(batch_id)
+        .execute(&mut *tx)
+        .await?;
         self.app.db.commit(tx).await?;
         Ok(())
     }
 
-    async fn apply(&self, batch_id: &str, report: &VendorBatchStatus, tick: &mut Tick) -> Result<(), Error> {
+    async fn apply(
+        &self,
+        batch_id: &str,
+        report: &VendorBatchStatus,
+        tick: &mut Tick,
+    ) -> Result<(), Error> {
         if report.status == VendorStatus::Failed {
-            let reason = report.reason.clone().unwrap_or_else(|| "production failed".to_owned());
-            return self.fail_batch(batch_id, &format!("card vendor: {reason}"), tick).await;
+            let reason = report
+                .reason
+                .clone()
+                .unwrap_or_else(|| "production failed".to_owned());
+            return self
+                .fail_batch(batch_id, &format!("card vendor: {reason}"), tick)
+                .await;
         }
         let now = self.app.clock.now_ms();
         let mut tx = self.app.db.begin().await?;
-        let rows = sqlx::query("SELECT id, renewal_id, status, delivery_kind FROM orders WHERE batch_id = $1")
-            .bind(batch_id)
-            .fetch_all(&mut *tx)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT id, renewal_id, status, delivery_kind FROM orders WHERE batch_id = $1",
+        )
+        .bind(batch_id)
+        .fetch_all(&mut *tx)
+        .await?;
         let mut open = 0;
         for row in &rows {
             let id: String = row.try_get("id")?;
@@ -294,12 +336,18 @@ impl Batcher {
                     && from.can_move_to(step)
                     && store::move_order(
                         &mut tx,
-                        &id,
-                        &renewal,
-                        from,
-                        step,
-                        if step == to { reason } else { None },
-                        if step == to { vo.tracking.as_deref() } else { None },
+                        store::Move {
+                            order_id: &id,
+                            renewal_id: &renewal,
+                            from,
+                            to: step,
+                            reason: if step == to { reason } else { None },
+                            tracking: if step == to {
+                                vo.tracking.as_deref()
+                            } else {
+                                None
+                            },
+                        },
                         now,
                     )
                     .await?

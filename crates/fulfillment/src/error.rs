@@ -50,7 +50,9 @@ impl Error {
                 "fulfillment.invalid",
                 format!("{field}: {reason}"),
             ),
-            Error::Card(e) => PublicError::new(ErrorKind::InvalidArgument, e.code, e.detail.clone()),
+            Error::Card(e) => {
+                PublicError::new(ErrorKind::InvalidArgument, e.code, e.detail.clone())
+            }
             Error::IdempotencyMismatch(_) => PublicError::new(
                 ErrorKind::Conflict,
                 "fulfillment.idempotency_mismatch",

@@ -46,11 +46,17 @@ fn missing(field: &'static str) -> Status {
 fn date(d: Option<pb::Date>, field: &'static str) -> Result<aamva::Date, Status> {
     let d = d.ok_or_else(|| missing(field))?;
     let small = |v: u32| u8::try_from(v).unwrap_or(0);
-    aamva::Date::new(u16::try_from(d.year).unwrap_or(0), small(d.month), small(d.day))
-        .map_err(|e| status(Error::Card(aamva::AamvaError {
+    aamva::Date::new(
+        u16::try_from(d.year).unwrap_or(0),
+        small(d.month),
+        small(d.day),
+    )
+    .map_err(|e| {
+        status(Error::Card(aamva::AamvaError {
             code: e.code,
             detail: format!("{field}: {}", e.detail),
-        })))
+        }))
+    })
 }
 
 fn card_from_pb(c: pb::CardData) -> Result<CardData, Status> {
@@ -194,7 +200,11 @@ impl FulfillmentService for GrpcFulfillment {
             .get_order_for(&caller, Action::Cancel, &r.id)
             .await
             .map_err(status)?;
-        let order = self.app.cancel_order(&r.id, &r.reason).await.map_err(status)?;
+        let order = self
+            .app
+            .cancel_order(&r.id, &r.reason)
+            .await
+            .map_err(status)?;
         Ok(Response::new(order_to_pb(&order)))
     }
 
@@ -220,7 +230,9 @@ impl FulfillmentService for GrpcFulfillment {
         let r = req.get_ref();
         let (format, content_type) = match pb::ImageFormat::try_from(r.format) {
             Ok(pb::ImageFormat::Svg) => (ImageFormat::Svg, "image/svg+xml"),
-            Ok(pb::ImageFormat::Png | pb::ImageFormat::Unspecified) => (ImageFormat::Png, "image/png"),
+            Ok(pb::ImageFormat::Png | pb::ImageFormat::Unspecified) => {
+                (ImageFormat::Png, "image/png")
+            }
             Err(_) => return Err(missing("format")),
         };
         self.app

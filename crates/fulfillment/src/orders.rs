@@ -109,14 +109,16 @@ impl Delivery {
         };
         match self {
             Delivery::Mail { lines } => {
-                let lines: Vec<String> = lines.iter().map(|l| l.trim().to_ascii_uppercase()).collect();
+                let lines: Vec<String> = lines
+                    .iter()
+                    .map(|l| l.trim().to_ascii_uppercase())
+                    .collect();
                 if !(2..=5).contains(&lines.len()) {
                     return Err(bad("a mail address has 2 to 5 lines"));
                 }
-                if lines
-                    .iter()
-                    .any(|l| l.is_empty() || l.len() > 64 || !l.bytes().all(|b| (b' '..=b'~').contains(&b)))
-                {
+                if lines.iter().any(|l| {
+                    l.is_empty() || l.len() > 64 || !l.bytes().all(|b| (b' '..=b'~').contains(&b))
+                }) {
                     return Err(bad("address lines are 1-64 printable characters"));
                 }
                 Ok(Delivery::Mail { lines })

@@ -71,7 +71,7 @@ impl Page {
         let xref = out.len();
         let mut table = format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1);
         for off in offsets {
-            let _ = write!(table, "{off:010} 00000 n \n");
+            let _ = writeln!(table, "{off:010} 00000 n ");
         }
         let _ = write!(
             table,
@@ -115,7 +115,13 @@ pub fn temporary_licence(
     let mut p = Page::new();
     let left = 72.0;
     let mut y = PAGE_H - 90.0;
-    p.text(left, y, 18.0, true, &format!("{jurisdiction_name} DRIVER LICENSE"));
+    p.text(
+        left,
+        y,
+        18.0,
+        true,
+        &format!("{jurisdiction_name} DRIVER LICENSE"),
+    );
     y -= 30.0;
     p.text(
         left,
@@ -132,14 +138,14 @@ pub fn temporary_licence(
     };
     let lines = [
         ("License number", f.customer_id.clone()),
-        ("Name", format!("{}{middle} {}", f.first_name, f.family_name)),
+        (
+            "Name",
+            format!("{}{middle} {}", f.first_name, f.family_name),
+        ),
         ("Date of birth", f.birth_date.display_us()),
         ("Address", f.street_1.clone()),
         ("", f.street_2.clone().unwrap_or_default()),
-        (
-            "",
-            format!("{}, {} {}", f.city, f.state, f.postal_code),
-        ),
+        ("", format!("{}, {} {}", f.city, f.state, f.postal_code)),
         ("Class", f.class.clone()),
         ("Restrictions", f.restrictions.clone()),
         ("Endorsements", f.endorsements.clone()),
@@ -157,8 +163,8 @@ pub fn temporary_licence(
     if let Some(rows) = barcode {
         let width_modules = rows.first().map_or(0, Vec::len) + 2 * crate::pdf417::QUIET;
         let module = ((PAGE_W - 2.0 * left) / width_modules as f64).min(1.5);
-        let height = (rows.len() * crate::pdf417::ROW_HEIGHT + 2 * crate::pdf417::QUIET) as f64
-            * module;
+        let height =
+            (rows.len() * crate::pdf417::ROW_HEIGHT + 2 * crate::pdf417::QUIET) as f64 * module;
         let top = y;
         for (x, by, w, h) in crate::pdf417::bars(rows) {
             p.rect(
@@ -170,7 +176,12 @@ pub fn temporary_licence(
         }
         y -= height + 16.0;
     }
-    p.frame(left - 12.0, y, PAGE_W - 2.0 * (left - 12.0), PAGE_H - 60.0 - y);
+    p.frame(
+        left - 12.0,
+        y,
+        PAGE_W - 2.0 * (left - 12.0),
+        PAGE_H - 60.0 - y,
+    );
     y -= 20.0;
     p.text(
         left,

@@ -61,7 +61,7 @@ pub const STOP: [u8; 9] = [7, 1, 1, 3, 1, 1, 1, 2, 1];
 /// and a short tail one byte per codeword.
 pub fn byte_compaction(data: &[u8]) -> Vec<u32> {
     let mut out = Vec::with_capacity(2 + data.len() * 5 / 6 + 6);
-    out.push(if data.len() % 6 == 0 {
+    out.push(if data.len().is_multiple_of(6) {
         LATCH_BYTE_6
     } else {
         LATCH_BYTE
@@ -231,8 +231,7 @@ pub fn encode(payload: &[u8], opts: Options) -> Result<Symbol, Pdf417Error> {
     if n + k > MAX_CODEWORDS {
         return Err(Pdf417Error::TooLong(payload.len()));
     }
-    let (rows, columns) =
-        layout(n + k, opts).ok_or(Pdf417Error::TooLong(payload.len()))?;
+    let (rows, columns) = layout(n + k, opts).ok_or(Pdf417Error::TooLong(payload.len()))?;
     let data_slots = rows * columns - k;
     let mut cws = Vec::with_capacity(rows * columns);
     cws.push(data_slots as u32);
@@ -256,16 +255,14 @@ fn layout(total: usize, opts: Options) -> Option<(usize, usize)> {
     if let Some(c) = opts.columns {
         return (1..=30).contains(&c).then(|| fits(c)).flatten();
     }
-    (1..=30)
-        .filter_map(fits)
-        .min_by(|a, b| {
-            let score = |(r, c): (usize, usize)| {
-                let w = (17 * c + 69) as f64;
-                let h = (r * ROW_HEIGHT) as f64;
-                ((w / h) - opts.aspect).abs() + (r * c - total) as f64 * 0.01
-            };
-            score(*a).total_cmp(&score(*b))
-        })
+    (1..=30).filter_map(fits).min_by(|a, b| {
+        let score = |(r, c): (usize, usize)| {
+            let w = (17 * c + 69) as f64;
+            let h = (r * ROW_HEIGHT) as f64;
+            ((w / h) - opts.aspect).abs() + (r * c - total) as f64 * 0.01
+        };
+        score(*a).total_cmp(&score(*b))
+    })
 }
 
 impl Symbol {
@@ -345,17 +342,23 @@ impl Patterns {
         let mut clusters = vec![[[0u8; 8]; 929]; 3];
         for (i, e) in entries.iter().enumerate() {
             let (cluster, value) = (i / 929, i % 929);
-            let widths = parse_entry(e).ok_or_else(|| bad(format!("entry {i} ({e}) is not a pattern")))?;
+            let widths =
+                parse_entry(e).ok_or_else(|| bad(format!("entry {i} ({e}) is not a pattern")))?;
             if widths.iter().map(|&w| usize::from(w)).sum::<usize>() != 17
                 || widths.iter().any(|&w| !(1..=6).contains(&w))
             {
-                return Err(bad(format!("entry {i}: not 8 elements of 1-6 over 17 modules")));
+                return Err(bad(format!(
+                    "entry {i}: not 8 elements of 1-6 over 17 modules"
+                )));
             }
             let k = (9 + i32::from(widths[0]) - i32::from(widths[2]) + i32::from(widths[4])
                 - i32::from(widths[6]))
                 % 9;
             if k != 3 * cluster as i32 {
-                return Err(bad(format!("entry {i}: belongs to cluster {k}, not {}", 3 * cluster)));
+                return Err(bad(format!(
+                    "entry {i}: belongs to cluster {k}, not {}",
+                    3 * cluster
+                )));
             }
             clusters[cluster][value] = widths;
         }
@@ -540,7 +543,12 @@ mod tests {
             error_correction(&[5, 453, 178, 121, 239], 1),
             [452, 327, 657, 619]
         );
-        let s = Symbol { rows: 3, columns: 3, ec_level: 1, codewords: vec![0; 9] };
+        let s = Symbol {
+            rows: 3,
+            columns: 3,
+            ec_level: 1,
+            codewords: vec![0; 9],
+        };
         assert_eq!(s.row_indicators(0), (0, 2));
         assert_eq!(s.row_indicators(1), (5, 0));
         assert_eq!(s.row_indicators(2), (2, 5));
@@ -561,13 +569,24 @@ mod tests {
         assert!(s.ec_level >= 3);
         assert_eq!(s.codewords.len(), s.rows * s.columns);
         assert!((3..=90).contains(&s.rows) && (1..=30).contains(&s.columns));
-        assert_eq!(s.codewords[0] as usize, s.rows * s.columns - ec_count(s.ec_level));
-        assert!(matches!(encode(&[0u8; 1200], Options::default()), Err(Pdf417Error::TooLong(1200))));
+        assert_eq!(
+            s.codewords[0] as usize,
+            s.rows * s.columns - ec_count(s.ec_level)
+        );
+        assert!(matches!(
+            encode(&[0u8; 1200], Options::default()),
+            Err(Pdf417Error::TooLong(1200))
+        ));
     }
 
     #[test]
     fn row_indicators_follow_the_standard() {
-        let s = Symbol { rows: 10, columns: 5, ec_level: 4, codewords: vec![0; 50] };
+        let s = Symbol {
+            rows: 10,
+            columns: 5,
+            ec_level: 4,
+            codewords: vec![0; 50],
+        };
         // Row 0: rows/3 left, columns-1 right; row 1: level*3 + rows%3, rows/3;
         // row 2: columns-1, level*3 + rows%3. (rows-1 = 9.)
         assert_eq!(s.row_indicators(0), (3, 4));

@@ -28,7 +28,10 @@ pub(crate) fn order_from_row(key: &DataKey, row: &AnyRow) -> Result<Order, Error
         .decrypt_text(&card_aad(&id), &row.try_get::<String, _>("card_sealed")?)
         .map_err(|_| corrupt())?;
     let delivery_json = key
-        .decrypt_text(&delivery_aad(&id), &row.try_get::<String, _>("delivery_sealed")?)
+        .decrypt_text(
+            &delivery_aad(&id),
+            &row.try_get::<String, _>("delivery_sealed")?,
+        )
         .map_err(|_| corrupt())?;
     let status: String = row.try_get("status")?;
     Ok(Order {
@@ -46,20 +49,30 @@ pub(crate) fn order_from_row(key: &DataKey, row: &AnyRow) -> Result<Order, Error
     })
 }
 
+/// One status change of one order.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Move<'a> {
+    pub order_id: &'a str,
+    pub renewal_id: &'a str,
+    pub from: Status,
+    pub to: Status,
+    pub reason: Option<&'a str>,
+    pub tracking: Option<&'a str>,
+}
+
 /// Moves `order` to `to` inside `tx` when the stored status is still
 /// `order.status`, and writes the `OrderStatusChanged` event with it.
 /// Returns false (and changes nothing) when the move is not allowed or the
 /// row changed meanwhile.
-pub(crate) async fn move_order(
-    tx: &mut Tx,
-    order_id: &str,
-    renewal_id: &str,
-    from: Status,
-    to: Status,
-    reason: Option<&str>,
-    tracking: Option<&str>,
-    now_ms: i64,
-) -> Result<bool, Error> {
+pub(crate) async fn move_order(tx: &mut Tx, m: Move<'_>, now_ms: i64) -> Result<bool, Error> {
+    let Move {
+        order_id,
+        renewal_id,
+        from,
+        to,
+        reason,
+        tracking,
+    } = m;
     if !from.can_move_to(to) {
         return Ok(false);
     }
@@ -103,9 +116,8 @@ pub(crate) async fn status_event(
             event_type: ORDER_STATUS_CHANGED.to_owned(),
             aggregate_type: "order".to_owned(),
             aggregate_id: order_id.to_owned(),
-            payload: serde_json::to_vec(&event).map_err(|e| {
-                Error::Kernel(plaza_kernel::Error::Encoding(e.to_string()))
-            })?,
+            payload: serde_json::to_vec(&event)
+                .map_err(|e| Error::Kernel(plaza_kernel::Error::Encoding(e.to_string())))?,
         },
     )
     .await?;

@@ -39,10 +39,17 @@ fn version_1_has_no_jurisdiction_version_and_iso_dates() {
 fn versions_2_and_3_use_given_names_and_us_dates() {
     for version in ["02", "03"] {
         let dl = "DLDAQD1234567\nDCSSMITH\nDCTANNA,MARIE\nDBB07041976\nDBA07042028\r";
-        let p = aamva::parse(&payload(&format!("ANSI 636014{version}0001"), &[("DL", dl)])).unwrap();
+        let p = aamva::parse(&payload(
+            &format!("ANSI 636014{version}0001"),
+            &[("DL", dl)],
+        ))
+        .unwrap();
         assert_eq!(p.jurisdiction_version, Some(0));
         assert_eq!(p.date("DBB").unwrap(), Date::new(1976, 7, 4).unwrap());
-        assert_eq!(p.names().unwrap(), ("SMITH".into(), "ANNA".into(), "MARIE".into()));
+        assert_eq!(
+            p.names().unwrap(),
+            ("SMITH".into(), "ANNA".into(), "MARIE".into())
+        );
     }
 }
 
@@ -78,7 +85,10 @@ fn plaza_cards_parse_back_as_version_10() {
     let bytes = card.encode();
     assert!(bytes.starts_with(b"@\n\x1e\rANSI 636099100101DL00310"));
     let text = String::from_utf8(bytes.clone()).unwrap();
-    assert!(text.contains("\nDAK627011234  \n"), "postal code 9 digits, space-padded to 11");
+    assert!(
+        text.contains("\nDAK627011234  \n"),
+        "postal code 9 digits, space-padded to 11"
+    );
     assert!(text.contains("\nDBB06301980\n"), "US dates MMDDCCYY");
     assert!(text.contains("\nDDEN\nDDFN\nDDGN\n"));
     assert!(text.ends_with('\r'));
@@ -102,8 +112,14 @@ fn malformed_payloads_are_refused_with_their_reason() {
     let good_dl = "DLDAQ1\nDBB01011990\nDBA01012030\r";
     assert_eq!(reason(b""), "aamva.bad_header");
     assert_eq!(reason(b"@\n\x1e\rXXXXX636000100101"), "aamva.bad_header");
-    assert_eq!(reason(&payload("ANSI 63A000100101", &[("DL", good_dl)])), "aamva.bad_header");
-    assert_eq!(reason(&payload("ANSI 636000100100", &[])), "aamva.bad_header");
+    assert_eq!(
+        reason(&payload("ANSI 63A000100101", &[("DL", good_dl)])),
+        "aamva.bad_header"
+    );
+    assert_eq!(
+        reason(&payload("ANSI 636000100100", &[])),
+        "aamva.bad_header"
+    );
     assert_eq!(
         reason(&payload("ANSI 636000110101", &[("DL", good_dl)])),
         "aamva.unsupported_version"
@@ -124,7 +140,10 @@ fn malformed_payloads_are_refused_with_their_reason() {
         "aamva.bad_subfile"
     );
     assert_eq!(
-        reason(&payload("ANSI 636000100101", &[("DL", "DLDAQ1\nDBA01012030\r")])),
+        reason(&payload(
+            "ANSI 636000100101",
+            &[("DL", "DLDAQ1\nDBA01012030\r")]
+        )),
         "aamva.missing_element"
     );
     assert_eq!(
@@ -132,11 +151,17 @@ fn malformed_payloads_are_refused_with_their_reason() {
         "aamva.missing_element"
     );
     assert_eq!(
-        reason(&payload("ANSI 636000100101", &[("DL", "DLDAQ1\nDBB13401990\nDBA01012030\r")])),
+        reason(&payload(
+            "ANSI 636000100101",
+            &[("DL", "DLDAQ1\nDBB13401990\nDBA01012030\r")]
+        )),
         "aamva.bad_element"
     );
     assert_eq!(
-        reason(&payload("ANSI 636000100101", &[("DL", "DLDAQ1\nX\nDBB01011990\r")])),
+        reason(&payload(
+            "ANSI 636000100101",
+            &[("DL", "DLDAQ1\nX\nDBB01011990\r")]
+        )),
         "aamva.bad_element"
     );
 }
@@ -145,11 +170,15 @@ fn malformed_payloads_are_refused_with_their_reason() {
 fn invalid_card_fields_are_refused() {
     use plaza_fulfillment::aamva::{CardData, CardFields};
     let base: CardFields = crate::card("Doe", "PL1").fields().clone();
-    let cases: Vec<(&str, Box<dyn Fn(&mut CardFields)>)> = vec![
+    type Change = Box<dyn Fn(&mut CardFields)>;
+    let cases: Vec<(&str, Change)> = vec![
         ("iin", Box::new(|f| f.iin = "12345".into())),
         ("family_name", Box::new(|f| f.family_name = "D0E".into())),
         ("eye_colour", Box::new(|f| f.eye_colour = "RED".into())),
-        ("postal_code", Box::new(|f| f.postal_code = "1234567".into())),
+        (
+            "postal_code",
+            Box::new(|f| f.postal_code = "1234567".into()),
+        ),
         ("height_in", Box::new(|f| f.height_in = 200)),
         ("customer_id", Box::new(|f| f.customer_id = "PL\n1".into())),
         ("expiry", Box::new(|f| f.expiry = f.issue_date)),

@@ -2,7 +2,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
-use plaza_fulfillment::vendor::{CardVendor, HttpVendor, VendorBatch, VendorBatchStatus, VendorError};
+use plaza_fulfillment::vendor::{
+    CardVendor, HttpVendor, VendorBatch, VendorBatchStatus, VendorError,
+};
 use plaza_fulfillment::{Batcher, Config, Delivery, Status};
 use plaza_sim::vendor::{Vendor, VendorConfig, VendorFaults};
 
@@ -74,10 +76,21 @@ async fn orders_travel_from_created_to_mailed_or_pickup() {
     assert_eq!(oa.status, Status::Mailed);
     assert_eq!(oc.status, Status::Mailed);
     assert_eq!(ob.status, Status::ReadyForPickup);
-    assert!(oa.tracking.as_deref().is_some_and(|t| t.starts_with("9400")));
+    assert!(
+        oa.tracking
+            .as_deref()
+            .is_some_and(|t| t.starts_with("9400"))
+    );
     assert_eq!(oa.batch_id.as_deref(), Some(batch_id.as_str()));
-    let statuses: Vec<String> = crate::events(&env.db, &a).await.into_iter().map(|e| e.0).collect();
-    assert_eq!(statuses, ["created", "batched", "in_production", "produced", "mailed"]);
+    let statuses: Vec<String> = crate::events(&env.db, &a)
+        .await
+        .into_iter()
+        .map(|e| e.0)
+        .collect();
+    assert_eq!(
+        statuses,
+        ["created", "batched", "in_production", "produced", "mailed"]
+    );
     // Polling again changes nothing.
     let t = batcher.tick().await.unwrap();
     assert_eq!(t.moved, 0);
@@ -125,7 +138,10 @@ async fn a_failed_batch_fails_its_orders_with_an_event() {
         let events = crate::events(&env.db, id).await;
         let (status, reason) = events.last().unwrap();
         assert_eq!(status, "failed");
-        assert!(reason.as_deref().unwrap().contains("card vendor"), "{reason:?}");
+        assert!(
+            reason.as_deref().unwrap().contains("card vendor"),
+            "{reason:?}"
+        );
     }
     // Nothing more happens to a failed batch.
     sim.advance();
@@ -163,7 +179,10 @@ async fn a_restart_mid_batch_resends_the_same_batch_once() {
     let b = order(&env, "r2", false).await;
 
     // The vendor is down: the batch is recorded but not sent.
-    sim.set_faults(VendorFaults { fail_next_batches: 0, down: true });
+    sim.set_faults(VendorFaults {
+        fail_next_batches: 0,
+        down: true,
+    });
     let first = Batcher::new(env.app.clone(), Arc::new(HttpVendor::new(&url)));
     let batch_id = first.flush().await.unwrap().unwrap();
     let t = first.tick().await.unwrap();

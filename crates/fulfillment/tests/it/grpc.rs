@@ -31,18 +31,26 @@ impl Call<'_> {
         if let Some(c) = who {
             req.metadata_mut().insert(
                 CALLER_METADATA,
-                self.0.seal(c, plaza_kernel::clock::now_ms()).parse().unwrap(),
+                self.0
+                    .seal(c, plaza_kernel::clock::now_ms())
+                    .parse()
+                    .unwrap(),
             );
         }
         if let Some(k) = key {
-            req.metadata_mut().insert("idempotency-key", k.parse().unwrap());
+            req.metadata_mut()
+                .insert("idempotency-key", k.parse().unwrap());
         }
         req
     }
 }
 
 fn pb_date(y: u32, m: u32, d: u32) -> Option<pb::Date> {
-    Some(pb::Date { year: y, month: m, day: d })
+    Some(pb::Date {
+        year: y,
+        month: m,
+        day: d,
+    })
 }
 
 fn create(owner: &str) -> pb::CreateOrderRequest {
@@ -116,14 +124,20 @@ async fn every_rpc_with_every_kind_of_caller() {
 
     // Anonymous callers are asked to sign in; a citizen cannot order for
     // someone else; a request without a key is refused.
-    let e = client.create_order(call.req(None, Some("k1"), create(""))).await.unwrap_err();
+    let e = client
+        .create_order(call.req(None, Some("k1"), create("")))
+        .await
+        .unwrap_err();
     assert_eq!(code(&e), "sign_in_required");
     let e = client
         .create_order(call.req(Some(&stranger), Some("k1"), create(&owner.actor())))
         .await
         .unwrap_err();
     assert_eq!(e.code(), tonic::Code::PermissionDenied);
-    let e = client.create_order(call.req(Some(&owner), None, create(""))).await.unwrap_err();
+    let e = client
+        .create_order(call.req(Some(&owner), None, create("")))
+        .await
+        .unwrap_err();
     assert_eq!(code(&e), "idempotency_key_required");
 
     // The owner orders (the renewal service does so with the citizen sealed in).
@@ -143,29 +157,67 @@ async fn every_rpc_with_every_kind_of_caller() {
     assert_eq!(again.id, order.id);
     let mut changed = create("");
     changed.renewal_id = "ren-2".into();
-    let e = client.create_order(call.req(Some(&owner), Some("k1"), changed)).await.unwrap_err();
+    let e = client
+        .create_order(call.req(Some(&owner), Some("k1"), changed))
+        .await
+        .unwrap_err();
     assert_eq!(code(&e), "fulfillment.idempotency_mismatch");
     let mut bad = create("");
     bad.card.as_mut().unwrap().eye_colour = "RED".into();
-    let e = client.create_order(call.req(Some(&owner), Some("k2"), bad)).await.unwrap_err();
+    let e = client
+        .create_order(call.req(Some(&owner), Some("k2"), bad))
+        .await
+        .unwrap_err();
     assert_eq!(code(&e), "aamva.invalid_field");
     assert_eq!(e.code(), tonic::Code::InvalidArgument);
 
     // Reads.
-    let get = |who: Option<&Caller>| call.req(who, None, pb::GetOrderRequest { id: order.id.clone() });
+    let get = |who: Option<&Caller>| {
+        call.req(
+            who,
+            None,
+            pb::GetOrderRequest {
+                id: order.id.clone(),
+            },
+        )
+    };
     for who in [&owner, &clerk_here, &auditor] {
-        assert_eq!(client.get_order(get(Some(who))).await.unwrap().into_inner().id, order.id);
+        assert_eq!(
+            client
+                .get_order(get(Some(who)))
+                .await
+                .unwrap()
+                .into_inner()
+                .id,
+            order.id
+        );
     }
     for who in [&stranger, &clerk_elsewhere] {
         let e = client.get_order(get(Some(who))).await.unwrap_err();
         assert_eq!(code(&e), "fulfillment.not_found", "{who:?}");
     }
-    assert_eq!(code(&client.get_order(get(None)).await.unwrap_err()), "sign_in_required");
+    assert_eq!(
+        code(&client.get_order(get(None)).await.unwrap_err()),
+        "sign_in_required"
+    );
 
     // Printing shows card data: owner and staff of the state, not auditors.
-    let print = |who: &Caller| call.req(Some(who), None, pb::TemporaryLicenceRequest { id: order.id.clone() });
+    let print = |who: &Caller| {
+        call.req(
+            Some(who),
+            None,
+            pb::TemporaryLicenceRequest {
+                id: order.id.clone(),
+            },
+        )
+    };
     for who in [&owner, &clerk_here] {
-        let pdf = client.temporary_licence(print(who)).await.unwrap().into_inner().pdf;
+        let pdf = client
+            .temporary_licence(print(who))
+            .await
+            .unwrap()
+            .into_inner()
+            .pdf;
         assert!(pdf.starts_with(b"%PDF-"));
     }
     for who in [&auditor, &stranger] {
@@ -173,16 +225,42 @@ async fn every_rpc_with_every_kind_of_caller() {
         assert_eq!(code(&e), "fulfillment.not_found");
     }
     let e = client
-        .barcode(call.req(Some(&owner), None, pb::BarcodeRequest { id: order.id.clone(), format: pb::ImageFormat::Svg as i32 }))
+        .barcode(call.req(
+            Some(&owner),
+            None,
+            pb::BarcodeRequest {
+                id: order.id.clone(),
+                format: pb::ImageFormat::Svg as i32,
+            },
+        ))
         .await
         .unwrap_err();
     assert_eq!(code(&e), "fulfillment.barcode_unavailable");
 
     // Cancel: not by a stranger; by the owner.
-    let cancel = |who: &Caller| call.req(Some(who), None, pb::CancelOrderRequest { id: order.id.clone(), reason: "moved".into() });
-    assert_eq!(code(&client.cancel_order(cancel(&stranger)).await.unwrap_err()), "fulfillment.not_found");
-    assert_eq!(code(&client.cancel_order(cancel(&auditor)).await.unwrap_err()), "fulfillment.not_found");
-    let c = client.cancel_order(cancel(&owner)).await.unwrap().into_inner();
+    let cancel = |who: &Caller| {
+        call.req(
+            Some(who),
+            None,
+            pb::CancelOrderRequest {
+                id: order.id.clone(),
+                reason: "moved".into(),
+            },
+        )
+    };
+    assert_eq!(
+        code(&client.cancel_order(cancel(&stranger)).await.unwrap_err()),
+        "fulfillment.not_found"
+    );
+    assert_eq!(
+        code(&client.cancel_order(cancel(&auditor)).await.unwrap_err()),
+        "fulfillment.not_found"
+    );
+    let c = client
+        .cancel_order(cancel(&owner))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(c.status, pb::OrderStatus::Cancelled as i32);
     assert_eq!(c.reason, "moved");
 

@@ -33,7 +33,10 @@ async fn the_same_key_returns_the_same_order() {
         .unwrap()
         .get("n");
     assert_eq!(n, 1);
-    assert_eq!(crate::events(&env.db, &a.id).await, vec![("created".to_owned(), None)]);
+    assert_eq!(
+        crate::events(&env.db, &a.id).await,
+        vec![("created".to_owned(), None)]
+    );
 
     let mut other = req.clone();
     other.card = crate::card("Garcia", "PL2");
@@ -76,11 +79,25 @@ async fn personal_data_is_not_stored_in_clear() {
 async fn bad_requests_change_nothing() {
     let env = crate::env().await;
     let mut req = new_order("key-bad", crate::card("Garcia", "PL1"));
-    req.delivery = Delivery::Mail { lines: vec!["ONE LINE".into()] };
-    assert_eq!(env.app.create_order(req.clone()).await.unwrap_err().public().code, "fulfillment.invalid");
-    req.delivery = Delivery::Pickup { office_id: "no such/office".into() };
+    req.delivery = Delivery::Mail {
+        lines: vec!["ONE LINE".into()],
+    };
+    assert_eq!(
+        env.app
+            .create_order(req.clone())
+            .await
+            .unwrap_err()
+            .public()
+            .code,
+        "fulfillment.invalid"
+    );
+    req.delivery = Delivery::Pickup {
+        office_id: "no such/office".into(),
+    };
     assert!(env.app.create_order(req.clone()).await.is_err());
-    req.delivery = Delivery::Pickup { office_id: "off-1".into() };
+    req.delivery = Delivery::Pickup {
+        office_id: "off-1".into(),
+    };
     req.idempotency_key = String::new();
     assert!(env.app.create_order(req.clone()).await.is_err());
     let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM orders")
@@ -107,31 +124,66 @@ async fn unknown_pickup_offices_are_refused_when_a_directory_is_set() {
     let env = crate::env().await;
     let app = env.app.clone().with_offices(std::sync::Arc::new(Two));
     let mut req = new_order("key-office", crate::card("Garcia", "PL1"));
-    req.delivery = Delivery::Pickup { office_id: "off-9".into() };
-    assert_eq!(app.create_order(req.clone()).await.unwrap_err().public().code, "fulfillment.unknown_office");
-    req.delivery = Delivery::Pickup { office_id: "off-2".into() };
+    req.delivery = Delivery::Pickup {
+        office_id: "off-9".into(),
+    };
+    assert_eq!(
+        app.create_order(req.clone())
+            .await
+            .unwrap_err()
+            .public()
+            .code,
+        "fulfillment.unknown_office"
+    );
+    req.delivery = Delivery::Pickup {
+        office_id: "off-2".into(),
+    };
     assert_eq!(app.create_order(req).await.unwrap().status, Status::Created);
 }
 
 #[tokio::test]
 async fn cancel_is_allowed_until_the_order_is_batched() {
     let env = crate::env().await;
-    let a = env.app.create_order(new_order("c-1", crate::card("Garcia", "PL1"))).await.unwrap();
-    let cancelled = env.app.cancel_order(&a.id, "citizen changed their mind").await.unwrap();
+    let a = env
+        .app
+        .create_order(new_order("c-1", crate::card("Garcia", "PL1")))
+        .await
+        .unwrap();
+    let cancelled = env
+        .app
+        .cancel_order(&a.id, "citizen changed their mind")
+        .await
+        .unwrap();
     assert_eq!(cancelled.status, Status::Cancelled);
-    assert_eq!(cancelled.reason.as_deref(), Some("citizen changed their mind"));
+    assert_eq!(
+        cancelled.reason.as_deref(),
+        Some("citizen changed their mind")
+    );
     // Again: a no-op.
-    assert_eq!(env.app.cancel_order(&a.id, "again").await.unwrap(), cancelled);
+    assert_eq!(
+        env.app.cancel_order(&a.id, "again").await.unwrap(),
+        cancelled
+    );
     assert_eq!(
         crate::events(&env.db, &a.id).await,
         vec![
             ("created".to_owned(), None),
-            ("cancelled".to_owned(), Some("citizen changed their mind".to_owned()))
+            (
+                "cancelled".to_owned(),
+                Some("citizen changed their mind".to_owned())
+            )
         ]
     );
 
-    let b = env.app.create_order(new_order("c-2", crate::card("Garcia", "PL2"))).await.unwrap();
-    let sim = plaza_sim::vendor::Vendor::new(plaza_sim::vendor::VendorConfig { tick: None, ..Default::default() });
+    let b = env
+        .app
+        .create_order(new_order("c-2", crate::card("Garcia", "PL2")))
+        .await
+        .unwrap();
+    let sim = plaza_sim::vendor::Vendor::new(plaza_sim::vendor::VendorConfig {
+        tick: None,
+        ..Default::default()
+    });
     let (url, _server) = crate::batcher::serve(sim.router()).await;
     let batcher = plaza_fulfillment::Batcher::new(
         env.app.clone(),
@@ -140,7 +192,10 @@ async fn cancel_is_allowed_until_the_order_is_batched() {
     batcher.flush().await.unwrap().unwrap();
     let err = env.app.cancel_order(&b.id, "too late").await.unwrap_err();
     assert_eq!(err.public().code, "fulfillment.not_cancellable");
-    assert_eq!(env.app.get_order(&b.id).await.unwrap().status, Status::Batched);
+    assert_eq!(
+        env.app.get_order(&b.id).await.unwrap().status,
+        Status::Batched
+    );
 }
 
 #[test]

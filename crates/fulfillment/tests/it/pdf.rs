@@ -5,18 +5,35 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 fn check_xref(pdf: &[u8]) {
-    let startxref = pdf.len() - find(&pdf.iter().rev().copied().collect::<Vec<u8>>(), b"\nferxtrats").unwrap() - 10;
+    let startxref = pdf.len()
+        - find(
+            &pdf.iter().rev().copied().collect::<Vec<u8>>(),
+            b"\nferxtrats",
+        )
+        .unwrap()
+        - 10;
     let tail = String::from_utf8(pdf[startxref..].to_vec()).unwrap();
     let xref_at: usize = tail.lines().nth(1).unwrap().parse().unwrap();
     let table = String::from_utf8(pdf[xref_at..].to_vec()).unwrap();
     assert!(table.starts_with("xref\n0 "));
     let mut lines = table.lines().skip(1);
-    let count: usize = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let count: usize = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(count > 1);
     assert_eq!(lines.next().unwrap(), "0000000000 65535 f ");
     for n in 1..count {
         let entry = lines.next().unwrap();
-        assert_eq!(entry.len(), 19, "xref entries are 20 bytes with the newline");
+        assert_eq!(
+            entry.len(),
+            19,
+            "xref entries are 20 bytes with the newline"
+        );
         let off: usize = entry[..10].parse().unwrap();
         assert!(
             pdf[off..].starts_with(format!("{n} 0 obj").as_bytes()),
@@ -43,7 +60,10 @@ async fn the_temporary_licence_is_a_printable_pdf() {
     let env = crate::env().await;
     let order = env
         .app
-        .create_order(crate::orders::new_order("k-pdf", crate::card("Nguyen", "PL777")))
+        .create_order(crate::orders::new_order(
+            "k-pdf",
+            crate::card("Nguyen", "PL777"),
+        ))
         .await
         .unwrap();
     let pdf = env.app.temporary_licence(&order.id).await.unwrap();
