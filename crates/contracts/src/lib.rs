@@ -29,3 +29,33 @@ pub mod vault {
         tonic::include_proto!("plaza.vault.v1");
     }
 }
+
+pub mod photo {
+    pub mod v1 {
+        tonic::include_proto!("plaza.photo.v1");
+    }
+}
+
+pub mod renewal {
+    pub mod v1 {
+        tonic::include_proto!("plaza.renewal.v1");
+    }
+}
+
+pub mod address {
+    pub mod v1 {
+        tonic::include_proto!("plaza.address.v1");
+    }
+}
+
+pub mod payments {
+    pub mod v1 {
+        tonic::include_proto!("plaza.payments.v1");
+    }
+}
+
+pub mod fulfillment {
+    pub mod v1 {
+        tonic::include_proto!("plaza.fulfillment.v1");
+    }
+}
