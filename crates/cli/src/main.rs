@@ -2,7 +2,9 @@
 
 mod audit;
 mod certs;
+mod dmv;
 mod identity;
+mod renewal;
 mod serve;
 
 use std::path::PathBuf;
@@ -14,7 +16,18 @@ use indicatif::{ProgressBar, ProgressStyle};
 use plaza_kernel::config::{Config, Overrides};
 
 /// Every service this binary can host.
-pub const SERVICES: &[&str] = &["offices", "audit", "identity", "vault", "gateway"];
+pub const SERVICES: &[&str] = &[
+    "offices",
+    "audit",
+    "identity",
+    "vault",
+    "address",
+    "photo",
+    "payments",
+    "fulfillment",
+    "renewal",
+    "gateway",
+];
 
 #[derive(Parser, Debug)]
 #[command(
@@ -91,10 +104,52 @@ enum Command {
         #[command(subcommand)]
         command: IdentityCommand,
     },
+    /// The reference address set that addresses are validated against.
+    Address {
+        #[command(subcommand)]
+        command: AddressCommand,
+    },
+    /// Driver records.
+    Dmv {
+        #[command(subcommand)]
+        command: DmvCommand,
+    },
     /// Certificates for mutual TLS between services.
     Certs {
         #[command(subcommand)]
         command: CertsCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AddressCommand {
+    /// Write a synthetic reference set (CSV, the import layout) to stdout.
+    Generate {
+        #[arg(long, default_value_t = 100_000)]
+        count: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Replace the reference set with a CSV file (all or nothing; bad rows
+    /// are reported by line).
+    Import { file: PathBuf },
+}
+
+#[derive(Subcommand, Debug)]
+enum DmvCommand {
+    /// Generate synthetic driver records living at reference addresses.
+    Seed {
+        #[arg(long)]
+        drivers: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The size of the reference set the addresses come from (as given
+        /// to `plaza address generate --count`).
+        #[arg(long, default_value_t = 100_000)]
+        addresses: u64,
+        /// The seed of that reference set.
+        #[arg(long, default_value_t = 1)]
+        address_seed: u64,
     },
 }
 
@@ -303,6 +358,13 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 println!("{name}: migrations applied ({})", target.describe(name));
                 db.close().await;
             }
+            for name in ["address", "photo", "payments", "fulfillment", "renewal"] {
+                let db = renewal::open_db(name, &target)
+                    .await
+                    .with_context(|| format!("migrating {name} ({})", target.describe(name)))?;
+                println!("{name}: migrations applied ({})", target.describe(name));
+                db.close().await;
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Config { .. } => Ok(ExitCode::SUCCESS),
@@ -326,6 +388,21 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Keys {
             command: KeysCommand::Rotate,
         } => rotate_keys(&config).await,
+        Command::Address {
+            command: AddressCommand::Generate { count, seed },
+        } => dmv::generate_addresses(count, seed),
+        Command::Address {
+            command: AddressCommand::Import { file },
+        } => dmv::import_addresses(&config, &file).await,
+        Command::Dmv {
+            command:
+                DmvCommand::Seed {
+                    drivers,
+                    seed,
+                    addresses,
+                    address_seed,
+                },
+        } => dmv::seed_drivers(&config, drivers, seed, addresses, address_seed).await,
         Command::Audit {
             command: AuditCommand::Seed { count },
         } => audit::seed(&config, count).await,

@@ -34,9 +34,9 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let (stop_servers, servers_shutdown) = shutdown::channel();
     let (trigger, shutdown) = shutdown::channel();
     let instance = uuid_like();
-    let hosts_grpc = ["offices", "audit", "identity", "vault"]
+    let hosts_grpc = crate::SERVICES
         .iter()
-        .any(|s| config.hosts(s));
+        .any(|s| *s != "gateway" && config.hosts(s));
     let tls = match &config.tls {
         Some((ca, cert, key)) => Some(
             plaza_kernel::mtls::TlsFiles::load(ca, cert, key)
@@ -177,6 +177,21 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         ));
     }
 
+    let mut renewal_services = crate::renewal::Hosted::default();
+    for svc in ["address", "photo", "payments", "fulfillment", "renewal"] {
+        if !config.hosts(svc) {
+            continue;
+        }
+        let db = crate::renewal::open_db(svc, &storage)
+            .await
+            .with_context(|| format!("opening the {svc} database ({})", storage.describe(svc)))?;
+        relays.push(Relay::new(db.clone(), bus.clone(), RelayConfig::default()));
+        dbs.push(db.clone());
+        renewal_services
+            .host(svc, db, &config, &seal, &mut tasks, shutdown.clone())
+            .await?;
+    }
+
     let mut audit_service = None;
     let mut final_head = None;
     if config.hosts("audit") {
@@ -267,6 +282,7 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
                 .set_serving::<IdentityServiceServer<plaza_identity::grpc::GrpcIdentity>>()
                 .await;
         }
+        renewal_services.report_health(&health).await;
         health
             .set_service_status("", tonic_health::ServingStatus::Serving)
             .await;
@@ -294,7 +310,12 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
                 .add_optional_service(offices_service)
                 .add_optional_service(audit_service)
                 .add_optional_service(identity_service)
-                .add_optional_service(vault_service),
+                .add_optional_service(vault_service)
+                .add_optional_service(renewal_services.address.take())
+                .add_optional_service(renewal_services.photo.take())
+                .add_optional_service(renewal_services.payments.take())
+                .add_optional_service(renewal_services.fulfillment.take())
+                .add_optional_service(renewal_services.renewal.take()),
         );
     }
 

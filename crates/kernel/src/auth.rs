@@ -76,6 +76,9 @@ impl std::fmt::Display for Role {
     }
 }
 
+/// The issuer of [`Caller::service`] callers.
+pub const SERVICE_ISSUER: &str = "plaza:service";
+
 /// An authenticated person (or nobody: [`Caller::anonymous`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Caller {
@@ -102,6 +105,22 @@ impl Caller {
 
     pub fn is_anonymous(&self) -> bool {
         self.subject.is_empty()
+    }
+
+    /// A Plaza service acting on its own account (a saga's compensation, a
+    /// background job), not for a person. Only a holder of the internal
+    /// key can seal one; the gateway never makes one from a token.
+    pub fn service(name: &str) -> Caller {
+        Caller {
+            subject: name.to_owned(),
+            issuer: SERVICE_ISSUER.to_owned(),
+            roles: Vec::new(),
+            jurisdiction: None,
+        }
+    }
+
+    pub fn is_service(&self) -> bool {
+        self.issuer == SERVICE_ISSUER && !self.subject.is_empty()
     }
 
     pub fn has(&self, role: Role) -> bool {

@@ -311,6 +311,41 @@ const KEYS: &[KeySpec] = &[
         fix: "give the sender of Plaza's mail, e.g. DMV Online <no-reply@dmv.example.gov>",
     },
     KeySpec {
+        key: "payments.processor_url",
+        env: "PLAZA_PAYMENTS_PROCESSOR_URL",
+        default: "http://127.0.0.1:7900",
+        secret: false,
+        fix: "give the card processor's base URL, http(s)://host:port (plaza-sim plays one for development)",
+    },
+    KeySpec {
+        key: "payments.webhook_secret",
+        env: "PLAZA_PAYMENTS_WEBHOOK_SECRET",
+        default: "whsec_plaza_sim",
+        secret: true,
+        fix: "give the secret the processor signs its webhooks with (at least 8 characters)",
+    },
+    KeySpec {
+        key: "payments.fees_file",
+        env: "PLAZA_PAYMENTS_FEES_FILE",
+        default: "",
+        secret: false,
+        fix: "leave empty for the shipped sample fee schedule, or give the path of the agency's fees TOML",
+    },
+    KeySpec {
+        key: "fulfillment.vendor_url",
+        env: "PLAZA_FULFILLMENT_VENDOR_URL",
+        default: "http://127.0.0.1:7900",
+        secret: false,
+        fix: "give the card vendor's base URL, http(s)://host:port (plaza-sim plays one for development)",
+    },
+    KeySpec {
+        key: "renewal.rules_file",
+        env: "PLAZA_RENEWAL_RULES_FILE",
+        default: "",
+        secret: false,
+        fix: "leave empty for the shipped eligibility rules, or give the path of the agency's rules TOML",
+    },
+    KeySpec {
         key: "shutdown.drain_ms",
         env: "PLAZA_SHUTDOWN_DRAIN_MS",
         default: "10000",
@@ -374,6 +409,18 @@ pub struct Config {
     pub identity_audience: String,
     /// Plaza's token-signing keys.
     pub identity_keys_file: PathBuf,
+    /// The card processor's base URL.
+    pub processor_url: String,
+    /// The processor's webhook signing secret.
+    pub webhook_secret: String,
+    /// The agency's fee schedule, if not the shipped one.
+    pub fees_file: Option<PathBuf>,
+    /// The card vendor's base URL.
+    pub vendor_url: String,
+    /// The agency's eligibility rules, if not the shipped ones.
+    pub rules_file: Option<PathBuf>,
+    /// Where services keep their at-rest data keys.
+    pub data_keys_dir: PathBuf,
     /// Every key with its value (secrets masked) and origin, for `config check`.
     pub effective: Vec<(String, String, Origin)>,
 }
@@ -648,7 +695,11 @@ impl Config {
                 let (v, o) = &values[key];
                 (
                     key.clone(),
-                    if *secret { redact_url(v) } else { v.clone() },
+                    match (*secret, v.contains("://"), v.is_empty()) {
+                        (true, true, _) => redact_url(v),
+                        (true, false, false) => "***".to_owned(),
+                        _ => v.clone(),
+                    },
                     o.clone(),
                 )
             })
@@ -731,7 +782,25 @@ impl Config {
                 "is empty or holds a control character".into(),
             ));
         }
+        let webhook_secret = get("payments.webhook_secret");
+        if webhook_secret.len() < 8 {
+            return Err(bad(
+                "payments.webhook_secret",
+                "is shorter than 8 characters".into(),
+            ));
+        }
+        let required_url = |key: &str| -> Result<String, ConfigError> {
+            url_with(key, &["http", "https"])?
+                .ok_or_else(|| bad(key, "is empty".into()))
+                .map(|u| u.trim_end_matches('/').to_owned())
+        };
         Ok(Config {
+            processor_url: required_url("payments.processor_url")?,
+            webhook_secret,
+            fees_file: opt("payments.fees_file").map(PathBuf::from),
+            vendor_url: required_url("fulfillment.vendor_url")?,
+            rules_file: opt("renewal.rules_file").map(PathBuf::from),
+            data_keys_dir: data_dir.join("keys"),
             smtp_url: url_with("mail.smtp_url", &["smtp"])?,
             mail_from,
             tls,

@@ -37,7 +37,21 @@ const ANY: &[&str] = &["*"];
 pub const ALLOW: &[(&str, &[&str])] = &[
     ("grpc.health.v1.Health", ANY),
     ("grpc.reflection.v1.ServerReflection", ANY),
-    ("plaza.offices.v1.OfficesService", &["gateway"]),
+    // Fulfillment checks pickup offices.
+    (
+        "plaza.offices.v1.OfficesService",
+        &["gateway", "fulfillment"],
+    ),
+    ("plaza.renewal.v1.RenewalService", &["gateway"]),
+    // The renewal saga drives the four services of a renewal; staff and
+    // citizens reach some of them through the gateway too.
+    ("plaza.photo.v1.PhotoService", &["gateway", "renewal"]),
+    ("plaza.address.v1.AddressService", &["gateway", "renewal"]),
+    ("plaza.payments.v1.PaymentsService", &["gateway", "renewal"]),
+    (
+        "plaza.fulfillment.v1.FulfillmentService",
+        &["gateway", "renewal"],
+    ),
     ("plaza.audit.v1.AuditService", &["gateway"]),
     // Services record audit entries through the event bus, never by calling
     // the log: nobody appends over the network.

@@ -131,6 +131,10 @@ impl Policies {
         let mut entities = Vec::with_capacity(3 + caller.roles.len());
         let principal = if caller.is_anonymous() {
             uid("Anonymous", "anonymous")
+        } else if caller.is_service() {
+            let p = uid("Service", &caller.subject);
+            entities.push(Entity::new_no_attrs(p.clone(), HashSet::new()));
+            p
         } else {
             let id = caller.actor();
             let p = uid("User", &id);

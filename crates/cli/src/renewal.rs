@@ -1,0 +1,176 @@
+//! Hosting the services of driver's licence renewal: address, photo,
+//! payments, fulfillment and renewal itself, each with its own database,
+//! data key and background work.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use plaza_contracts::address::v1::address_service_server::AddressServiceServer;
+use plaza_contracts::fulfillment::v1::fulfillment_service_server::FulfillmentServiceServer;
+use plaza_contracts::payments::v1::payments_service_server::PaymentsServiceServer;
+use plaza_contracts::photo::v1::photo_service_server::PhotoServiceServer;
+use plaza_contracts::renewal::v1::renewal_service_server::RenewalServiceServer;
+use plaza_kernel::auth::CallerSeal;
+use plaza_kernel::clock::SystemClock;
+use plaza_kernel::config::Config;
+use plaza_kernel::crypt::DataKey;
+use plaza_kernel::db::{Db, StorageTarget};
+use plaza_kernel::shutdown::Shutdown;
+use tokio::task::JoinSet;
+use tonic_health::server::HealthReporter;
+
+/// The gRPC services of the renewal family this process hosts.
+#[derive(Default)]
+pub struct Hosted {
+    pub address: Option<AddressServiceServer<plaza_address::grpc::GrpcAddress>>,
+    pub photo: Option<PhotoServiceServer<plaza_photo::GrpcPhotos>>,
+    pub payments: Option<PaymentsServiceServer<plaza_payments::grpc::GrpcPayments>>,
+    pub fulfillment: Option<FulfillmentServiceServer<plaza_fulfillment::grpc::GrpcFulfillment>>,
+    pub renewal: Option<RenewalServiceServer<plaza_renewal::grpc::GrpcRenewal>>,
+}
+
+/// Opens (and migrates) a renewal-family service's database.
+pub async fn open_db(service: &str, storage: &StorageTarget) -> anyhow::Result<Db> {
+    Ok(match service {
+        "address" => plaza_address::open_db(storage).await?,
+        "photo" => plaza_photo::open_db(storage).await?,
+        "payments" => plaza_payments::open_db(storage).await?,
+        "fulfillment" => plaza_fulfillment::open_db(storage).await?,
+        "renewal" => plaza_renewal::open_db(storage).await?,
+        other => anyhow::bail!("{other} is not a renewal service"),
+    })
+}
+
+/// A service's at-rest data key, `<data_dir>/keys/<service>-data.key`.
+pub fn data_key(config: &Config, service: &str) -> anyhow::Result<DataKey> {
+    let path = config.data_keys_dir.join(format!("{service}-data.key"));
+    DataKey::load_or_create(&path)
+        .with_context(|| format!("{service} data key ({})", path.display()))
+}
+
+impl Hosted {
+    /// Builds `service` on `db` and starts its background work.
+    pub async fn host(
+        &mut self,
+        service: &str,
+        db: Db,
+        config: &Config,
+        seal: &CallerSeal,
+        tasks: &mut JoinSet<()>,
+        shutdown: Shutdown,
+    ) -> anyhow::Result<()> {
+        let clock = Arc::new(SystemClock);
+        match service {
+            "address" => {
+                let app = plaza_address::Addresses::new(db);
+                self.address = Some(AddressServiceServer::new(
+                    plaza_address::grpc::GrpcAddress::new(app, seal.clone()),
+                ));
+            }
+            "photo" => {
+                let cfg = plaza_photo::Config::default();
+                let max = cfg.max_message_bytes();
+                let app = plaza_photo::Photos::new(db, data_key(config, "photo")?, clock, cfg);
+                self.photo = Some(
+                    PhotoServiceServer::new(plaza_photo::GrpcPhotos::new(app, seal.clone()))
+                        .max_decoding_message_size(max),
+                );
+            }
+            "payments" => {
+                let fees = match &config.fees_file {
+                    Some(path) => {
+                        let text = std::fs::read_to_string(path).with_context(|| {
+                            format!("reading payments.fees_file {}", path.display())
+                        })?;
+                        plaza_payments::fees::FeeSchedule::parse(&text)
+                            .with_context(|| format!("payments.fees_file {}", path.display()))?
+                    }
+                    None => plaza_payments::fees::FeeSchedule::shipped(),
+                };
+                let processor = plaza_payments::processor::HttpProcessor::new(
+                    &config.processor_url,
+                    Duration::from_secs(5),
+                );
+                let app = plaza_payments::Payments::new(
+                    db,
+                    Arc::new(processor),
+                    fees,
+                    Arc::new(plaza_policy::Policies::shipped()),
+                    clock,
+                    plaza_payments::PaymentsConfig {
+                        webhook_secret: config.webhook_secret.clone(),
+                        ..Default::default()
+                    },
+                );
+                let recovering = app.clone();
+                tasks.spawn(async move {
+                    recovering
+                        .recover_periodically(Duration::from_secs(10), shutdown)
+                        .await
+                });
+                self.payments = Some(PaymentsServiceServer::new(
+                    plaza_payments::grpc::GrpcPayments::new(app, seal.clone()),
+                ));
+            }
+            "fulfillment" => {
+                let app = plaza_fulfillment::Fulfillment::new(
+                    db,
+                    Arc::new(data_key(config, "fulfillment")?),
+                    clock,
+                    plaza_fulfillment::Config::default(),
+                );
+                let vendor = plaza_fulfillment::vendor::HttpVendor::new(&config.vendor_url);
+                let batcher = plaza_fulfillment::Batcher::new(app.clone(), Arc::new(vendor));
+                tasks.spawn(async move { batcher.run(Duration::from_secs(2), shutdown).await });
+                self.fulfillment = Some(FulfillmentServiceServer::new(
+                    plaza_fulfillment::grpc::GrpcFulfillment::new(app, seal.clone()),
+                ));
+            }
+            "renewal" => {
+                let rules =
+                    plaza_renewal::eligibility::RuleBook::load(config.rules_file.as_deref())
+                        .context("renewal.rules_file")?;
+                let drivers = plaza_renewal::Drivers::new(
+                    db,
+                    data_key(config, "renewal")?,
+                    clock,
+                    Arc::new(rules),
+                );
+                self.renewal = Some(RenewalServiceServer::new(
+                    plaza_renewal::grpc::GrpcRenewal::new(drivers, seal.clone()),
+                ));
+            }
+            other => anyhow::bail!("{other} is not a renewal service"),
+        }
+        Ok(())
+    }
+
+    pub async fn report_health(&self, health: &HealthReporter) {
+        if self.address.is_some() {
+            health
+                .set_serving::<AddressServiceServer<plaza_address::grpc::GrpcAddress>>()
+                .await;
+        }
+        if self.photo.is_some() {
+            health
+                .set_serving::<PhotoServiceServer<plaza_photo::GrpcPhotos>>()
+                .await;
+        }
+        if self.payments.is_some() {
+            health
+                .set_serving::<PaymentsServiceServer<plaza_payments::grpc::GrpcPayments>>()
+                .await;
+        }
+        if self.fulfillment.is_some() {
+            health
+                .set_serving::<FulfillmentServiceServer<plaza_fulfillment::grpc::GrpcFulfillment>>()
+                .await;
+        }
+        if self.renewal.is_some() {
+            health
+                .set_serving::<RenewalServiceServer<plaza_renewal::grpc::GrpcRenewal>>()
+                .await;
+        }
+    }
+}
