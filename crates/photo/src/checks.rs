@@ -14,6 +14,10 @@ use crate::face::{self, Eyes, FaceBox};
 
 /// Longest side of the working copy the checks measure.
 pub const WORK_SIDE: u32 = 640;
+/// Longest side of the copy faces are detected on. Faces narrower than a
+/// sixth of the shorter side are not looked for (an acceptable face is
+/// about a third of the height, and so about 40 % of the width).
+pub const DETECT_SIDE: u32 = 320;
 
 /// The thresholds of every check. The defaults follow the card's photo rules
 /// (head 50–69 % of the height, eyes 55–69 % from the bottom, at least 90
@@ -379,7 +383,18 @@ pub fn analyse(img: &RgbImage, t: &Thresholds) -> Analysis {
     let scale = f64::from(work.width()) / f64::from(w);
     let (ww, wh) = work.dimensions();
     let gray = gray_of(&work);
-    let faces = face::detect(&gray, ww.min(wh) / 10);
+    // Faces are looked for on a smaller copy still: a face that could pass
+    // fills a third of the height, and detection cost grows with the pixels.
+    let det_scale = (f64::from(DETECT_SIDE) / f64::from(ww.max(wh))).min(1.0);
+    let faces = if det_scale < 1.0 {
+        let dw = ((f64::from(ww) * det_scale).round() as u32).max(1);
+        let dh = ((f64::from(wh) * det_scale).round() as u32).max(1);
+        let small = imageops::thumbnail(&gray, dw, dh);
+        let back = f64::from(ww) / f64::from(dw);
+        face::scale_faces(face::detect(&small, dw.min(dh) / 6), back)
+    } else {
+        face::detect(&gray, ww.min(wh) / 6)
+    };
     let mut checks = Vec::new();
     checks.push(check(
         "face_count",

@@ -239,6 +239,10 @@ pub fn eyes(gray: &GrayImage, face: &FaceBox) -> Eyes {
     }
 }
 
+pub(crate) fn scale_faces(faces: Vec<FaceBox>, by: f64) -> Vec<FaceBox> {
+    faces.into_iter().map(|f| f.scaled(by)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,8 +281,4 @@ mod tests {
         assert_eq!(b.scaled(2.0).width, 60.0);
         assert_eq!(b.scaled(2.0).centre_x(), 50.0);
     }
-}
-
-pub(crate) fn scale_faces(faces: Vec<FaceBox>, by: f64) -> Vec<FaceBox> {
-    faces.into_iter().map(|f| f.scaled(by)).collect()
 }
