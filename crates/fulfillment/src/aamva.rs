@@ -205,7 +205,8 @@ pub struct CardFields {
     pub city: String,
     /// Two-letter state code.
     pub state: String,
-    /// 5 or 9 digits.
+    /// 5 or 9 digits; a 5-digit ZIP is stored with the extension `0000`,
+    /// as AAMVA writes an unknown ZIP+4 extension.
     pub postal_code: String,
     /// `DAQ`, the licence number, up to 25.
     pub customer_id: String,
@@ -301,9 +302,12 @@ impl CardData {
         let city = check("city", &f.city, 1, 20, ans_ok)?;
         let state = check("state", &f.state, 2, 2, letters)?;
         let postal_code = check("postal_code", &f.postal_code, 5, 9, digits)?;
-        if postal_code.len() != 5 && postal_code.len() != 9 {
-            return Err(invalid("postal_code", "5 or 9 digits"));
-        }
+        let postal_code = match postal_code.len() {
+            9 => postal_code,
+            // AAMVA: an unknown ZIP+4 extension is written as zeros.
+            5 => format!("{postal_code}0000"),
+            _ => return Err(invalid("postal_code", "5 or 9 digits")),
+        };
         let customer_id = check("customer_id", &f.customer_id, 1, 25, alnum)?;
         let document_discriminator = check(
             "document_discriminator",
@@ -371,7 +375,7 @@ impl CardData {
             ("DBB", f.birth_date.us()),
             ("DBC", f.sex.code().to_owned()),
             ("DAY", f.eye_colour.clone()),
-            ("DAU", format!("{:03} IN", f.height_in)),
+            ("DAU", format!("{:03} in", f.height_in)),
             ("DAG", f.street_1.clone()),
         ];
         if let Some(s) = &f.street_2 {

@@ -145,7 +145,16 @@ pub fn temporary_licence(
         ("Date of birth", f.birth_date.display_us()),
         ("Address", f.street_1.clone()),
         ("", f.street_2.clone().unwrap_or_default()),
-        ("", format!("{}, {} {}", f.city, f.state, f.postal_code)),
+        (
+            "",
+            format!(
+                "{}, {} {}-{}",
+                f.city,
+                f.state,
+                &f.postal_code[..5],
+                &f.postal_code[5..]
+            ),
+        ),
         ("Class", f.class.clone()),
         ("Restrictions", f.restrictions.clone()),
         ("Endorsements", f.endorsements.clone()),

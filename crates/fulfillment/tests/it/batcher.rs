@@ -225,3 +225,80 @@ async fn a_restart_mid_batch_resends_the_same_batch_once() {
         assert_eq!(env.app.get_order(id).await.unwrap().status, Status::Mailed);
     }
 }
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set PLAZA_TEST_DATABASE_URL (.ci/run does)"]
+async fn the_whole_flow_on_postgres() {
+    let env = crate::env_on(plaza_kernel::testing::postgres_target(), Config::default()).await;
+    let sim = manual_vendor();
+    let (url, _server) = serve(sim.router()).await;
+    let batcher = Batcher::new(env.app.clone(), Arc::new(HttpVendor::new(&url)));
+    let a = order(&env, "pg1", false).await;
+    let again = order(&env, "pg1", false).await;
+    assert_eq!(a, again);
+    let b = order(&env, "pg2", true).await;
+    sim.set_faults(VendorFaults {
+        fail_next_batches: 0,
+        down: true,
+    });
+    let batch_id = batcher.flush().await.unwrap().unwrap();
+    assert!(batcher.tick().await.unwrap().vendor_unavailable);
+    sim.set_faults(VendorFaults::default());
+    assert_eq!(batcher.tick().await.unwrap().submitted, vec![batch_id]);
+    for _ in 0..3 {
+        sim.advance();
+        batcher.tick().await.unwrap();
+    }
+    assert_eq!(env.app.get_order(&a).await.unwrap().status, Status::Mailed);
+    assert_eq!(
+        env.app.get_order(&b).await.unwrap().status,
+        Status::ReadyForPickup
+    );
+    assert_eq!(crate::events(&env.db, &a).await.len(), 5);
+    env.db.drop_schema().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_http_adapter_maps_the_vendors_answers() {
+    use base64::Engine;
+    use plaza_fulfillment::vendor::{VendorDelivery, VendorOrder};
+    let sim = manual_vendor();
+    let (url, _server) = serve(sim.router()).await;
+    let vendor = HttpVendor::new(&url);
+    let batch = VendorBatch {
+        batch_id: "B-http-1".into(),
+        orders: vec![VendorOrder {
+            order_id: "o1".into(),
+            payload_b64: base64::engine::general_purpose::STANDARD
+                .encode(crate::card("Doe", "PL1").encode()),
+            delivery: VendorDelivery::Mail {
+                lines: vec!["A".into(), "B".into()],
+            },
+        }],
+    };
+    vendor.submit(&batch).await.unwrap();
+    vendor.submit(&batch).await.unwrap();
+    assert_eq!(sim.batches_accepted(), 1);
+    let mut other = batch.clone();
+    other.orders[0].order_id = "o2".into();
+    assert!(matches!(
+        vendor.submit(&other).await,
+        Err(VendorError::Rejected(_))
+    ));
+    let s = vendor.status("B-http-1").await.unwrap().unwrap();
+    assert_eq!(s.orders[0].order_id, "o1");
+    assert_eq!(vendor.status("B-nope").await.unwrap(), None);
+    sim.set_faults(VendorFaults {
+        fail_next_batches: 0,
+        down: true,
+    });
+    assert!(matches!(
+        vendor.status("B-http-1").await,
+        Err(VendorError::Unavailable(_))
+    ));
+    let nowhere = HttpVendor::new("http://127.0.0.1:9");
+    assert!(matches!(
+        nowhere.submit(&batch).await,
+        Err(VendorError::Unavailable(_))
+    ));
+}

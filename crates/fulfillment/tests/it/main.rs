@@ -63,7 +63,10 @@ pub async fn env() -> Env {
 }
 
 pub async fn env_with(config: Config) -> Env {
-    let target = plaza_kernel::testing::sqlite_target();
+    env_on(plaza_kernel::testing::sqlite_target(), config).await
+}
+
+pub async fn env_on(target: plaza_kernel::db::StorageTarget, config: Config) -> Env {
     let db = plaza_fulfillment::open_db(&target).await.unwrap();
     let clock = ManualClock::new(T0);
     let key = Arc::new(DataKey::random());
