@@ -91,8 +91,23 @@ fn main() {
             totals.push(t);
         }
         let mean_decode = decodes.iter().sum::<Duration>().as_secs_f64() * 1000.0 / n as f64;
+        // Face detection alone, on the copy the checks detect on.
+        let img = decode(bytes, None, &limits).unwrap();
+        let gray = image::DynamicImage::ImageRgb8(img).to_luma8();
+        let side = plaza_photo::checks::DETECT_SIDE;
+        let (dw, dh) = if w >= h {
+            (side, side * h / w)
+        } else {
+            (side * w / h, side)
+        };
+        let small = imageops::thumbnail(&gray, dw, dh);
+        let t = Instant::now();
+        for _ in 0..n {
+            assert_eq!(plaza_photo::face::detect(&small, dw.min(dh) / 5).len(), 1);
+        }
+        let mean_detect = t.elapsed().as_secs_f64() * 1000.0 / n as f64;
         println!(
-            "  check {w:>4}x{h:<4} ({:>4} KB): {}  (decode mean {mean_decode:.1} ms)",
+            "  check {w:>4}x{h:<4} ({:>4} KB): {}  (mean: decode {mean_decode:.1} ms, face detection {mean_detect:.1} ms)",
             bytes.len() / 1024,
             summary(totals)
         );

@@ -15,7 +15,7 @@ use crate::face::{self, Eyes, FaceBox};
 /// Longest side of the working copy the checks measure.
 pub const WORK_SIDE: u32 = 640;
 /// Longest side of the copy faces are detected on. Faces narrower than a
-/// sixth of the shorter side are not looked for (an acceptable face is
+/// fifth of the shorter side are not looked for (an acceptable face is
 /// about a third of the height, and so about 40 % of the width).
 pub const DETECT_SIDE: u32 = 320;
 
@@ -391,9 +391,9 @@ pub fn analyse(img: &RgbImage, t: &Thresholds) -> Analysis {
         let dh = ((f64::from(wh) * det_scale).round() as u32).max(1);
         let small = imageops::thumbnail(&gray, dw, dh);
         let back = f64::from(ww) / f64::from(dw);
-        face::scale_faces(face::detect(&small, dw.min(dh) / 6), back)
+        face::scale_faces(face::detect(&small, dw.min(dh) / 5), back)
     } else {
-        face::detect(&gray, ww.min(wh) / 6)
+        face::detect(&gray, ww.min(wh) / 5)
     };
     let mut checks = Vec::new();
     checks.push(check(

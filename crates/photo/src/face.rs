@@ -79,7 +79,7 @@ pub fn detect(gray: &GrayImage, min_face: u32) -> Vec<FaceBox> {
         let detector = slot.get_or_insert_with(|| {
             let mut d = rustface::create_detector_with_model(model().clone());
             d.set_score_thresh(MIN_SCORE);
-            d.set_pyramid_scale_factor(0.8);
+            d.set_pyramid_scale_factor(0.75);
             d.set_slide_window_step(4, 4);
             d
         });
