@@ -106,15 +106,14 @@ impl Addresses {
         if parsed.zip5.is_empty() && parsed.city.is_empty() {
             return Err(Error::Incomplete("a ZIP code or a city"));
         }
-        let db = &self.db;
-        index
-            .validate(parsed, |id| async move {
-                let text = store::points(db, id)
-                    .await?
-                    .ok_or_else(|| Error::Corrupt(format!("street {id} is gone")))?;
-                decode_points(&text).ok_or_else(|| Error::Corrupt(format!("street {id}")))
-            })
-            .await
+        let points = |id: i64| {
+            let found = index
+                .packed_points(id)
+                .and_then(decode_points)
+                .ok_or_else(|| Error::Corrupt(format!("street {id}")));
+            std::future::ready(found)
+        };
+        index.validate(parsed, points).await
     }
 
     /// Replaces the reference set with a checked file (`address.import`,

@@ -181,9 +181,6 @@ fn digits(s: &str, n: usize, column: &str) -> Result<String, String> {
     }
 }
 
-/// A street's identity within the file.
-type Key = (String, String, String, String, String);
-
 struct Row {
     street: Street,
     point: Point,
@@ -311,7 +308,9 @@ pub fn read<R: Read>(input: R, progress: &dyn Fn(u64)) -> Result<ReferenceSet, E
     let mut streets: Vec<Street> = Vec::new();
     let mut first_line: Vec<u64> = Vec::new();
     let mut lines: Vec<Vec<u32>> = Vec::new();
-    let mut index: HashMap<Key, usize> = HashMap::new();
+    // Street identity: ZIP, directionals, name and suffix.
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut key = String::with_capacity(64);
     let mut record = csv::StringRecord::new();
     let mut rows = 0u64;
     loop {
@@ -349,17 +348,15 @@ pub fn read<R: Read>(input: R, progress: &dyn Fn(u64)) -> Result<ReferenceSet, E
             }
         };
         let s = row.street;
-        let key = (
-            s.zip5.clone(),
-            s.predir.clone(),
-            s.name.clone(),
-            s.suffix.clone(),
-            s.postdir.clone(),
-        );
-        let i = match index.get(&key) {
+        key.clear();
+        for part in [&s.zip5, &s.predir, &s.name, &s.suffix, &s.postdir] {
+            key.push_str(part);
+            key.push('|');
+        }
+        let i = match index.get(key.as_str()) {
             Some(&i) => i,
             None => {
-                index.insert(key, streets.len());
+                index.insert(key.clone(), streets.len());
                 streets.push(s.clone());
                 first_line.push(line);
                 lines.push(Vec::new());

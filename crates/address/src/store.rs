@@ -67,7 +67,7 @@ pub async fn replace_all(
     Ok(())
 }
 
-/// A street as the in-memory index holds it (without its points).
+/// A street as the in-memory index holds it, its points still packed.
 #[derive(Debug, Clone)]
 pub struct StreetRow {
     pub id: i64,
@@ -80,12 +80,13 @@ pub struct StreetRow {
     pub suffix: String,
     pub postdir: String,
     pub point_count: i64,
+    pub points: String,
 }
 
-/// Every street, without points.
+/// Every street.
 pub async fn streets(db: &Db) -> Result<Vec<StreetRow>, Error> {
     let rows = sqlx::query(
-        "SELECT id, zip5, state, city, county, predir, name, suffix, postdir, point_count FROM address_streets ORDER BY id",
+        "SELECT id, zip5, state, city, county, predir, name, suffix, postdir, point_count, points FROM address_streets ORDER BY id",
     )
     .fetch_all(db.reader())
     .await?;
@@ -102,6 +103,7 @@ pub async fn streets(db: &Db) -> Result<Vec<StreetRow>, Error> {
                 suffix: r.try_get(7)?,
                 postdir: r.try_get(8)?,
                 point_count: r.try_get(9)?,
+                points: r.try_get(10)?,
             })
         })
         .collect()

@@ -1,13 +1,13 @@
 //! Validation against the reference set.
 //!
-//! The in-memory [`Index`] holds every street (not its delivery points) by
-//! ZIP code and by city. An address is checked by blocking: the candidates
+//! The in-memory [`Index`] holds every street by ZIP code and by city, with
+//! its delivery points packed as stored (about 12 bytes an address). An address is checked by blocking: the candidates
 //! are the streets of its ZIP code and of its city (a misspelt city is
 //! found among the state's cities by edit distance and Soundex); each
 //! candidate is scored by how far its name is from the input's
 //! (Damerau–Levenshtein, or a shared Soundex key) and how its suffix,
 //! directionals, ZIP and city differ. Only the best few candidates' points
-//! are read from storage, to find the house number and unit.
+//! are unpacked, to find the house number and unit.
 
 use std::collections::{HashMap, HashSet};
 
@@ -123,6 +123,7 @@ pub struct Index {
     /// City names by state.
     cities: HashMap<String, Vec<String>>,
     city_names: HashSet<String>,
+    by_id: HashMap<i64, u32>,
     pub addresses: u64,
 }
 
@@ -134,11 +135,13 @@ impl Index {
             by_city: HashMap::new(),
             cities: HashMap::new(),
             city_names: HashSet::new(),
+            by_id: HashMap::new(),
             addresses: 0,
         };
         for row in rows {
             let i = index.streets.len() as u32;
             index.addresses += row.point_count as u64;
+            index.by_id.insert(row.id, i);
             index.by_zip.entry(row.zip5.clone()).or_default().push(i);
             let key = (row.state.clone(), row.city.clone());
             if !index.by_city.contains_key(&key) {
@@ -162,6 +165,12 @@ impl Index {
         self.streets.len()
     }
 
+    /// The packed points of the street with this id.
+    pub fn packed_points(&self, id: i64) -> Option<&str> {
+        let i = *self.by_id.get(&id)?;
+        Some(&self.streets[i as usize].row.points)
+    }
+
     pub fn is_city(&self, name: &str) -> bool {
         self.city_names.contains(name)
     }
@@ -169,17 +178,23 @@ impl Index {
     /// Cities of `state` (every state when empty) whose name is `city` or
     /// close to it.
     fn cities_like(&self, state: &str, city: &str) -> Vec<(String, String)> {
-        let mut exact = Vec::new();
+        let states = self
+            .cities
+            .keys()
+            .filter(|st| state.is_empty() || st.as_str() == state);
+        let exact: Vec<(String, String)> = states
+            .clone()
+            .map(|st| (st.clone(), city.to_owned()))
+            .filter(|key| self.by_city.contains_key(key))
+            .collect();
+        if !exact.is_empty() {
+            return exact;
+        }
         let mut close = Vec::new();
         let key = soundex(city);
-        for (st, names) in &self.cities {
-            if !state.is_empty() && st != state {
-                continue;
-            }
-            for name in names {
-                if name == city {
-                    exact.push((st.clone(), name.clone()));
-                } else if name.len().abs_diff(city.len()) <= 2 {
+        for st in states {
+            for name in &self.cities[st] {
+                if name.len().abs_diff(city.len()) <= 2 {
                     let d = strsim::damerau_levenshtein(name, city);
                     if d <= typos_allowed(city.len())
                         || (d <= typos_allowed(city.len()) + 1 && soundex(name) == key)
@@ -189,7 +204,7 @@ impl Index {
                 }
             }
         }
-        if exact.is_empty() { close } else { exact }
+        close
     }
 }
 
@@ -246,6 +261,28 @@ struct Candidate {
     street: u32,
     name_distance: usize,
     cost: usize,
+    /// Scored against the [`alternative`] reading of the input.
+    alternative: bool,
+}
+
+/// The input read with its suffix as the last word of the name (`MILL
+/// CREEK` written without its suffix parses as `MILL CRK`), and a leading
+/// directional word as the pre-directional (`W PARK` → `W` + `PARK`).
+fn alternative(a: &Address) -> Option<Address> {
+    if a.suffix.is_empty() {
+        return None;
+    }
+    let mut alt = a.clone();
+    alt.name = format!("{} {}", a.name, crate::pub28::suffix_name(&a.suffix)?);
+    alt.suffix.clear();
+    if alt.predir.is_empty()
+        && let Some((first, rest)) = alt.name.split_once(' ')
+        && let Some(dir) = crate::pub28::directional(first)
+    {
+        alt.predir = dir.to_owned();
+        alt.name = rest.to_owned();
+    }
+    Some(alt)
 }
 
 /// House number `123`, `123A`, `123 1/2` as number and suffix.
@@ -338,6 +375,7 @@ impl Index {
                 street: id,
                 name_distance,
                 cost: cost + name_distance.min(1_000) * 4,
+                alternative: false,
             });
         }
         out.sort_by_key(|c| (c.cost, c.street));
@@ -368,7 +406,21 @@ impl Index {
         F: FnMut(i64) -> Fut,
         Fut: std::future::Future<Output = Result<Vec<Point>, E>>,
     {
-        let candidates = self.candidates(&input);
+        let alt = alternative(&input);
+        let mut candidates = self.candidates(&input);
+        if let Some(alt) = &alt {
+            let seen: HashSet<u32> = candidates
+                .iter()
+                .filter(|c| c.name_distance == 0)
+                .map(|c| c.street)
+                .collect();
+            candidates.extend(self.candidates(alt).into_iter().filter_map(|mut c| {
+                c.cost += 1;
+                c.alternative = true;
+                (!seen.contains(&c.street)).then_some(c)
+            }));
+            candidates.sort_by_key(|c| (c.cost, c.street));
+        }
         let house = split_house(&input.number);
         let mut suggestions: Vec<Address> = Vec::new();
         let plausible = candidates
@@ -376,6 +428,10 @@ impl Index {
             .filter(|c| c.name_distance < 1_000)
             .take(CANDIDATES_READ);
         for c in plausible {
+            let given = match (&alt, c.alternative) {
+                (Some(alt), true) => alt,
+                _ => &input,
+            };
             let id = self.streets[c.street as usize].row.id;
             let pts = points(id).await?;
             let Some((number, number_suffix)) = &house else {
@@ -399,28 +455,28 @@ impl Index {
                 change(
                     &mut changes,
                     Field::PreDirectional,
-                    &input.predir,
+                    &given.predir,
                     &matched.predir,
                 );
-                change(&mut changes, Field::StreetName, &input.name, &matched.name);
-                change(&mut changes, Field::Suffix, &input.suffix, &matched.suffix);
+                change(&mut changes, Field::StreetName, &given.name, &matched.name);
+                change(&mut changes, Field::Suffix, &given.suffix, &matched.suffix);
                 change(
                     &mut changes,
                     Field::PostDirectional,
-                    &input.postdir,
+                    &given.postdir,
                     &matched.postdir,
                 );
                 if !input.unit_type.is_empty() {
                     change(
                         &mut changes,
                         Field::UnitType,
-                        &input.unit_type,
+                        &given.unit_type,
                         &matched.unit_type,
                     );
                 }
-                change(&mut changes, Field::City, &input.city, &matched.city);
-                change(&mut changes, Field::State, &input.state, &matched.state);
-                change(&mut changes, Field::Zip5, &input.zip5, &matched.zip5);
+                change(&mut changes, Field::City, &given.city, &matched.city);
+                change(&mut changes, Field::State, &given.state, &matched.state);
+                change(&mut changes, Field::Zip5, &given.zip5, &matched.zip5);
                 let outcome = if changes.is_empty() {
                     Outcome::Exact
                 } else {

@@ -62,6 +62,14 @@ proptest! {
     }
 
     #[test]
+    fn any_parsed_text_has_a_fixed_standard_form(text in "[ -~]{0,90}") {
+        if let Ok(p) = parse(&text) {
+            let standard = p.address.single_line();
+            prop_assert_eq!(parse(&standard).map(|p| p.address).ok(), Some(p.address), "{} -> {}", text, standard);
+        }
+    }
+
+    #[test]
     fn generated_addresses_rendered_messily_parse_back_to_their_labels(index in 0usize..20_000, seed in any::<u64>()) {
         thread_local! {
             static DATA: (Vec<(Address, String)>, HashSet<String>) = (sample(20_000, 11), known_cities());

@@ -193,6 +193,21 @@ async fn validation_answers(target: StorageTarget) {
     only(&v, Field::Suffix, ChangeKind::Corrected);
     assert_eq!(v.matched.as_ref(), Some(&a));
 
+    // A missing suffix on a street whose name ends in a suffix word
+    // (`MILL CREEK RD` written `MILL CREEK`).
+    let creek = plain(&|a| {
+        a.name
+            .rsplit(' ')
+            .next()
+            .is_some_and(|w| a.name.contains(' ') && plaza_address::pub28::suffix(w).is_some())
+    });
+    let mut bare = creek.clone();
+    bare.zip4.clear();
+    bare.suffix.clear();
+    let v = validate(&app, &bare).await;
+    only(&v, Field::Suffix, ChangeKind::Added);
+    assert_eq!(v.matched.as_ref(), Some(&creek));
+
     // Wrong ZIP code (another of the city's).
     let other_zip = data
         .iter()
