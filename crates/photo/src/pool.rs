@@ -60,7 +60,7 @@ impl Pool {
         match self.jobs.try_send(job) {
             Ok(()) => Ok(Pending(rx)),
             Err(TrySendError::Full(_)) => {
-                metrics_busy();
+                note_busy();
                 Err(Error::Busy)
             }
             Err(TrySendError::Disconnected(_)) => {
@@ -93,7 +93,7 @@ impl<T> Pending<T> {
     }
 }
 
-fn metrics_busy() {
+fn note_busy() {
     tracing::warn!("photo pool full; refusing a job");
 }
 
