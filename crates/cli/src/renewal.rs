@@ -10,6 +10,7 @@ use plaza_contracts::address::v1::address_service_server::AddressServiceServer;
 use plaza_contracts::fulfillment::v1::fulfillment_service_server::FulfillmentServiceServer;
 use plaza_contracts::payments::v1::payments_service_server::PaymentsServiceServer;
 use plaza_contracts::photo::v1::photo_service_server::PhotoServiceServer;
+use plaza_contracts::renewal::v1::renewal_applications_server::RenewalApplicationsServer;
 use plaza_contracts::renewal::v1::renewal_service_server::RenewalServiceServer;
 use plaza_kernel::auth::CallerSeal;
 use plaza_kernel::clock::SystemClock;
@@ -28,6 +29,18 @@ pub struct Hosted {
     pub payments: Option<PaymentsServiceServer<plaza_payments::grpc::GrpcPayments>>,
     pub fulfillment: Option<FulfillmentServiceServer<plaza_fulfillment::grpc::GrpcFulfillment>>,
     pub renewal: Option<RenewalServiceServer<plaza_renewal::grpc::GrpcRenewal>>,
+    pub applications:
+        Option<RenewalApplicationsServer<plaza_renewal::application::grpc::GrpcApplications>>,
+}
+
+/// What hosting a service needs from the process around it.
+pub struct Around<'a> {
+    pub config: &'a Config,
+    pub seal: &'a CallerSeal,
+    pub bus: &'a Arc<dyn plaza_kernel::bus::Bus>,
+    /// The gRPC address of a peer service (here, or from configuration).
+    pub endpoint: &'a dyn Fn(&str) -> anyhow::Result<String>,
+    pub tls: Option<plaza_kernel::mtls::TlsFiles>,
 }
 
 /// Opens (and migrates) a renewal-family service's database.
@@ -55,11 +68,11 @@ impl Hosted {
         &mut self,
         service: &str,
         db: Db,
-        config: &Config,
-        seal: &CallerSeal,
+        around: &Around<'_>,
         tasks: &mut JoinSet<()>,
         shutdown: Shutdown,
     ) -> anyhow::Result<()> {
+        let (config, seal) = (around.config, around.seal);
         let clock = Arc::new(SystemClock);
         match service {
             "address" => {
@@ -131,14 +144,52 @@ impl Hosted {
                 let rules =
                     plaza_renewal::eligibility::RuleBook::load(config.rules_file.as_deref())
                         .context("renewal.rules_file")?;
+                let key = data_key(config, "renewal")?;
                 let drivers = plaza_renewal::Drivers::new(
-                    db,
-                    data_key(config, "renewal")?,
-                    clock,
+                    db.clone(),
+                    key.clone(),
+                    clock.clone(),
                     Arc::new(rules),
                 );
+                let urls = plaza_renewal::application::PeerUrls {
+                    photo: (around.endpoint)("photo")?,
+                    address: (around.endpoint)("address")?,
+                    payments: (around.endpoint)("payments")?,
+                    fulfillment: (around.endpoint)("fulfillment")?,
+                };
+                let mut policy = config.client.clone();
+                policy.tls = around.tls.clone();
+                // A payment or a photo check may take longer than a lookup.
+                policy.request_timeout = policy.request_timeout.max(Duration::from_secs(30));
+                let peers =
+                    plaza_renewal::application::Peers::connect(&urls, &policy, seal.clone())
+                        .context("renewal's clients")?;
+                let renewals = plaza_renewal::application::Renewals::new(
+                    db.clone(),
+                    key,
+                    drivers.clone(),
+                    peers,
+                    clock.clone(),
+                );
+                plaza_renewal::application::events::subscribe(
+                    &db,
+                    clock,
+                    around.bus,
+                    shutdown.clone(),
+                )
+                .await
+                .context("subscribing to card progress")?;
+                let background = renewals.clone();
+                tasks.spawn(async move {
+                    background
+                        .run_background(Duration::from_secs(5), shutdown)
+                        .await
+                });
                 self.renewal = Some(RenewalServiceServer::new(
                     plaza_renewal::grpc::GrpcRenewal::new(drivers, seal.clone()),
+                ));
+                self.applications = Some(RenewalApplicationsServer::new(
+                    plaza_renewal::application::grpc::GrpcApplications::new(renewals, seal.clone()),
                 ));
             }
             other => anyhow::bail!("{other} is not a renewal service"),
@@ -170,6 +221,13 @@ impl Hosted {
         if self.renewal.is_some() {
             health
                 .set_serving::<RenewalServiceServer<plaza_renewal::grpc::GrpcRenewal>>()
+                .await;
+        }
+        if self.applications.is_some() {
+            health
+                .set_serving::<RenewalApplicationsServer<
+                    plaza_renewal::application::grpc::GrpcApplications,
+                >>()
                 .await;
         }
     }

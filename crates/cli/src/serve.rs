@@ -177,19 +177,41 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         ));
     }
 
-    let mut renewal_services = crate::renewal::Hosted::default();
-    for svc in ["address", "photo", "payments", "fulfillment", "renewal"] {
-        if !config.hosts(svc) {
-            continue;
+    let endpoint = |svc: &str| -> anyhow::Result<String> {
+        match (config.endpoints.get(svc), grpc_addr) {
+            (Some(url), _) => Ok(url.clone()),
+            (None, Some(addr)) if config.hosts(svc) => Ok(format!("http://{addr}")),
+            _ => bail!(
+                "this process needs the {svc} service: host it here (services = \"all\") or give its address \
+                 in endpoints.{svc} / PLAZA_ENDPOINT_{}",
+                svc.to_uppercase()
+            ),
         }
-        let db = crate::renewal::open_db(svc, &storage)
-            .await
-            .with_context(|| format!("opening the {svc} database ({})", storage.describe(svc)))?;
-        relays.push(Relay::new(db.clone(), bus.clone(), RelayConfig::default()));
-        dbs.push(db.clone());
-        renewal_services
-            .host(svc, db, &config, &seal, &mut tasks, shutdown.clone())
-            .await?;
+    };
+    let mut renewal_services = crate::renewal::Hosted::default();
+    {
+        let around = crate::renewal::Around {
+            config: &config,
+            seal: &seal,
+            bus: &bus,
+            endpoint: &endpoint,
+            tls: tls.clone(),
+        };
+        for svc in ["address", "photo", "payments", "fulfillment", "renewal"] {
+            if !config.hosts(svc) {
+                continue;
+            }
+            let db = crate::renewal::open_db(svc, &storage)
+                .await
+                .with_context(|| {
+                    format!("opening the {svc} database ({})", storage.describe(svc))
+                })?;
+            relays.push(Relay::new(db.clone(), bus.clone(), RelayConfig::default()));
+            dbs.push(db.clone());
+            renewal_services
+                .host(svc, db, &around, &mut tasks, shutdown.clone())
+                .await?;
+        }
     }
 
     let mut audit_service = None;
@@ -315,7 +337,8 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
                 .add_optional_service(renewal_services.photo.take())
                 .add_optional_service(renewal_services.payments.take())
                 .add_optional_service(renewal_services.fulfillment.take())
-                .add_optional_service(renewal_services.renewal.take()),
+                .add_optional_service(renewal_services.renewal.take())
+                .add_optional_service(renewal_services.applications.take()),
         );
     }
 
@@ -360,21 +383,13 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         });
     }
     if let Some(listener) = http_listener {
-        let endpoint = |svc: &str| -> anyhow::Result<String> {
-            match (config.endpoints.get(svc), grpc_addr) {
-                (Some(url), _) => Ok(url.clone()),
-                (None, Some(addr)) if config.hosts(svc) => Ok(format!("http://{addr}")),
-                _ => bail!(
-                    "the gateway needs the {svc} service: host it here (services = \"all\") or give its address \
-                     in endpoints.{svc} / PLAZA_ENDPOINT_{}",
-                    svc.to_uppercase()
-                ),
-            }
-        };
         let urls = plaza_gateway::Endpoints {
             offices: endpoint("offices")?,
             audit: endpoint("audit")?,
             identity: endpoint("identity")?,
+            renewal: endpoint("renewal")?,
+            payments: endpoint("payments")?,
+            address: endpoint("address")?,
         };
         let mut issuers = vec![plaza_gateway::auth::TrustedIssuer::plaza(
             &config.identity_issuer,

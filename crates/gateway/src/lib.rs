@@ -20,9 +20,13 @@ use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use plaza_contracts::address::v1::address_service_client::AddressServiceClient;
 use plaza_contracts::audit::v1::audit_service_client::AuditServiceClient;
 use plaza_contracts::identity::v1::identity_service_client::IdentityServiceClient;
 use plaza_contracts::offices::v1::offices_service_client::OfficesServiceClient;
+use plaza_contracts::payments::v1::payments_service_client::PaymentsServiceClient;
+use plaza_contracts::renewal::v1::renewal_applications_client::RenewalApplicationsClient;
+use plaza_contracts::renewal::v1::renewal_service_client::RenewalServiceClient;
 use plaza_kernel::error::ErrorKind;
 use plaza_kernel::resilience::{self, Breaker, ClientChannel, ClientPolicy};
 use serde::Serialize;
@@ -224,6 +228,10 @@ pub struct AppState {
     pub offices: OfficesServiceClient<ClientChannel>,
     pub audit: AuditServiceClient<ClientChannel>,
     pub identity: IdentityServiceClient<ClientChannel>,
+    pub renewal: RenewalServiceClient<ClientChannel>,
+    pub applications: RenewalApplicationsClient<ClientChannel>,
+    pub payments: PaymentsServiceClient<ClientChannel>,
+    pub address: AddressServiceClient<ClientChannel>,
     /// Health of every downstream service, by name.
     pub health: Vec<(&'static str, HealthClient<ClientChannel>)>,
     pub retries: u32,
@@ -235,6 +243,9 @@ pub struct Endpoints {
     pub offices: String,
     pub audit: String,
     pub identity: String,
+    pub renewal: String,
+    pub payments: String,
+    pub address: String,
 }
 
 /// Downstream clients and their breakers.
@@ -252,19 +263,41 @@ impl Downstreams {
         let (offices, offices_breaker) = resilience::channel("offices", &urls.offices, policy)?;
         let (audit, audit_breaker) = resilience::channel("audit", &urls.audit, policy)?;
         let (identity, identity_breaker) = resilience::channel("identity", &urls.identity, policy)?;
+        // A payment (and the card order after it) may take longer than a
+        // lookup; photos are large.
+        let mut slow = policy.clone();
+        slow.request_timeout = slow.request_timeout.max(Duration::from_secs(60));
+        let (renewal, renewal_breaker) = resilience::channel("renewal", &urls.renewal, &slow)?;
+        let (payments, payments_breaker) = resilience::channel("payments", &urls.payments, &slow)?;
+        let (address, address_breaker) = resilience::channel("address", &urls.address, policy)?;
         Ok(Downstreams {
             state: AppState {
                 offices: OfficesServiceClient::new(offices.clone()),
                 audit: AuditServiceClient::new(audit.clone()),
                 identity: IdentityServiceClient::new(identity.clone()),
+                renewal: RenewalServiceClient::new(renewal.clone()),
+                applications: RenewalApplicationsClient::new(renewal.clone())
+                    .max_encoding_message_size(32 << 20),
+                payments: PaymentsServiceClient::new(payments.clone()),
+                address: AddressServiceClient::new(address.clone()),
                 health: vec![
                     ("offices", HealthClient::new(offices)),
                     ("audit", HealthClient::new(audit)),
                     ("identity", HealthClient::new(identity)),
+                    ("renewal", HealthClient::new(renewal)),
+                    ("payments", HealthClient::new(payments)),
+                    ("address", HealthClient::new(address)),
                 ],
                 retries: policy.retries,
             },
-            breakers: vec![offices_breaker, audit_breaker, identity_breaker],
+            breakers: vec![
+                offices_breaker,
+                audit_breaker,
+                identity_breaker,
+                renewal_breaker,
+                payments_breaker,
+                address_breaker,
+            ],
         })
     }
 }
@@ -308,6 +341,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routes::offices::router())
         .merge(routes::audit::router())
         .merge(routes::me::router())
+        .merge(routes::renewals::router())
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .split_for_parts()

@@ -72,7 +72,9 @@ pub async fn require_idempotency_key(req: Request, next: Next) -> Response {
         *req.method(),
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
     );
-    if mutating && req.uri().path().starts_with("/v1/") {
+    // Processors' webhooks carry their own event ids instead.
+    let webhook = req.uri().path() == crate::routes::renewals::WEBHOOK_PATH;
+    if mutating && !webhook && req.uri().path().starts_with("/v1/") {
         let key = req
             .headers()
             .get(IDEMPOTENCY_KEY)

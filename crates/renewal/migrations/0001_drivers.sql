@@ -21,7 +21,9 @@ CREATE TABLE drivers (
     name_sealed TEXT NOT NULL,
     birth_date_sealed TEXT NOT NULL,
     address_sealed TEXT NOT NULL,
-    updated_at_ms BIGINT NOT NULL
+    updated_at_ms BIGINT NOT NULL,
+    -- Sex, eye colour and height for the card, sealed like the name.
+    description_sealed TEXT NOT NULL
 );
 CREATE UNIQUE INDEX drivers_licence_index ON drivers (licence_index);
 CREATE INDEX drivers_subject ON drivers (subject);

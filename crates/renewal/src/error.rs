@@ -19,6 +19,25 @@ pub enum Error {
     Denied(PublicError),
     #[error("a stored driver record does not open: {0}")]
     Corrupt(String),
+    #[error("no such renewal application")]
+    ApplicationNotFound,
+    #[error("not eligible for online renewal: {} rule(s)", .0.len())]
+    NotEligible(Vec<crate::eligibility::Refusal>),
+    #[error("steps missing before payment: {}", .0.join(", "))]
+    OutOfOrder(Vec<&'static str>),
+    #[error("the application is {status}, not {wanted}")]
+    WrongState {
+        status: String,
+        wanted: &'static str,
+    },
+    #[error("the driver already has an open renewal")]
+    AlreadyOpen,
+    #[error("too late to cancel")]
+    TooLateToCancel,
+    #[error("idempotency key reused with a different request")]
+    IdempotencyMismatch,
+    #[error("a service the renewal needs answered {}", .0.code)]
+    Downstream(PublicError),
     #[error(transparent)]
     Kernel(#[from] plaza_kernel::Error),
     #[error("database error")]
@@ -60,6 +79,46 @@ impl Error {
                 "invalid_cursor",
                 "The page cursor is not valid. Start again from the first page.",
             ),
+            Error::ApplicationNotFound => PublicError::new(
+                ErrorKind::NotFound,
+                "renewal.application_not_found",
+                "There is no such renewal application.",
+            ),
+            Error::NotEligible(refusals) => PublicError::new(
+                ErrorKind::FailedPrecondition,
+                "renewal.not_eligible",
+                refusals
+                    .iter()
+                    .map(|r| format!("[{}] {} Instead: {}", r.rule_id, r.message, r.instead))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+            Error::OutOfOrder(missing) => PublicError::new(
+                ErrorKind::FailedPrecondition,
+                "renewal.out_of_order",
+                format!("Before paying, complete: {}.", missing.join(", ")),
+            ),
+            Error::WrongState { status, wanted } => PublicError::new(
+                ErrorKind::FailedPrecondition,
+                "renewal.wrong_state",
+                format!("The application is {status}; this needs it to be {wanted}."),
+            ),
+            Error::AlreadyOpen => PublicError::new(
+                ErrorKind::Conflict,
+                "renewal.already_open",
+                "This licence already has a renewal in progress.",
+            ),
+            Error::TooLateToCancel => PublicError::new(
+                ErrorKind::FailedPrecondition,
+                "renewal.too_late_to_cancel",
+                "The card is already being made; the application can no longer be cancelled.",
+            ),
+            Error::IdempotencyMismatch => PublicError::new(
+                ErrorKind::Conflict,
+                "renewal.idempotency_mismatch",
+                "This Idempotency-Key was already used for a different request.",
+            ),
+            Error::Downstream(e) => e.clone(),
             Error::Denied(e) => e.clone(),
             Error::Kernel(e) => e.public(),
             Error::Corrupt(_) | Error::Database(_) => PublicError::internal(),

@@ -3,6 +3,7 @@
 //! online-renewal eligibility as rules an agency edits in a TOML file, and
 //! the synthetic driver generator behind `plaza dmv seed`.
 
+pub mod application;
 pub mod drivers;
 pub mod eligibility;
 pub mod error;
@@ -17,11 +18,18 @@ pub use error::Error;
 /// The service's name: its database, its events' prefix, its config key.
 pub const SERVICE: &str = "renewal";
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "drivers",
-    sql: include_str!("../migrations/0001_drivers.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "drivers",
+        sql: include_str!("../migrations/0001_drivers.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "applications",
+        sql: include_str!("../migrations/0002_applications.sql"),
+    },
+];
 
 /// Opens the service's database, applies pending migrations, and rebuilds
 /// any secondary index a bulk load left unbuilt (an interrupted seed).

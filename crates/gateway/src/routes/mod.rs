@@ -3,3 +3,4 @@
 pub mod audit;
 pub mod me;
 pub mod offices;
+pub mod renewals;

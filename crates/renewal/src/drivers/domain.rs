@@ -443,6 +443,72 @@ pub struct Person {
     pub name: PersonName,
     pub birth_date: Date,
     pub address: AddressLines,
+    pub description: Description,
+}
+
+/// Sex as printed on a licence (AAMVA `DBC`: 1, 2 or 9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Sex {
+    Male,
+    Female,
+    NotSpecified,
+}
+
+/// The physical description printed on the card.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Description {
+    pub sex: Sex,
+    /// An AAMVA eye-colour code (`BRO`, `BLU`, …).
+    pub eye_colour: String,
+    pub height_in: u16,
+}
+
+/// The eye colours a licence may show (AAMVA `DAY`).
+pub const EYE_COLOURS: &[&str] = &[
+    "BLK", "BLU", "BRO", "GRY", "GRN", "HAZ", "MAR", "PNK", "DIC", "UNK",
+];
+
+impl Description {
+    pub fn parse(sex: Sex, eye_colour: &str, height_in: u16) -> Result<Description, Error> {
+        let eye = eye_colour.trim().to_ascii_uppercase();
+        if !EYE_COLOURS.contains(&eye.as_str()) {
+            return Err(Error::invalid(
+                "eye_colour",
+                "an AAMVA eye colour code, e.g. BRO",
+            ));
+        }
+        if !(12..=119).contains(&height_in) {
+            return Err(Error::invalid("height_in", "12 to 119 inches"));
+        }
+        Ok(Description {
+            sex,
+            eye_colour: eye,
+            height_in,
+        })
+    }
+
+    pub(crate) fn to_text(&self) -> String {
+        let sex = match self.sex {
+            Sex::Male => 1,
+            Sex::Female => 2,
+            Sex::NotSpecified => 9,
+        };
+        format!("{sex}|{}|{}", self.eye_colour, self.height_in)
+    }
+
+    pub(crate) fn from_text(text: &str) -> Result<Description, Error> {
+        let bad = || Error::invalid("description", "stored description has the wrong shape");
+        let mut parts = text.split('|');
+        let sex = match parts.next().ok_or_else(bad)? {
+            "1" => Sex::Male,
+            "2" => Sex::Female,
+            "9" => Sex::NotSpecified,
+            _ => return Err(bad()),
+        };
+        let eye = parts.next().ok_or_else(bad)?;
+        let height = parts.next().ok_or_else(bad)?.parse().map_err(|_| bad())?;
+        Description::parse(sex, eye, height)
+    }
 }
 
 /// A driver record.

@@ -16,7 +16,8 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
 use super::domain::{
-    AddressLines, Codes, Date, Driver, LicenceClass, LicenceNumber, Person, PersonName, Status,
+    AddressLines, Codes, Date, Description, Driver, LicenceClass, LicenceNumber, Person,
+    PersonName, Sex, Status,
 };
 use super::store::{self, DriverStore, SealedRow, SqlDriverStore};
 use crate::error::Error;
@@ -341,6 +342,24 @@ pub fn driver(opts: &SeedOptions, i: u64, address: AddressLines) -> Driver {
     let today = opts.today;
 
     let female = rng.random_bool(0.51);
+    let description = {
+        let eye = match rng.random_range(0..100) {
+            0..=44 => "BRO",
+            45..=71 => "BLU",
+            72..=81 => "HAZ",
+            82..=90 => "GRN",
+            91..=93 => "GRY",
+            _ => "BLK",
+        };
+        // Roughly normal heights: the sum of three uniforms.
+        let spread: i32 = (0..3).map(|_| rng.random_range(-3..=3)).sum();
+        let mean = if female { 64 } else { 69 };
+        Description {
+            sex: if female { Sex::Female } else { Sex::Male },
+            eye_colour: eye.to_owned(),
+            height_in: (mean + spread) as u16,
+        }
+    };
     let given = weighted(&mut rng, if female { GIVEN_F } else { GIVEN_M });
     let family = weighted(&mut rng, SURNAMES);
     let band = {
@@ -445,6 +464,7 @@ pub fn driver(opts: &SeedOptions, i: u64, address: AddressLines) -> Driver {
             },
             birth_date,
             address,
+            description,
         },
         updated_at_ms: 0,
     }
@@ -482,10 +502,13 @@ pub async fn seed(
         store::drop_indexes(db).await?;
     }
     let result = load(db, &sql_store, key, opts, next_address, progress).await;
-    if bulk {
-        store::ensure_indexes(db).await?;
-    }
+    let rebuilt = if bulk {
+        store::ensure_indexes(db).await
+    } else {
+        Ok(())
+    };
     let inserted = result?;
+    rebuilt?;
     Ok(SeedReport {
         generated: opts.drivers,
         inserted,

@@ -10,15 +10,17 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::domain::{
-    AddressLines, Codes, Date, Driver, LicenceClass, LicenceNumber, Person, PersonName, Status,
+    AddressLines, Codes, Date, Description, Driver, LicenceClass, LicenceNumber, Person,
+    PersonName, Status,
 };
 use crate::error::Error;
 
-const COLUMNS: &str = "id, licence_index, licence_sealed, jurisdiction, class, endorsements, restrictions, issued_on, expires_on, status, real_id, real_id_documents_seen, last_renewal_online, vision_test_on, medical_expires_on, subject, name_sealed, birth_date_sealed, address_sealed, updated_at_ms";
-const NCOLS: usize = 20;
+const COLUMNS: &str = "id, licence_index, licence_sealed, jurisdiction, class, endorsements, restrictions, issued_on, expires_on, status, real_id, real_id_documents_seen, last_renewal_online, vision_test_on, medical_expires_on, subject, name_sealed, birth_date_sealed, address_sealed, updated_at_ms, description_sealed";
+const NCOLS: usize = 21;
 
 /// Rows per INSERT statement. SQLite looks bound parameters up linearly, so
-/// bigger statements bind quadratically; 50 rows of 20 columns is the knee.
+/// bigger statements bind quadratically; about 50 rows of 21 columns is the
+/// knee.
 pub const ROWS_PER_STATEMENT: usize = 50;
 
 /// Secondary indexes, as the migration creates them. Bulk loads into an
@@ -66,6 +68,7 @@ pub struct SealedRow {
     birth_date_sealed: String,
     address_sealed: String,
     updated_at_ms: i64,
+    description_sealed: String,
 }
 
 /// Seals a driver record for storage.
@@ -92,6 +95,7 @@ pub fn seal(key: &DataKey, d: &Driver) -> SealedRow {
         birth_date_sealed: key.encrypt_text(&aad(&d.id, "birth_date"), &p.birth_date.to_string()),
         address_sealed: key.encrypt_text(&aad(&d.id, "address"), &p.address.to_text()),
         updated_at_ms: d.updated_at_ms,
+        description_sealed: key.encrypt_text(&aad(&d.id, "description"), &p.description.to_text()),
     }
 }
 
@@ -123,6 +127,8 @@ fn open(key: &DataKey, r: &AnyRow) -> Result<Driver, Error> {
         name: PersonName::from_text(&unseal("name", 16)?).map_err(corrupt("name"))?,
         birth_date: Date::parse(&unseal("birth_date", 17)?).map_err(corrupt("birth_date"))?,
         address: AddressLines::from_text(&unseal("address", 18)?).map_err(corrupt("address"))?,
+        description: Description::from_text(&unseal("description", 20)?)
+            .map_err(corrupt("description"))?,
     };
     Ok(Driver {
         licence_number,
@@ -301,7 +307,8 @@ impl DriverStore for SqlDriverStore {
                     .bind(&r.name_sealed)
                     .bind(&r.birth_date_sealed)
                     .bind(&r.address_sealed)
-                    .bind(r.updated_at_ms);
+                    .bind(r.updated_at_ms)
+                    .bind(&r.description_sealed);
             }
             inserted += q.execute(&mut **tx).await?.rows_affected();
         }

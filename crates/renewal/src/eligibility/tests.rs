@@ -1,5 +1,7 @@
 use super::*;
-use crate::drivers::domain::{AddressLines, Codes, LicenceNumber, Person, PersonName};
+use crate::drivers::domain::{
+    AddressLines, Codes, Description, LicenceNumber, Person, PersonName, Sex,
+};
 use proptest::prelude::*;
 
 fn day(s: &str) -> Date {
@@ -32,6 +34,7 @@ fn eligible() -> Driver {
             name: PersonName::parse("Doe", "Jane").unwrap(),
             birth_date: day("1980-05-10"),
             address: AddressLines::parse("1 Main St", "", "York", "PA", "17401").unwrap(),
+            description: Description::parse(Sex::Female, "BRO", 65).unwrap(),
         },
         updated_at_ms: 0,
     }

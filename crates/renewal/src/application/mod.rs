@@ -1,0 +1,724 @@
+//! A citizen's online renewal, from start to card.
+//!
+//! The citizen starts a renewal of the driver record they claimed (refused,
+//! with every rule, when it may not be renewed online), gives a photo that
+//! passes the checks, confirms a deliverable mailing address, chooses mail
+//! or pickup, and pays. Payment starts the renewal saga ([`saga`]), which
+//! orders the card; the card's progress comes back as fulfillment events
+//! ([`events`]). A failed card order is refunded; a cancelled application
+//! releases everything. Each change is a line of the timeline the citizen
+//! sees, and every read of an application is authorised by the policies.
+
+pub mod card;
+pub mod events;
+pub mod grpc;
+pub mod peers;
+pub mod saga;
+pub mod store;
+
+use std::sync::Arc;
+
+use plaza_contracts::address::v1 as address_pb;
+use plaza_contracts::fulfillment::v1 as fulfillment_pb;
+use plaza_contracts::payments::v1 as payments_pb;
+use plaza_contracts::photo::v1 as photo_pb;
+use plaza_kernel::auth::Caller;
+use plaza_kernel::clock::SharedClock;
+use plaza_kernel::crypt::DataKey;
+use plaza_kernel::db::Db;
+use plaza_kernel::error::PublicError;
+use plaza_kernel::saga::{SagaEngine, SagaStatus};
+use plaza_policy::{Policies, Resource};
+
+use crate::Drivers;
+use crate::eligibility::RenewalRequest;
+use crate::error::Error;
+pub use peers::{PeerUrls, Peers};
+pub use store::{Application, Entry};
+
+/// What the saga's steps share with the application.
+pub struct Ctx {
+    pub db: Db,
+    pub key: DataKey,
+    pub peers: Peers,
+    pub drivers: Drivers,
+    pub clock: SharedClock,
+}
+
+/// An application with its timeline and what is still missing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct View {
+    pub application: Application,
+    pub timeline: Vec<Entry>,
+    pub missing: Vec<&'static str>,
+}
+
+/// A photo's check, as the citizen sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhotoCheck {
+    pub name: String,
+    pub passed: bool,
+    pub reason: String,
+    pub advice: String,
+}
+
+/// The address service's answer, as the citizen sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressAnswer {
+    pub outcome: String,
+    pub deliverable: bool,
+    pub lines: Vec<String>,
+    /// `(field, from, to)`.
+    pub changes: Vec<(String, String, String)>,
+    pub suggestions: Vec<String>,
+}
+
+#[derive(Clone)]
+pub struct Renewals {
+    ctx: Arc<Ctx>,
+    engine: SagaEngine,
+    policies: Policies,
+}
+
+const READ: &str = "renewal.application.read";
+const UPDATE: &str = "renewal.application.update";
+
+fn downstream(s: tonic::Status, service: &str) -> Error {
+    Error::Downstream(PublicError::from_status(&s, service))
+}
+
+impl Renewals {
+    pub fn new(
+        db: Db,
+        key: DataKey,
+        drivers: Drivers,
+        peers: Peers,
+        clock: SharedClock,
+    ) -> Renewals {
+        let ctx = Arc::new(Ctx {
+            db: db.clone(),
+            key,
+            peers,
+            drivers,
+            clock: clock.clone(),
+        });
+        let engine = SagaEngine::new(db, vec![saga::definition(ctx.clone())], clock);
+        Renewals {
+            ctx,
+            engine,
+            policies: Policies::shipped(),
+        }
+    }
+
+    pub fn drivers(&self) -> &Drivers {
+        &self.ctx.drivers
+    }
+
+    pub fn engine(&self) -> &SagaEngine {
+        &self.engine
+    }
+
+    fn resource<'a>(&self, app: &'a Application) -> Resource<'a> {
+        Resource::new("RenewalApplication", &app.id)
+            .owned_by(&app.owner)
+            .in_jurisdiction(&app.jurisdiction, None)
+    }
+
+    async fn load(&self, caller: &Caller, action: &str, id: &str) -> Result<Application, Error> {
+        let app = store::get(&self.ctx.db, id)
+            .await?
+            .ok_or(Error::ApplicationNotFound)?;
+        self.policies
+            .require_or_hide(
+                caller,
+                action,
+                &self.resource(&app),
+                Error::ApplicationNotFound.public(),
+            )
+            .map_err(Error::Denied)?;
+        Ok(app)
+    }
+
+    fn missing(app: &Application) -> Vec<&'static str> {
+        let mut m = Vec::new();
+        if app.photo_id.is_none() {
+            m.push("photo");
+        }
+        match app.delivery.as_deref() {
+            None => m.push("delivery"),
+            Some("mail") if app.address_sealed.is_none() => m.push("address"),
+            _ => {}
+        }
+        m
+    }
+
+    async fn view(&self, app: Application) -> Result<View, Error> {
+        let timeline = store::timeline(&self.ctx.db, &app.id).await?;
+        let missing = if app.status == "started" {
+            Self::missing(&app)
+        } else {
+            Vec::new()
+        };
+        Ok(View {
+            application: app,
+            timeline,
+            missing,
+        })
+    }
+
+    pub async fn get(&self, caller: &Caller, id: &str) -> Result<View, Error> {
+        let app = self.load(caller, READ, id).await?;
+        self.view(app).await
+    }
+
+    /// Starts a renewal (idempotent by `key`).
+    pub async fn start(
+        &self,
+        caller: &Caller,
+        key: &str,
+        driver_id: &str,
+        wants_real_id: bool,
+    ) -> Result<View, Error> {
+        let owner = caller.actor();
+        let hash = plaza_kernel::idempotency::fingerprint(
+            format!("{owner}\n{driver_id}\n{wants_real_id}").as_bytes(),
+        );
+        let scoped_key = format!("{owner}\n{key}");
+        if let Some((id, stored)) = store::by_key(&self.ctx.db, &scoped_key).await? {
+            if stored != hash {
+                return Err(Error::IdempotencyMismatch);
+            }
+            return self.get(caller, &id).await;
+        }
+        let (driver, decision) = self
+            .ctx
+            .drivers
+            .check_eligibility(caller, driver_id, &RenewalRequest { wants_real_id })
+            .await?;
+        if driver.subject.as_deref() != Some(owner.as_str()) {
+            // Staff may check a record, but only its owner renews it.
+            return Err(Error::Denied(plaza_policy::denied(caller)));
+        }
+        if !decision.eligible() {
+            return Err(Error::NotEligible(decision.refusals));
+        }
+        // The id follows from the key, so a retried start reuses the
+        // payment intent made for it.
+        let id = format!("ren_{}", &self.ctx.key.blind(scoped_key.as_bytes())[..26]);
+        let today = decision.today;
+        let age = driver.person.birth_date.years_until(today).max(0) as u32;
+        let mut payments = self.ctx.peers.payments.clone();
+        let intent = self
+            .ctx
+            .peers
+            .as_caller(
+                caller,
+                payments.create_intent(payments_pb::CreateIntentRequest {
+                    idempotency_key: format!("{id}/intent"),
+                    reference: id.clone(),
+                    description: "Driver's licence renewal".into(),
+                    fees: Some(payments_pb::QuoteRequest {
+                        licence_class: driver.class.as_str().to_owned(),
+                        age,
+                        late: driver.expires_on < today,
+                        real_id: wants_real_id && !driver.real_id,
+                    }),
+                }),
+            )
+            .await
+            .map_err(|s| downstream(s, "payments"))?
+            .into_inner();
+        let now = self.ctx.clock.now_ms();
+        let app = Application {
+            id: id.clone(),
+            driver_id: driver.id.clone(),
+            owner: owner.clone(),
+            caller: serde_json::to_string(caller).expect("JSON"),
+            jurisdiction: driver.jurisdiction.clone(),
+            status: "started".into(),
+            wants_real_id,
+            photo_id: None,
+            address_sealed: None,
+            delivery: None,
+            office_id: None,
+            intent_id: intent.id,
+            amount_due: intent.amount,
+            order_id: None,
+            new_expires_on: decision.new_expires_on.to_string(),
+            tracking: None,
+            refund_due: false,
+            created_ms: now,
+            updated_ms: now,
+        };
+        let mut tx = self.ctx.db.begin().await?;
+        match store::insert(&mut tx, &app, &scoped_key, &hash).await {
+            Ok(()) => {}
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                drop(tx);
+                // The same key at once (the other won), or another open
+                // renewal of this record.
+                if let Some((id, stored)) = store::by_key(&self.ctx.db, &scoped_key).await? {
+                    if stored != hash {
+                        return Err(Error::IdempotencyMismatch);
+                    }
+                    return self.get(caller, &id).await;
+                }
+                return Err(Error::AlreadyOpen);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        store::add_entry(
+            &mut tx,
+            &id,
+            now,
+            "started",
+            &format!(
+                "Renewal started; the fee is {}.{:02} USD.",
+                app.amount_due / 100,
+                app.amount_due % 100
+            ),
+        )
+        .await?;
+        self.audit(&mut tx, caller, "renewal.application.start", &app, "ok")
+            .await?;
+        self.ctx.db.commit(tx).await?;
+        self.view(app).await
+    }
+
+    async fn audit(
+        &self,
+        tx: &mut plaza_kernel::db::Tx,
+        caller: &Caller,
+        action: &str,
+        app: &Application,
+        outcome: &str,
+    ) -> Result<(), Error> {
+        plaza_audit::trail::record(
+            tx,
+            crate::SERVICE,
+            self.ctx.clock.now_ms(),
+            plaza_audit::trail::Record {
+                actor: &caller.actor(),
+                action,
+                resource: &format!("renewal/{}", app.id),
+                subject: Some(&app.owner),
+                purpose: "licence renewal",
+                outcome,
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Loads an application the caller may change, still before payment.
+    async fn editable(&self, caller: &Caller, id: &str) -> Result<Application, Error> {
+        let app = self.load(caller, UPDATE, id).await?;
+        if app.status != "started" {
+            return Err(Error::WrongState {
+                status: app.status,
+                wanted: "started",
+            });
+        }
+        Ok(app)
+    }
+
+    /// Changes an application under lock, with a timeline line.
+    async fn change(
+        &self,
+        caller: &Caller,
+        id: &str,
+        note: &str,
+        edit: impl FnOnce(&mut Application) -> Result<(), Error>,
+    ) -> Result<View, Error> {
+        let mut tx = self.ctx.db.begin().await?;
+        let mut app = store::lock(&self.ctx.db, &mut tx, id)
+            .await?
+            .ok_or(Error::ApplicationNotFound)?;
+        edit(&mut app)?;
+        let now = self.ctx.clock.now_ms();
+        store::update(&mut tx, &app, now).await?;
+        store::add_entry(&mut tx, id, now, &app.status, note).await?;
+        self.audit(&mut tx, caller, UPDATE, &app, "ok").await?;
+        self.ctx.db.commit(tx).await?;
+        self.view(app).await
+    }
+
+    pub async fn submit_photo(
+        &self,
+        caller: &Caller,
+        id: &str,
+        image: Vec<u8>,
+        content_type: &str,
+    ) -> Result<(bool, Vec<PhotoCheck>, View), Error> {
+        self.editable(caller, id).await?;
+        let mut photo = self.ctx.peers.photo.clone();
+        let submitted = self
+            .ctx
+            .peers
+            .as_caller(
+                caller,
+                photo.submit(photo_pb::SubmitRequest {
+                    image,
+                    content_type: content_type.to_owned(),
+                }),
+            )
+            .await
+            .map_err(|s| downstream(s, "photo"))?
+            .into_inner();
+        let report = submitted.report.unwrap_or_default();
+        let checks = report
+            .checks
+            .iter()
+            .map(|c| PhotoCheck {
+                name: c.name.clone(),
+                passed: c.passed,
+                reason: c.reason.clone(),
+                advice: c.advice.clone(),
+            })
+            .collect();
+        if !report.accepted || submitted.photo_id.is_empty() {
+            let view = self.get(caller, id).await?;
+            return Ok((false, checks, view));
+        }
+        let photo_id = submitted.photo_id;
+        let view = self
+            .change(caller, id, "Photo accepted.", |a| {
+                ensure_started(a)?;
+                a.photo_id = Some(photo_id);
+                Ok(())
+            })
+            .await?;
+        Ok((true, checks, view))
+    }
+
+    pub async fn confirm_address(
+        &self,
+        caller: &Caller,
+        id: &str,
+        text: &str,
+    ) -> Result<(AddressAnswer, View), Error> {
+        self.editable(caller, id).await?;
+        let mut address = self.ctx.peers.address.clone();
+        let v = self
+            .ctx
+            .peers
+            .as_caller(
+                caller,
+                address.validate(address_pb::ValidateRequest {
+                    text: text.to_owned(),
+                }),
+            )
+            .await
+            .map_err(|s| downstream(s, "address"))?
+            .into_inner();
+        let outcome = match address_pb::Outcome::try_from(v.outcome) {
+            Ok(address_pb::Outcome::Exact) => "exact",
+            Ok(address_pb::Outcome::Corrected) => "corrected",
+            _ => "no_match",
+        };
+        let lines: Vec<String> = v
+            .matched
+            .as_ref()
+            .map(|m| vec![m.delivery_line.clone(), m.last_line.clone()])
+            .unwrap_or_default();
+        let answer = AddressAnswer {
+            outcome: outcome.to_owned(),
+            deliverable: v.deliverable,
+            lines: lines.clone(),
+            changes: v
+                .changes
+                .iter()
+                .map(|c| (c.field.clone(), c.from.clone(), c.to.clone()))
+                .collect(),
+            suggestions: v
+                .suggestions
+                .iter()
+                .map(|s| format!("{}, {}", s.delivery_line, s.last_line))
+                .collect(),
+        };
+        if !v.deliverable || lines.iter().any(String::is_empty) {
+            let view = self.get(caller, id).await?;
+            return Ok((answer, view));
+        }
+        let sealed = store::seal_lines(&self.ctx.key, id, &lines);
+        let view = self
+            .change(caller, id, "Mailing address confirmed.", |a| {
+                ensure_started(a)?;
+                a.address_sealed = Some(sealed);
+                Ok(())
+            })
+            .await?;
+        Ok((answer, view))
+    }
+
+    pub async fn choose_delivery(
+        &self,
+        caller: &Caller,
+        id: &str,
+        kind: &str,
+        office_id: &str,
+    ) -> Result<View, Error> {
+        self.editable(caller, id).await?;
+        let (delivery, office) = match (kind, office_id.trim()) {
+            ("mail", "") => ("mail", None),
+            ("pickup", office) if !office.is_empty() && office.len() <= 64 => {
+                ("pickup", Some(office.to_owned()))
+            }
+            ("pickup", _) => {
+                return Err(Error::invalid(
+                    "office_id",
+                    "choose the office to pick the card up at",
+                ));
+            }
+            _ => return Err(Error::invalid("kind", "mail, or pickup with an office_id")),
+        };
+        let note = match &office {
+            None => "The card will be mailed.".to_owned(),
+            Some(o) => format!("The card will be picked up at office {o}."),
+        };
+        self.change(caller, id, &note, |a| {
+            ensure_started(a)?;
+            a.delivery = Some(delivery.to_owned());
+            a.office_id = office;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Pays the fee, then runs the saga that orders the card.
+    pub async fn pay(&self, caller: &Caller, id: &str, card_number: &str) -> Result<View, Error> {
+        let app = self.load(caller, UPDATE, id).await?;
+        if app.status == "started" {
+            let missing = Self::missing(&app);
+            if !missing.is_empty() {
+                return Err(Error::OutOfOrder(missing));
+            }
+            let mut payments = self.ctx.peers.payments.clone();
+            self.ctx
+                .peers
+                .as_caller(
+                    caller,
+                    payments.pay(payments_pb::PayRequest {
+                        intent_id: app.intent_id.clone(),
+                        card_number: card_number.to_owned(),
+                    }),
+                )
+                .await
+                .map_err(|s| downstream(s, "payments"))?;
+            self.change(caller, id, "Fee paid.", |a| {
+                if a.status == "started" {
+                    a.status = "paid".into();
+                }
+                Ok(())
+            })
+            .await?;
+        } else if app.status != "paid" {
+            // Paid and ordered already: paying again changes nothing.
+            return self.view(app).await;
+        }
+        self.order_card(id).await?;
+        self.get(caller, id).await
+    }
+
+    /// Runs (or resumes) the saga of a paid application and records its end.
+    pub async fn order_card(&self, id: &str) -> Result<(), Error> {
+        let record = self
+            .engine
+            .start(saga::KIND, id, serde_json::json!({"application_id": id}))
+            .await?;
+        self.saga_finished(id, record.status, record.error.as_deref())
+            .await
+    }
+
+    async fn saga_finished(
+        &self,
+        id: &str,
+        status: SagaStatus,
+        error: Option<&str>,
+    ) -> Result<(), Error> {
+        let (new_status, note) = match status {
+            SagaStatus::Done => (
+                "ordered",
+                "Card ordered. Your temporary licence is ready to print.".to_owned(),
+            ),
+            SagaStatus::Unwound => (
+                "failed",
+                format!(
+                    "The card could not be ordered ({}); the fee was refunded.",
+                    error.unwrap_or("unknown reason")
+                ),
+            ),
+            SagaStatus::Stuck => {
+                tracing::error!(
+                    application = id,
+                    "renewal saga stuck: an operator must look"
+                );
+                return Ok(());
+            }
+            SagaStatus::Running | SagaStatus::Unwinding => return Ok(()),
+        };
+        let mut tx = self.ctx.db.begin().await?;
+        let Some(mut app) = store::lock(&self.ctx.db, &mut tx, id).await? else {
+            return Ok(());
+        };
+        if app.status != "paid" {
+            return Ok(());
+        }
+        app.status = new_status.into();
+        let now = self.ctx.clock.now_ms();
+        store::update(&mut tx, &app, now).await?;
+        store::add_entry(&mut tx, id, now, new_status, &note).await?;
+        self.ctx.db.commit(tx).await?;
+        Ok(())
+    }
+
+    /// Finishes sagas a crash left half-way, and records their ends.
+    pub async fn resume(&self) -> Result<usize, Error> {
+        let n = self.engine.resume_all().await?;
+        let rows = sqlx::query_scalar::<_, String>(
+            "SELECT id FROM renewal_applications WHERE status = 'paid'",
+        )
+        .fetch_all(self.ctx.db.reader())
+        .await?;
+        for id in rows {
+            if let Some(rec) = self.engine.load(&id).await? {
+                self.saga_finished(&id, rec.status, rec.error.as_deref())
+                    .await?;
+            } else {
+                // Paid, but the saga was never recorded: start it.
+                self.order_card(&id).await?;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Cancels an application: before payment nothing else is needed; after
+    /// it, the card order is cancelled (while the vendor has not got it) and
+    /// the fee refunded.
+    pub async fn cancel(&self, caller: &Caller, id: &str, reason: &str) -> Result<View, Error> {
+        let app = self.load(caller, UPDATE, id).await?;
+        match app.status.as_str() {
+            "started" => {}
+            "paid" | "ordered" => {
+                if let Some(order) = &app.order_id {
+                    let mut client = self.ctx.peers.fulfillment.clone();
+                    self.ctx
+                        .peers
+                        .as_caller(
+                            caller,
+                            client.cancel_order(fulfillment_pb::CancelOrderRequest {
+                                id: order.clone(),
+                                reason: "cancelled by the applicant".into(),
+                            }),
+                        )
+                        .await
+                        .map_err(|s| match s.code() {
+                            tonic::Code::FailedPrecondition => Error::TooLateToCancel,
+                            _ => downstream(s, "fulfillment"),
+                        })?;
+                }
+                saga::refund(&self.ctx, &app, &format!("{id}/cancel-refund"))
+                    .await
+                    .map_err(|e| Error::Downstream(PublicError::unavailable(&e.to_string())))?;
+            }
+            "cancelled" => return self.view(app).await,
+            _ => return Err(Error::TooLateToCancel),
+        }
+        let note = if reason.trim().is_empty() {
+            "Cancelled by the applicant.".to_owned()
+        } else {
+            format!("Cancelled by the applicant: {}", reason.trim())
+        };
+        let paid = app.status != "started";
+        self.change(caller, id, &note, |a| {
+            a.status = "cancelled".into();
+            a.refund_due = false;
+            Ok(())
+        })
+        .await
+        .inspect(|_| {
+            if paid {
+                metrics::counter!("plaza_renewal_cancelled_after_payment_total").increment(1);
+            }
+        })
+    }
+
+    /// The temporary licence, once the card is ordered.
+    pub async fn temporary_licence(&self, caller: &Caller, id: &str) -> Result<Vec<u8>, Error> {
+        let app = self.load(caller, READ, id).await?;
+        let Some(order) = app.order_id.clone() else {
+            return Err(Error::WrongState {
+                status: app.status,
+                wanted: "ordered",
+            });
+        };
+        let mut client = self.ctx.peers.fulfillment.clone();
+        let caller = serde_json::from_str::<Caller>(&app.caller)
+            .map_err(|e| Error::Corrupt(format!("stored caller: {e}")))?;
+        Ok(self
+            .ctx
+            .peers
+            .as_caller(
+                &caller,
+                client.temporary_licence(fulfillment_pb::TemporaryLicenceRequest { id: order }),
+            )
+            .await
+            .map_err(|s| downstream(s, "fulfillment"))?
+            .into_inner()
+            .pdf)
+    }
+
+    /// Refunds payments of applications whose card order failed.
+    pub async fn settle_refunds(&self) -> Result<usize, Error> {
+        let mut done = 0;
+        for app in store::refunds_due(&self.ctx.db, 100).await? {
+            if saga::refund(&self.ctx, &app, &format!("{}/order-failed-refund", app.id))
+                .await
+                .is_err()
+            {
+                continue;
+            }
+            let mut tx = self.ctx.db.begin().await?;
+            if let Some(mut a) = store::lock(&self.ctx.db, &mut tx, &app.id).await? {
+                a.refund_due = false;
+                let now = self.ctx.clock.now_ms();
+                store::update(&mut tx, &a, now).await?;
+                store::add_entry(&mut tx, &a.id, now, &a.status, "The fee was refunded.").await?;
+            }
+            self.ctx.db.commit(tx).await?;
+            done += 1;
+        }
+        Ok(done)
+    }
+
+    /// Resumes sagas at start, then settles refunds every `every`.
+    pub async fn run_background(
+        self,
+        every: std::time::Duration,
+        mut shutdown: plaza_kernel::shutdown::Shutdown,
+    ) {
+        if let Err(e) = self.resume().await {
+            tracing::warn!(error = %plaza_kernel::error::chain(&e), "resuming renewal sagas failed");
+        }
+        loop {
+            if let Err(e) = self.settle_refunds().await {
+                tracing::warn!(error = %plaza_kernel::error::chain(&e), "renewal refunds pass failed");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = shutdown.wait() => return,
+            }
+        }
+    }
+}
+
+fn ensure_started(a: &Application) -> Result<(), Error> {
+    if a.status == "started" {
+        Ok(())
+    } else {
+        Err(Error::WrongState {
+            status: a.status.clone(),
+            wanted: "started",
+        })
+    }
+}

@@ -1,0 +1,238 @@
+//! Applications and their timelines.
+
+use plaza_kernel::crypt::DataKey;
+use plaza_kernel::db::{Db, Dialect, Tx};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::error::Error;
+
+/// An application as stored (the address still sealed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Application {
+    pub id: String,
+    pub driver_id: String,
+    pub owner: String,
+    /// The citizen's caller, JSON.
+    pub caller: String,
+    pub jurisdiction: String,
+    pub status: String,
+    pub wants_real_id: bool,
+    pub photo_id: Option<String>,
+    pub address_sealed: Option<String>,
+    pub delivery: Option<String>,
+    pub office_id: Option<String>,
+    pub intent_id: String,
+    pub amount_due: i64,
+    pub order_id: Option<String>,
+    pub new_expires_on: String,
+    pub tracking: Option<String>,
+    pub refund_due: bool,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+/// A line of the timeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub at_ms: i64,
+    pub status: String,
+    pub note: String,
+}
+
+const COLUMNS: &str = "id, driver_id, owner, caller, jurisdiction, status, wants_real_id, photo_id, address_sealed, delivery, office_id, intent_id, amount_due, order_id, new_expires_on, tracking, refund_due, created_ms, updated_ms";
+
+/// Statuses after which nothing more happens.
+pub const FINAL: &[&str] = &["mailed", "ready_for_pickup", "failed", "cancelled"];
+
+fn row(r: &AnyRow) -> Result<Application, Error> {
+    Ok(Application {
+        id: r.try_get(0)?,
+        driver_id: r.try_get(1)?,
+        owner: r.try_get(2)?,
+        caller: r.try_get(3)?,
+        jurisdiction: r.try_get(4)?,
+        status: r.try_get(5)?,
+        wants_real_id: r.try_get::<i64, _>(6)? != 0,
+        photo_id: r.try_get(7)?,
+        address_sealed: r.try_get(8)?,
+        delivery: r.try_get(9)?,
+        office_id: r.try_get(10)?,
+        intent_id: r.try_get(11)?,
+        amount_due: r.try_get(12)?,
+        order_id: r.try_get(13)?,
+        new_expires_on: r.try_get(14)?,
+        tracking: r.try_get(15)?,
+        refund_due: r.try_get::<i64, _>(16)? != 0,
+        created_ms: r.try_get(17)?,
+        updated_ms: r.try_get(18)?,
+    })
+}
+
+pub fn address_aad(id: &str) -> String {
+    format!("renewal/applications/{id}/address")
+}
+
+/// Seals the confirmed mailing lines.
+pub fn seal_lines(key: &DataKey, id: &str, lines: &[String]) -> String {
+    key.encrypt_text(&address_aad(id), &lines.join("\n"))
+}
+
+pub fn open_lines(key: &DataKey, app: &Application) -> Result<Vec<String>, Error> {
+    match &app.address_sealed {
+        None => Ok(Vec::new()),
+        Some(s) => Ok(key
+            .decrypt_text(&address_aad(&app.id), s)
+            .map_err(|e| Error::Corrupt(format!("application {}: address: {e}", app.id)))?
+            .lines()
+            .map(str::to_owned)
+            .collect()),
+    }
+}
+
+pub async fn get(db: &Db, id: &str) -> Result<Option<Application>, Error> {
+    let sql = format!("SELECT {COLUMNS} FROM renewal_applications WHERE id = $1");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(db.reader())
+        .await?
+        .map(|r| row(&r))
+        .transpose()
+}
+
+/// The application, locked for the rest of `tx` (PostgreSQL; SQLite's
+/// write transaction holds the database already).
+pub async fn lock(db: &Db, tx: &mut Tx, id: &str) -> Result<Option<Application>, Error> {
+    let lock = match db.dialect() {
+        Dialect::Postgres => " FOR UPDATE",
+        Dialect::Sqlite => "",
+    };
+    let sql = format!("SELECT {COLUMNS} FROM renewal_applications WHERE id = $1{lock}");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .map(|r| row(&r))
+        .transpose()
+}
+
+/// The idempotency record of a start: `(id, request hash)`.
+pub async fn by_key(db: &Db, key: &str) -> Result<Option<(String, String)>, Error> {
+    let r = sqlx::query("SELECT id, request_hash FROM renewal_applications WHERE idem_key = $1")
+        .bind(key)
+        .fetch_optional(db.reader())
+        .await?;
+    Ok(match r {
+        Some(r) => Some((r.try_get(0)?, r.try_get(1)?)),
+        None => None,
+    })
+}
+
+pub async fn insert(
+    tx: &mut Tx,
+    a: &Application,
+    idem_key: &str,
+    request_hash: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO renewal_applications (id, idem_key, request_hash, driver_id, owner, caller, jurisdiction, status, wants_real_id, intent_id, amount_due, new_expires_on, refund_due, open_driver, created_ms, updated_ms)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, $4, $13, $13)",
+    )
+    .bind(&a.id)
+    .bind(idem_key)
+    .bind(request_hash)
+    .bind(&a.driver_id)
+    .bind(&a.owner)
+    .bind(&a.caller)
+    .bind(&a.jurisdiction)
+    .bind(&a.status)
+    .bind(i64::from(a.wants_real_id))
+    .bind(&a.intent_id)
+    .bind(a.amount_due)
+    .bind(&a.new_expires_on)
+    .bind(a.created_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Writes the changeable fields of `a` back.
+pub async fn update(tx: &mut Tx, a: &Application, now_ms: i64) -> Result<(), Error> {
+    let open = !FINAL.contains(&a.status.as_str());
+    sqlx::query(
+        "UPDATE renewal_applications SET status = $1, photo_id = $2, address_sealed = $3, delivery = $4, office_id = $5, order_id = $6, tracking = $7, refund_due = $8, open_driver = $9, updated_ms = $10 WHERE id = $11",
+    )
+    .bind(&a.status)
+    .bind(&a.photo_id)
+    .bind(&a.address_sealed)
+    .bind(&a.delivery)
+    .bind(&a.office_id)
+    .bind(&a.order_id)
+    .bind(&a.tracking)
+    .bind(i64::from(a.refund_due))
+    .bind(open.then(|| a.driver_id.clone()))
+    .bind(now_ms)
+    .bind(&a.id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn add_entry(
+    tx: &mut Tx,
+    id: &str,
+    at_ms: i64,
+    status: &str,
+    note: &str,
+) -> Result<(), Error> {
+    let next: i64 = sqlx::query(
+        "SELECT CAST(COALESCE(MAX(seq), 0) + 1 AS BIGINT) FROM renewal_timeline WHERE application_id = $1",
+    )
+    .bind(id)
+    .fetch_one(&mut **tx)
+    .await?
+    .try_get(0)?;
+    sqlx::query(
+        "INSERT INTO renewal_timeline (application_id, seq, at_ms, status, note) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(id)
+    .bind(next)
+    .bind(at_ms)
+    .bind(status)
+    .bind(note)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn timeline(db: &Db, id: &str) -> Result<Vec<Entry>, Error> {
+    let rows = sqlx::query(
+        "SELECT at_ms, status, note FROM renewal_timeline WHERE application_id = $1 ORDER BY seq",
+    )
+    .bind(id)
+    .fetch_all(db.reader())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Entry {
+                at_ms: r.try_get(0)?,
+                status: r.try_get(1)?,
+                note: r.try_get(2)?,
+            })
+        })
+        .collect()
+}
+
+/// Applications whose payment must be refunded (a failed card order).
+pub async fn refunds_due(db: &Db, limit: i64) -> Result<Vec<Application>, Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM renewal_applications WHERE refund_due = 1 ORDER BY updated_ms LIMIT $1"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(limit)
+        .fetch_all(db.reader())
+        .await?
+        .iter()
+        .map(row)
+        .collect()
+}
