@@ -40,7 +40,15 @@ struct OfficesServer {
     task: tokio::task::JoinHandle<()>,
     /// The renewal service's driver records (to seed and claim).
     drivers: plaza_renewal::Drivers,
+    renewals: plaza_renewal::application::Renewals,
+    /// Sends card orders to the simulated vendor (driven by the tests).
+    batcher: plaza_fulfillment::Batcher,
+    /// The simulated processor and vendor.
+    sim: String,
 }
+
+/// The size of the reference address set the harness imports (seed 1).
+const REFERENCE_ROWS: u64 = 2_000;
 
 /// The outside world for the renewal services: processor and card vendor.
 async fn start_sim() -> String {
@@ -73,6 +81,19 @@ async fn start_offices(
     let clock: plaza_kernel::clock::SharedClock = Arc::new(SystemClock);
     let address =
         plaza_address::Addresses::new(plaza_address::open_db(&sqlite_target()).await.unwrap());
+    let mut csv = Vec::new();
+    plaza_address::generate::write_csv(REFERENCE_ROWS, 1, &mut csv, &|_| {}).unwrap();
+    let reference = plaza_address::reference::read(csv.as_slice(), &|_| {}).unwrap();
+    let operator = plaza_kernel::auth::Caller {
+        subject: "operator".into(),
+        issuer: "plaza:cli".into(),
+        roles: vec![Role::Admin],
+        jurisdiction: None,
+    };
+    address
+        .import(&operator, &reference, &|_| {})
+        .await
+        .unwrap();
     let photos = plaza_photo::Photos::new(
         plaza_photo::open_db(&sqlite_target()).await.unwrap(),
         plaza_kernel::crypt::DataKey::random(),
@@ -90,11 +111,16 @@ async fn start_offices(
         clock.clone(),
         plaza_payments::PaymentsConfig::default(),
     );
+    let fulfillment_db = plaza_fulfillment::open_db(&sqlite_target()).await.unwrap();
     let fulfillment = plaza_fulfillment::Fulfillment::new(
-        plaza_fulfillment::open_db(&sqlite_target()).await.unwrap(),
+        fulfillment_db.clone(),
         Arc::new(plaza_kernel::crypt::DataKey::random()),
         clock.clone(),
         plaza_fulfillment::Config::default(),
+    );
+    let batcher = plaza_fulfillment::Batcher::new(
+        fulfillment.clone(),
+        Arc::new(plaza_fulfillment::vendor::HttpVendor::new(&sim)),
     );
     let renewal_db = plaza_renewal::open_db(&sqlite_target()).await.unwrap();
     let renewal_key = plaza_kernel::crypt::DataKey::random();
@@ -117,12 +143,24 @@ async fn start_offices(
     )
     .unwrap();
     let renewals = plaza_renewal::application::Renewals::new(
-        renewal_db,
+        renewal_db.clone(),
         renewal_key,
         drivers.clone(),
         peers,
-        clock,
+        clock.clone(),
     );
+    // Card progress travels as in `serve`: fulfillment's outbox, the relay,
+    // the bus, renewal's inbox.
+    let bus = plaza_kernel::bus::connect(None, "plaza").await.unwrap();
+    plaza_renewal::application::events::subscribe(&renewal_db, clock, &bus, Shutdown::never())
+        .await
+        .unwrap();
+    let relay = plaza_kernel::outbox::Relay::new(
+        fulfillment_db,
+        bus,
+        plaza_kernel::outbox::RelayConfig::default(),
+    );
+    tokio::spawn(relay.run(Shutdown::never(), Duration::from_secs(1)));
     let address = AddressServiceServer::new(plaza_address::grpc::GrpcAddress::new(address, seal()));
     let photos = PhotoServiceServer::new(plaza_photo::GrpcPhotos::new(photos, seal()));
     let payments =
@@ -136,7 +174,7 @@ async fn start_offices(
         seal(),
     ));
     let applications = RenewalApplicationsServer::new(
-        plaza_renewal::application::grpc::GrpcApplications::new(renewals, seal()),
+        plaza_renewal::application::grpc::GrpcApplications::new(renewals.clone(), seal()),
     );
     let (tx, rx) = oneshot::channel::<()>();
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -174,6 +212,9 @@ async fn start_offices(
         stop: Some(tx),
         task,
         drivers,
+        renewals,
+        batcher,
+        sim,
     }
 }
 
@@ -355,6 +396,12 @@ impl Api {
     /// the API and start its renewal: `(driver id, renewal id, payment
     /// intent id)`.
     async fn citizen_renewal(&self, citizen: &str) -> (String, String, String) {
+        self.citizen_renewal_nth(citizen, 0).await
+    }
+
+    /// Like `citizen_renewal`, with the `nth` eligible record (each citizen
+    /// needs one of their own).
+    async fn citizen_renewal_nth(&self, citizen: &str, nth: usize) -> (String, String, String) {
         use plaza_renewal::drivers::seed;
         let drivers = &self.offices.as_ref().unwrap().drivers;
         let opts = seed::SeedOptions::new(200, 11, drivers.today());
@@ -372,13 +419,14 @@ impl Api {
         };
         let driver = (0..200)
             .map(|i| seed::driver(&opts, i, seed::sample_address(11, i)))
-            .find(|d| drivers.evaluate(d, &request).eligible())
-            .expect("an eligible driver among 200");
+            .filter(|d| drivers.evaluate(d, &request).eligible())
+            .nth(nth)
+            .expect("enough eligible drivers among 200");
         let claim = self
             .http
             .post(self.url("/v1/drivers/claim"))
             .bearer_auth(citizen)
-            .header("Idempotency-Key", "claim-1")
+            .header("Idempotency-Key", format!("claim-{nth}"))
             .json(&json!({
                 "licence_number": driver.licence_number.as_str(),
                 "birth_date": driver.person.birth_date.to_string(),
@@ -396,7 +444,7 @@ impl Api {
             .http
             .post(self.url("/v1/renewals"))
             .bearer_auth(citizen)
-            .header("Idempotency-Key", "start-1")
+            .header("Idempotency-Key", format!("start-{nth}"))
             .json(&json!({"driver_id": driver.id}))
             .send()
             .await
@@ -1837,4 +1885,342 @@ async fn a_citizen_sees_who_accessed_their_records_and_an_auditor_exports_them_w
         .await
         .unwrap();
     assert_problem(r, 400, "audit.invalid").await;
+}
+
+// ------------------------------------------------------- renewal flows
+
+impl Api {
+    fn server(&self) -> &OfficesServer {
+        self.offices.as_ref().unwrap()
+    }
+
+    async fn post_as(&self, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(token)
+            .header("Idempotency-Key", plaza_kernel::testing::unique("k"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn renewal(&self, token: &str, id: &str) -> Value {
+        self.get_as(&format!("/v1/renewals/{id}"), token).await.1
+    }
+
+    async fn photo(&self, token: &str, id: &str, fixture: &str) -> (StatusCode, Value) {
+        use base64::Engine;
+        let path = format!(
+            "{}/../photo/tests/fixtures/{fixture}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let bytes = std::fs::read(path).unwrap();
+        self.post_as(
+            token,
+            &format!("/v1/renewals/{id}/photo"),
+            json!({"content_type": "image/jpeg",
+                   "image_base64": base64::engine::general_purpose::STANDARD.encode(bytes)}),
+        )
+        .await
+    }
+
+    /// Sends waiting card orders to the vendor, lets it work `stages`
+    /// stages, and reads its answers back.
+    async fn run_vendor(&self, stages: usize) {
+        let b = &self.server().batcher;
+        b.flush().await.unwrap();
+        b.tick().await.unwrap();
+        for _ in 0..stages {
+            self.http
+                .post(format!("{}/vendor/v1/admin/advance", self.server().sim))
+                .send()
+                .await
+                .unwrap();
+        }
+        b.tick().await.unwrap();
+    }
+
+    /// Succeeded charges at the processor for a payment intent.
+    async fn charges(&self, intent: &str) -> usize {
+        let v: Value = self
+            .http
+            .get(format!(
+                "{}/processor/v1/charges?reference={intent}",
+                self.server().sim
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["charges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["status"] == "succeeded")
+            .count()
+    }
+}
+
+/// The first reference address, written the way a person types it.
+fn typed_reference_address() -> String {
+    let mut first = None;
+    plaza_address::generate::for_each(REFERENCE_ROWS, 1, |a, _| {
+        if first.is_none() {
+            first = Some(format!(
+                "{} {}, {} {} {}",
+                a.number,
+                a.street().to_lowercase(),
+                a.city.to_lowercase(),
+                a.state,
+                a.zip5
+            ));
+        }
+    });
+    first.unwrap()
+}
+
+#[tokio::test]
+async fn a_citizen_renews_online_and_the_card_is_mailed() {
+    let api = spawn().await;
+    let citizen = api.token(Role::Citizen, None).await;
+    let (_, id, intent) = api.citizen_renewal(&citizen).await;
+    let path = |tail: &str| format!("/v1/renewals/{id}{tail}");
+
+    // The fee, as the schedule says (class C, under 65, not late).
+    let (_, fees) = api.get("/v1/fees?licence_class=C&age=40").await;
+    assert_eq!(fees["total"], 4300);
+
+    // Paying first is out of order, and changes nothing.
+    let (status, p) = api
+        .post_as(
+            &citizen,
+            &path("/payment"),
+            json!({"card_number": "4242424242424242"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(p["code"], "renewal.out_of_order");
+    assert!(p["detail"].as_str().unwrap().contains("photo"));
+    assert_eq!(api.charges(&intent).await, 0);
+
+    // A dark photo is refused with the reason and what to change; a good
+    // one is kept.
+    let (status, dark) = api.photo(&citizen, &id, "dark.jpg").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(dark["accepted"], false);
+    let failed: Vec<&Value> = dark["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["passed"] == false)
+        .collect();
+    assert!(!failed.is_empty() && failed.iter().all(|c| c["advice"] != ""));
+    assert_eq!(dark["renewal"]["photo_accepted"], false);
+    let (_, good) = api.photo(&citizen, &id, "good.jpg").await;
+    assert_eq!(good["accepted"], true, "{good}");
+    assert_eq!(good["renewal"]["photo_accepted"], true);
+
+    // An unknown address is not kept; the typed reference address is,
+    // standardised with its ZIP+4.
+    let (_, nowhere) = api
+        .post_as(
+            &citizen,
+            &path("/address"),
+            json!({"text": "99999 Nowhere Rd, Atlantis PA 19999"}),
+        )
+        .await;
+    assert_eq!(nowhere["validation"]["outcome"], "no_match");
+    assert_eq!(nowhere["renewal"]["address_confirmed"], false);
+    let (_, home) = api
+        .post_as(
+            &citizen,
+            &path("/address"),
+            json!({"text": typed_reference_address()}),
+        )
+        .await;
+    assert_eq!(home["validation"]["deliverable"], true, "{home}");
+    let last = home["validation"]["lines"][1].as_str().unwrap();
+    assert!(
+        last.ends_with(|c: char| c.is_ascii_digit()) && last.contains('-'),
+        "ZIP+4: {last}"
+    );
+    assert_eq!(home["renewal"]["address_confirmed"], true);
+
+    let (status, _) = api
+        .post_as(&citizen, &path("/delivery"), json!({"kind": "mail"}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // A declined card, then a good one; paying again charges nothing more.
+    let (status, declined) = api
+        .post_as(
+            &citizen,
+            &path("/payment"),
+            json!({"card_number": "4000000000000002"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(declined["code"], "payments.card_declined");
+    assert_eq!(api.renewal(&citizen, &id).await["status"], "started");
+    let (status, paid) = api
+        .post_as(
+            &citizen,
+            &path("/payment"),
+            json!({"card_number": "4242 4242 4242 4242"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{paid}");
+    assert_eq!(paid["status"], "ordered");
+    let order = paid["order_id"].as_str().unwrap().to_owned();
+    let (_, again) = api
+        .post_as(
+            &citizen,
+            &path("/payment"),
+            json!({"card_number": "4242424242424242"}),
+        )
+        .await;
+    assert_eq!(again["order_id"], order.as_str());
+    assert_eq!(api.charges(&intent).await, 1, "charged exactly once");
+
+    let (status, receipt) = api
+        .get_as(&format!("/v1/payments/{intent}/receipt"), &citizen)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(receipt["amount"], 4300);
+    assert!(
+        receipt["transaction_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("ch_")
+    );
+
+    let pdf = api
+        .http
+        .get(api.url(&path("/temporary-licence")))
+        .bearer_auth(&citizen)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pdf.headers()["content-type"], "application/pdf");
+    assert!(pdf.bytes().await.unwrap().starts_with(b"%PDF-"));
+
+    // The vendor makes and mails the card; its progress reaches the
+    // timeline.
+    api.run_vendor(3).await;
+    wait_until(Duration::from_secs(10), "the card mailed", || {
+        let api = &api;
+        let citizen = &citizen;
+        let id = &id;
+        async move { api.renewal(citizen, id).await["status"] == "mailed" }
+    })
+    .await;
+    let done = api.renewal(&citizen, &id).await;
+    assert!(done["tracking"].as_str().unwrap().starts_with("9400"));
+    let statuses: Vec<&str> = done["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["status"].as_str().unwrap())
+        .collect();
+    for s in [
+        "started",
+        "paid",
+        "ordered",
+        "in_production",
+        "produced",
+        "mailed",
+    ] {
+        assert!(statuses.contains(&s), "{s} in {statuses:?}");
+    }
+    // Too late to cancel now.
+    let (status, late) = api
+        .post_as(
+            &citizen,
+            &path("/cancel"),
+            json!({"reason": "changed my mind"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(late["code"], "renewal.too_late_to_cancel");
+}
+
+#[tokio::test]
+async fn a_failed_card_and_a_cancelled_renewal_are_refunded() {
+    let api = spawn().await;
+    let (_, page) = api.get("/v1/offices?limit=1").await;
+    let office = page["items"][0]["id"].as_str().unwrap().to_owned();
+    let mut cases = Vec::new();
+    for nth in 0..2 {
+        let citizen = api.token(Role::Citizen, None).await;
+        let (_, id, intent) = api.citizen_renewal_nth(&citizen, nth).await;
+        let (_, good) = api.photo(&citizen, &id, "good.jpg").await;
+        assert_eq!(good["accepted"], true);
+        let (_, chosen) = api
+            .post_as(
+                &citizen,
+                &format!("/v1/renewals/{id}/delivery"),
+                json!({"kind": "pickup", "office_id": office}),
+            )
+            .await;
+        assert_eq!(chosen["missing"], json!([]), "pickup needs no address");
+        let (status, paid) = api
+            .post_as(
+                &citizen,
+                &format!("/v1/renewals/{id}/payment"),
+                json!({"card_number": "4242424242424242"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{paid}");
+        assert_eq!(paid["status"], "ordered");
+        cases.push((citizen, id, intent));
+    }
+
+    // The second applicant cancels before the card is made: refunded.
+    let (citizen, id, intent) = &cases[1];
+    let (status, cancelled) = api
+        .post_as(citizen, &format!("/v1/renewals/{id}/cancel"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    assert_eq!(cancelled["status"], "cancelled");
+    let receipt = api
+        .get_as(&format!("/v1/payments/{intent}/receipt"), citizen)
+        .await
+        .1;
+    assert_eq!(receipt["refunded"], receipt["amount"]);
+
+    // The vendor fails the first applicant's batch: the order fails, the
+    // fee is refunded, and the timeline says so.
+    api.http
+        .post(format!("{}/vendor/v1/admin/faults", api.server().sim))
+        .json(&json!({"fail_next_batches": 1}))
+        .send()
+        .await
+        .unwrap();
+    api.run_vendor(2).await;
+    let (citizen, id, intent) = &cases[0];
+    wait_until(Duration::from_secs(10), "the order failed", || async {
+        api.renewal(citizen, id).await["status"] == "failed"
+    })
+    .await;
+    assert_eq!(api.server().renewals.settle_refunds().await.unwrap(), 1);
+    let receipt = api
+        .get_as(&format!("/v1/payments/{intent}/receipt"), citizen)
+        .await
+        .1;
+    assert_eq!(receipt["refunded"], receipt["amount"]);
+    let notes: Vec<String> = api.renewal(citizen, id).await["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["note"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(notes.iter().any(|n| n.contains("refunded")), "{notes:?}");
+    // A second pass refunds nothing more.
+    assert_eq!(api.server().renewals.settle_refunds().await.unwrap(), 0);
 }
