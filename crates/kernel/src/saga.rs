@@ -196,6 +196,16 @@ impl SagaEngine {
         }
     }
 
+    /// How long a process holds a saga it runs before another may take it
+    /// over (default 60 s). A process that dies leaves its sagas for this
+    /// long; the holder renews the lease while it retries a step, and steps
+    /// are idempotent, so a lease shorter than a slow step costs a repeat,
+    /// never a wrong result.
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
     /// Records a new saga. `id` doubles as its idempotency key: starting the
     /// same id twice records it once.
     pub async fn create(&self, kind: &str, id: &str, input: Value) -> Result<(), Error> {

@@ -80,6 +80,9 @@ pub struct Renewals {
     policies: Policies,
 }
 
+/// Seconds a process holds a renewal saga before another may take it up.
+pub const LEASE_S: u64 = 10;
+
 const READ: &str = "renewal.application.read";
 const UPDATE: &str = "renewal.application.update";
 
@@ -102,7 +105,9 @@ impl Renewals {
             drivers,
             clock: clock.clone(),
         });
-        let engine = SagaEngine::new(db, vec![saga::definition(ctx.clone())], clock);
+        // A renewal whose process died is taken up within seconds.
+        let engine = SagaEngine::new(db, vec![saga::definition(ctx.clone())], clock)
+            .with_lease(std::time::Duration::from_secs(LEASE_S));
         Renewals {
             ctx,
             engine,
@@ -691,16 +696,17 @@ impl Renewals {
         Ok(done)
     }
 
-    /// Resumes sagas at start, then settles refunds every `every`.
+    /// Every `every`: resumes sagas left by a process that died (once their
+    /// lease has run out) and settles refunds.
     pub async fn run_background(
         self,
         every: std::time::Duration,
         mut shutdown: plaza_kernel::shutdown::Shutdown,
     ) {
-        if let Err(e) = self.resume().await {
-            tracing::warn!(error = %plaza_kernel::error::chain(&e), "resuming renewal sagas failed");
-        }
         loop {
+            if let Err(e) = self.resume().await {
+                tracing::warn!(error = %plaza_kernel::error::chain(&e), "resuming renewal sagas failed");
+            }
             if let Err(e) = self.settle_refunds().await {
                 tracing::warn!(error = %plaza_kernel::error::chain(&e), "renewal refunds pass failed");
             }
