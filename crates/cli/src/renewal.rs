@@ -131,7 +131,10 @@ impl Hosted {
                     db,
                     Arc::new(data_key(config, "fulfillment")?),
                     clock,
-                    plaza_fulfillment::Config::default(),
+                    plaza_fulfillment::Config {
+                        batch_wait_ms: config.batch_wait_ms as i64,
+                        ..Default::default()
+                    },
                 );
                 let vendor = plaza_fulfillment::vendor::HttpVendor::new(&config.vendor_url);
                 let batcher = plaza_fulfillment::Batcher::new(app.clone(), Arc::new(vendor));

@@ -3,9 +3,6 @@
 //! temporary licence PDF, and orders created (sealed, with their event) and
 //! batched on SQLite.
 //!
-//! The PDF417 figures use a table shaped like the standard's (same sizes
-//! and rules), so they time exactly the work the real table costs.
-//!
 //! ```text
 //! cargo bench -p plaza-fulfillment --bench barcode -- --cards 2000
 //! ```
@@ -54,28 +51,6 @@ fn card(i: usize) -> CardData {
     .unwrap()
 }
 
-fn shaped_table() -> Patterns {
-    let mut clusters: Vec<Vec<String>> = vec![Vec::new(), Vec::new(), Vec::new()];
-    let mut w = [1u8; 8];
-    'outer: loop {
-        if w.iter().map(|&x| u32::from(x)).sum::<u32>() == 17 {
-            let k = (9 + i32::from(w[0]) - i32::from(w[2]) + i32::from(w[4]) - i32::from(w[6])) % 9;
-            if k % 3 == 0 && clusters[(k / 3) as usize].len() < 929 {
-                clusters[(k / 3) as usize].push(w.iter().map(|d| d.to_string()).collect());
-            }
-        }
-        for i in (0..8).rev() {
-            if w[i] < 6 {
-                w[i] += 1;
-                continue 'outer;
-            }
-            w[i] = 1;
-        }
-        break;
-    }
-    Patterns::from_text(&clusters.concat().join("\n")).unwrap()
-}
-
 fn time<T>(label: &str, n: usize, mut f: impl FnMut(usize) -> T) {
     let start = Instant::now();
     for i in 0..n {
@@ -100,7 +75,7 @@ fn main() {
     let cards: Vec<CardData> = (0..n).map(card).collect();
     let payloads: Vec<Vec<u8>> = cards.iter().map(CardData::encode).collect();
     let avg = payloads.iter().map(Vec::len).sum::<usize>() / n;
-    let table = shaped_table();
+    let table = Patterns::shipped();
     let symbols: Vec<_> = payloads
         .iter()
         .map(|p| pdf417::encode(p, Options::default()).unwrap())

@@ -106,16 +106,23 @@ impl Fulfillment {
             key,
             clock,
             config,
-            patterns: None,
+            patterns: Some(Arc::new(Patterns::shipped())),
             offices: None,
             policies: Policies::shipped(),
         }
     }
 
-    /// The PDF417 cluster tables (see [`crate::pdf417`]); without them the
-    /// barcode and the temporary licence's barcode are unavailable.
+    /// Other PDF417 cluster tables than the shipped ones (see
+    /// [`crate::pdf417`]).
     pub fn with_patterns(mut self, patterns: Patterns) -> Fulfillment {
         self.patterns = Some(Arc::new(patterns));
+        self
+    }
+
+    /// No barcode at all (the barcode answers `fulfillment.barcode_unavailable`
+    /// and the temporary licence prints without one).
+    pub fn without_barcodes(mut self) -> Fulfillment {
+        self.patterns = None;
         self
     }
 

@@ -14,10 +14,10 @@
 //! cluster tables as lists; their structural rules (8 elements of 1–6
 //! modules summing to 17, cluster number `(b1 − b2 + b3 − b4) mod 9`) admit
 //! 1484, 1002 and 1002 patterns, not 929, and the order in which values are
-//! assigned follows no rule the standard states. So the tables cannot be
-//! generated here; [`Patterns::from_text`] loads them from a data file
-//! transcribed from the standard, and checks every entry against those
-//! rules (width, element sizes, cluster, no repeats) before use.
+//! assigned follows no rule the standard states. So the tables are data:
+//! `data/pdf417-codewords.txt` ships with the crate (its provenance and
+//! licence beside it), and [`Patterns::from_text`] checks every entry against
+//! those rules (width, element sizes, cluster, no repeats) when it loads.
 
 use std::fmt::Write as _;
 
@@ -369,6 +369,12 @@ impl Patterns {
             }
         }
         Ok(Patterns { clusters })
+    }
+
+    /// The standard's tables, as shipped in `data/pdf417-codewords.txt`.
+    pub fn shipped() -> Patterns {
+        Patterns::from_text(include_str!("../data/pdf417-codewords.txt"))
+            .expect("the shipped PDF417 tables pass their own checks (tested)")
     }
 
     /// Reads the table from the file named by `PLAZA_PDF417_PATTERNS`.

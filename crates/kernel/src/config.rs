@@ -339,6 +339,13 @@ const KEYS: &[KeySpec] = &[
         fix: "give the card vendor's base URL, http(s)://host:port (plaza-sim plays one for development)",
     },
     KeySpec {
+        key: "fulfillment.batch_wait_ms",
+        env: "PLAZA_FULFILLMENT_BATCH_WAIT_MS",
+        default: "600000",
+        secret: false,
+        fix: "milliseconds a card order may wait for a fuller batch before it is sent anyway, 0 to 86400000",
+    },
+    KeySpec {
         key: "renewal.rules_file",
         env: "PLAZA_RENEWAL_RULES_FILE",
         default: "",
@@ -417,6 +424,8 @@ pub struct Config {
     pub fees_file: Option<PathBuf>,
     /// The card vendor's base URL.
     pub vendor_url: String,
+    /// How long a card order waits for a fuller batch.
+    pub batch_wait_ms: u64,
     /// The agency's eligibility rules, if not the shipped ones.
     pub rules_file: Option<PathBuf>,
     /// Where services keep their at-rest data keys.
@@ -799,6 +808,7 @@ impl Config {
             webhook_secret,
             fees_file: opt("payments.fees_file").map(PathBuf::from),
             vendor_url: required_url("fulfillment.vendor_url")?,
+            batch_wait_ms: int("fulfillment.batch_wait_ms", 0, 86_400_000)?,
             rules_file: opt("renewal.rules_file").map(PathBuf::from),
             data_keys_dir: data_dir.join("keys"),
             smtp_url: url_with("mail.smtp_url", &["smtp"])?,

@@ -336,3 +336,189 @@ async fn renewals_finish_once_however_the_process_dies_mid_payment() {
     }
     assert_eq!(server.interrupt(), 0);
 }
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL, NATS and Redis: set PLAZA_TEST_DATABASE_URL, PLAZA_TEST_NATS_URL, PLAZA_TEST_REDIS_URL (.ci/run does)"]
+async fn distributed_renewal_with_each_service_in_its_own_process() {
+    use plaza_kernel::testing::{NATS_ENV, PG_ENV, REDIS_ENV, require};
+
+    let dir = temp_dir("renewal-split");
+    let (sim, processor) = start_sim().await;
+    let common = vec![
+        ("PLAZA_DATA_DIR", dir.join("data").display().to_string()),
+        ("PLAZA_DATABASE_URL", require(PG_ENV)),
+        ("PLAZA_DATABASE_SCHEMA_PREFIX", format!("{}_", unique("rs"))),
+        ("PLAZA_NATS_URL", require(NATS_ENV)),
+        ("PLAZA_EVENTS_NAMESPACE", unique("t")),
+        ("PLAZA_REDIS_URL", require(REDIS_ENV)),
+        ("PLAZA_PAYMENTS_PROCESSOR_URL", sim.clone()),
+        ("PLAZA_FULFILLMENT_VENDOR_URL", sim.clone()),
+        // Card orders go to the vendor at once.
+        ("PLAZA_FULFILLMENT_BATCH_WAIT_MS", "0".to_owned()),
+    ];
+    let (_, csv, _) = run(&["address", "generate", "--count", REFERENCE_ROWS], &common);
+    let file = dir.join("addresses.csv");
+    std::fs::write(&file, csv).unwrap();
+    let (code, out, err) = run(&["address", "import", file.to_str().unwrap()], &common);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = run(
+        &[
+            "dmv",
+            "seed",
+            "--drivers",
+            &DRIVERS.to_string(),
+            "--addresses",
+            REFERENCE_ROWS,
+        ],
+        &common,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let (_, out, _) = run(
+        &[
+            "clients",
+            "add",
+            "--name",
+            "portal",
+            "--redirect-uri",
+            "http://127.0.0.1/cb",
+            "--public",
+        ],
+        &common,
+    );
+    let client_id = out
+        .lines()
+        .find_map(|l| l.strip_prefix("client_id="))
+        .unwrap()
+        .to_owned();
+
+    // Each of the renewal family in a process of its own.
+    let start = |services: &str, extra: &[(&'static str, String)]| {
+        let mut env = common.clone();
+        env.extend_from_slice(extra);
+        Server::start(
+            &["serve", "--services", services, "--grpc", "127.0.0.1:0"],
+            &env,
+        )
+    };
+    let grpc = |s: &Server| s.grpc.clone().unwrap();
+    let photo = start("photo", &[]);
+    let address = start("address", &[]);
+    let payments = start("payments", &[]);
+    let fulfillment = start("fulfillment", &[]);
+    let peers = [
+        ("PLAZA_ENDPOINT_PHOTO", grpc(&photo)),
+        ("PLAZA_ENDPOINT_ADDRESS", grpc(&address)),
+        ("PLAZA_ENDPOINT_PAYMENTS", grpc(&payments)),
+        ("PLAZA_ENDPOINT_FULFILLMENT", grpc(&fulfillment)),
+    ];
+    let renewal = start("renewal", &peers);
+    let mut edge_env = common.clone();
+    edge_env.extend_from_slice(&[
+        ("PLAZA_ENDPOINT_RENEWAL", grpc(&renewal)),
+        ("PLAZA_ENDPOINT_PAYMENTS", grpc(&payments)),
+        ("PLAZA_ENDPOINT_ADDRESS", grpc(&address)),
+    ]);
+    let edge = Server::start(
+        &[
+            "serve",
+            "--services",
+            "gateway,identity,offices,audit,vault",
+            "--http",
+            "127.0.0.1:0",
+            "--grpc",
+            "127.0.0.1:0",
+        ],
+        &edge_env,
+    );
+    let base = edge.http.clone().unwrap();
+    plaza_kernel::install_crypto_provider();
+    let c = Client {
+        http: reqwest::Client::new(),
+        base: base.clone(),
+        token: citizen_token(&base, &edge_env, &client_id).await,
+    };
+    let d = &eligible_drivers()[0];
+    let (status, body) = c
+        .post(
+            "/v1/drivers/claim",
+            json!({"licence_number": d.licence_number.as_str(),
+                   "birth_date": d.person.birth_date.to_string()}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let (status, r) = c
+        .post("/v1/renewals", json!({"driver_id": d.id}))
+        .await
+        .unwrap();
+    assert_eq!(status, 201, "{r}");
+    let id = r["id"].as_str().unwrap().to_owned();
+    let intent = r["payment_intent_id"].as_str().unwrap().to_owned();
+    let photo_b64 = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(
+            std::fs::read(format!(
+                "{}/../photo/tests/fixtures/good.jpg",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .unwrap(),
+        )
+    };
+    let (_, p) = c
+        .post(
+            &format!("/v1/renewals/{id}/photo"),
+            json!({"content_type": "image/jpeg", "image_base64": photo_b64}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(p["accepted"], true, "{p}");
+    let (_, a) = c
+        .post(
+            &format!("/v1/renewals/{id}/address"),
+            json!({"text": typed_address()}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(a["renewal"]["address_confirmed"], true, "{a}");
+    c.post(
+        &format!("/v1/renewals/{id}/delivery"),
+        json!({"kind": "mail"}),
+    )
+    .await
+    .unwrap();
+    let (status, paid) = c
+        .post(
+            &format!("/v1/renewals/{id}/payment"),
+            json!({"card_number": "4242424242424242"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{paid}");
+    assert_eq!(paid["status"], "ordered");
+    let charges = processor
+        .records()
+        .charges
+        .iter()
+        .filter(|ch| ch.reference == intent && ch.status == "succeeded")
+        .count();
+    assert_eq!(charges, 1);
+
+    // The vendor makes and mails the card; fulfillment's events cross NATS
+    // into the renewal process and the citizen's timeline.
+    let http = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        http.post(format!("{sim}/vendor/v1/admin/advance"))
+            .send()
+            .await
+            .unwrap();
+        let r = c.get(&format!("/v1/renewals/{id}")).await;
+        if r["status"] == "mailed" {
+            assert!(r["tracking"].is_string(), "{r}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not mailed: {r}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    drop((photo, address, payments, fulfillment, renewal, edge));
+}

@@ -1,32 +1,6 @@
 use plaza_fulfillment::ImageFormat;
 use plaza_fulfillment::pdf417::{self, Options, Patterns, QUIET, ROW_HEIGHT, Render};
 
-/// A table shaped like the standard's (929 distinct patterns per cluster,
-/// each 4 bars and 4 spaces of 1–6 modules over 17, in the right cluster)
-/// but not the standard's assignment: enough to check Plaza's layout and
-/// drawing with Plaza's own reader, not for other readers.
-fn shaped_table() -> Patterns {
-    let mut clusters: Vec<Vec<String>> = vec![Vec::new(), Vec::new(), Vec::new()];
-    let mut w = [1u8; 8];
-    'outer: loop {
-        if w.iter().map(|&x| u32::from(x)).sum::<u32>() == 17 {
-            let k = (9 + i32::from(w[0]) - i32::from(w[2]) + i32::from(w[4]) - i32::from(w[6])) % 9;
-            if k % 3 == 0 && clusters[(k / 3) as usize].len() < 929 {
-                clusters[(k / 3) as usize].push(w.iter().map(|d| d.to_string()).collect());
-            }
-        }
-        for i in (0..8).rev() {
-            if w[i] < 6 {
-                w[i] += 1;
-                continue 'outer;
-            }
-            w[i] = 1;
-        }
-        break;
-    }
-    Patterns::from_text(&clusters.concat().join("\n")).unwrap()
-}
-
 /// Reads a PNG drawn by `pdf417::to_png` back to its codewords with
 /// Plaza's own table.
 fn read_back(png: &[u8], patterns: &Patterns, px: u32) -> Vec<u32> {
@@ -63,7 +37,7 @@ fn read_back(png: &[u8], patterns: &Patterns, px: u32) -> Vec<u32> {
 
 #[test]
 fn layout_and_drawing_round_trip_with_plazas_reader() {
-    let table = shaped_table();
+    let table = Patterns::shipped();
     for payload in [
         crate::card("Garcia", "PL1").encode(),
         crate::card(
@@ -113,17 +87,11 @@ fn the_largest_payload_fits_and_one_more_byte_does_not() {
     println!("largest byte payload in one symbol: {n} bytes");
 }
 
-/// The decisive test: an independent decoder (rxing) reads the PNG back.
-/// It needs the standard's cluster tables (see `pdf417`'s module docs),
-/// named by `PLAZA_PDF417_PATTERNS`.
+/// The decisive test: an independent decoder (rxing) reads the PNG back
+/// to exactly the bytes written.
 #[tokio::test]
 async fn rxing_reads_plazas_barcodes() {
-    let Some(table) = Patterns::from_env().unwrap() else {
-        println!(
-            "skipping the rxing round trip: PLAZA_PDF417_PATTERNS names no PDF417 cluster table (it cannot be generated; see the pdf417 module docs)"
-        );
-        return;
-    };
+    let table = Patterns::shipped();
     let long = crate::card(
         "Wolfeschlegelsteinhausenbergerdorff-Smithers",
         "PL12345678901234567890123",
@@ -149,7 +117,7 @@ async fn rxing_reads_plazas_barcodes() {
     }
     // And through the service.
     let env = crate::env().await;
-    let app = env.app.clone().with_patterns(table);
+    let app = env.app.clone();
     let order = app
         .create_order(crate::orders::new_order("bc", long.clone()))
         .await
@@ -166,28 +134,23 @@ async fn rxing_reads_plazas_barcodes() {
 #[tokio::test]
 async fn without_a_table_barcodes_are_unavailable_but_the_licence_prints() {
     let env = crate::env().await;
-    let order = env
-        .app
+    let bare = env.app.clone().without_barcodes();
+    let order = bare
         .create_order(crate::orders::new_order("nb", crate::card("Garcia", "PL1")))
         .await
         .unwrap();
-    let err = env
-        .app
-        .barcode(&order.id, ImageFormat::Svg)
-        .await
-        .unwrap_err();
+    let err = bare.barcode(&order.id, ImageFormat::Svg).await.unwrap_err();
     assert_eq!(err.public().code, "fulfillment.barcode_unavailable");
     assert!(
-        env.app
-            .temporary_licence(&order.id)
+        bare.temporary_licence(&order.id)
             .await
             .unwrap()
             .starts_with(b"%PDF-")
     );
-    // With a table the licence carries the barcode's bars.
-    let app = env.app.clone().with_patterns(shaped_table());
+    // With the shipped tables the licence carries the barcode's bars.
+    let app = env.app.clone();
     let with = app.temporary_licence(&order.id).await.unwrap();
-    let without = env.app.temporary_licence(&order.id).await.unwrap();
+    let without = bare.temporary_licence(&order.id).await.unwrap();
     assert!(String::from_utf8_lossy(&with).matches(" re f").count() > 500);
     assert_eq!(
         String::from_utf8_lossy(&without).matches(" re f").count(),

@@ -1,0 +1,493 @@
+//! Driver's licence renewals through the REST API of a running `plaza
+//! serve` (embedded shape, SQLite, release build), the processor and card
+//! vendor played by the simulator in this process.
+//!
+//! Two figures:
+//! - full renewals: claim the record, start, photo (checked), address,
+//!   delivery, pay (which runs the saga and orders the card), `--full`
+//!   renewals at `--concurrency` at once;
+//! - payment and saga alone: `--sagas` renewals prepared first, then all
+//!   paid at `--concurrency` at once.
+//!
+//! It also reports the server's resident memory before and after the
+//! prepared (in-flight) renewals.
+//!
+//! ```text
+//! cargo bench -p plaza-cli --bench renewals -- --full 300 --sagas 1000 --concurrency 16
+//! ```
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_plaza");
+const ADDRESSES: u64 = 100_000;
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn plaza(env: &[(&str, String)], args: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(args).env("PLAZA_LOG_LEVEL", "warn");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c
+}
+
+fn run(env: &[(&str, String)], args: &[&str], stdin: Option<&[u8]>) -> String {
+    let mut child = plaza(env, args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "plaza {args:?} failed");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+struct Citizen {
+    token: String,
+}
+
+#[derive(Clone)]
+struct Api {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Api {
+    async fn post(&self, token: &str, path: &str, body: &Value) -> Value {
+        let mut wait = Duration::from_millis(50);
+        loop {
+            let r = self
+                .http
+                .post(format!("{}{path}", self.base))
+                .bearer_auth(token)
+                .header("Idempotency-Key", uuid())
+                .json(body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            // The photo pool answers busy when full: a client waits and retries.
+            if status.as_u16() == 429 || status.as_u16() == 503 {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(1));
+                continue;
+            }
+            let v: Value = r.json().await.unwrap_or(Value::Null);
+            assert!(status.is_success(), "{path}: {status} {v}");
+            return v;
+        }
+    }
+}
+
+fn uuid() -> String {
+    format!("{:032x}", rand_u128())
+}
+
+fn rand_u128() -> u128 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(1);
+    let n = N.fetch_add(1, Ordering::Relaxed) as u128;
+    (std::process::id() as u128) << 64 | n
+}
+
+struct Prepared {
+    token: String,
+    id: String,
+}
+
+/// Claim, start, photo, address, delivery: a renewal ready to pay.
+async fn prepare(
+    api: &Api,
+    citizen: &Citizen,
+    driver: &plaza_renewal::drivers::domain::Driver,
+    photo: &str,
+    address: &str,
+) -> Prepared {
+    let t = &citizen.token;
+    api.post(
+        t,
+        "/v1/drivers/claim",
+        &json!({"licence_number": driver.licence_number.as_str(),
+                "birth_date": driver.person.birth_date.to_string()}),
+    )
+    .await;
+    let r = api
+        .post(t, "/v1/renewals", &json!({"driver_id": driver.id}))
+        .await;
+    let id = r["id"].as_str().unwrap().to_owned();
+    let p = api
+        .post(
+            t,
+            &format!("/v1/renewals/{id}/photo"),
+            &json!({"content_type": "image/jpeg", "image_base64": photo}),
+        )
+        .await;
+    assert_eq!(p["accepted"], true);
+    let a = api
+        .post(
+            t,
+            &format!("/v1/renewals/{id}/address"),
+            &json!({"text": address}),
+        )
+        .await;
+    assert_eq!(a["renewal"]["address_confirmed"], true, "{a}");
+    api.post(
+        t,
+        &format!("/v1/renewals/{id}/delivery"),
+        &json!({"kind": "mail"}),
+    )
+    .await;
+    Prepared {
+        token: t.clone(),
+        id,
+    }
+}
+
+async fn pay(api: &Api, p: &Prepared) {
+    let r = api
+        .post(
+            &p.token,
+            &format!("/v1/renewals/{}/payment", p.id),
+            &json!({"card_number": "4242424242424242"}),
+        )
+        .await;
+    assert_eq!(r["status"], "ordered", "{r}");
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+#[tokio::main]
+async fn main() {
+    let full = arg("--full", 300);
+    let sagas = arg("--sagas", 1000);
+    let concurrency = arg("--concurrency", 16);
+    let citizens_n = arg("--citizens", 16);
+    plaza_kernel::install_crypto_provider();
+
+    // The outside world.
+    let processor = plaza_sim::processor::Processor::new(Default::default());
+    let vendor = plaza_sim::vendor::Vendor::new(plaza_sim::vendor::VendorConfig {
+        tick: None,
+        ..Default::default()
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(listener, plaza_sim::router(processor, vendor))
+            .await
+            .unwrap()
+    });
+
+    let dir = std::env::temp_dir().join(format!("plaza-bench-renewals-{}", std::process::id()));
+    let env = [
+        ("PLAZA_DATA_DIR", dir.display().to_string()),
+        ("PLAZA_PAYMENTS_PROCESSOR_URL", sim.clone()),
+        ("PLAZA_FULFILLMENT_VENDOR_URL", sim.clone()),
+        ("PLAZA_HTTP_RATE_LIMIT_PER_IP", "1000000".to_owned()),
+        ("PLAZA_HTTP_RATE_LIMIT_PER_PRINCIPAL", "1000000".to_owned()),
+        ("PLAZA_HTTP_MAX_IN_FLIGHT", "100000".to_owned()),
+    ];
+    let drivers_needed = (full + sagas) as u64;
+    let seeded = drivers_needed * 3 + 100;
+    let csv = run(
+        &env,
+        &["address", "generate", "--count", &ADDRESSES.to_string()],
+        None,
+    );
+    let file = dir.join("addresses.csv");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(&file, csv).unwrap();
+    run(&env, &["address", "import", file.to_str().unwrap()], None);
+    run(
+        &env,
+        &[
+            "dmv",
+            "seed",
+            "--drivers",
+            &seeded.to_string(),
+            "--addresses",
+            &ADDRESSES.to_string(),
+        ],
+        None,
+    );
+    let out = run(
+        &env,
+        &[
+            "clients",
+            "add",
+            "--name",
+            "bench",
+            "--redirect-uri",
+            "http://127.0.0.1/cb",
+            "--public",
+        ],
+        None,
+    );
+    let client_id = out
+        .lines()
+        .find_map(|l| l.strip_prefix("client_id="))
+        .unwrap()
+        .to_owned();
+    let mut accounts = Vec::new();
+    for i in 0..citizens_n {
+        let email = format!("citizen-{i}@bench.plaza");
+        let out = run(
+            &env,
+            &[
+                "users",
+                "add",
+                "--email",
+                &email,
+                "--role",
+                "citizen",
+                "--password-stdin",
+            ],
+            Some(b"a bench password\n"),
+        );
+        let secret = out
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("secret: "))
+            .map(|s| s.trim().to_owned());
+        accounts.push((email, secret));
+    }
+
+    let http_addr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let mut server: Child = plaza(
+        &env,
+        &["serve", "--http", &http_addr, "--grpc", "127.0.0.1:0"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit())
+    .spawn()
+    .unwrap();
+    let stdout = server.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    for line in lines.by_ref() {
+        if line.unwrap().starts_with("Press Ctrl-C") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    let base = format!("http://{http_addr}");
+    let api = Api {
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(256)
+            .build()
+            .unwrap(),
+        base: base.clone(),
+    };
+    let mut citizens = Vec::new();
+    for (email, secret) in &accounts {
+        let token = plaza_identity::testing::sign_in(&plaza_identity::testing::SignIn {
+            issuer: &format!("{base}/oidc"),
+            client_id: &client_id,
+            redirect_uri: "http://127.0.0.1/cb",
+            email,
+            password: "a bench password",
+            totp_secret: secret.as_deref(),
+        })
+        .await
+        .access_token;
+        citizens.push(Citizen { token });
+    }
+    let citizens = Arc::new(citizens);
+
+    // Eligible records, as `plaza dmv seed` made them (seed 1).
+    let today = plaza_renewal::drivers::domain::Date::from_days(
+        plaza_kernel::clock::now_ms().div_euclid(86_400_000),
+    )
+    .unwrap();
+    let opts = plaza_renewal::drivers::seed::SeedOptions::new(seeded, 1, today);
+    let rules = plaza_renewal::eligibility::RuleSet::shipped();
+    let request = plaza_renewal::eligibility::RenewalRequest {
+        wants_real_id: false,
+    };
+    let drivers: Vec<_> = (0..seeded)
+        .map(|i| {
+            plaza_renewal::drivers::seed::driver(
+                &opts,
+                i,
+                plaza_renewal::drivers::seed::sample_address(1, i),
+            )
+        })
+        .filter(|d| rules.evaluate(d, &request, today).eligible())
+        .take(full + sagas)
+        .collect();
+    assert_eq!(
+        drivers.len(),
+        full + sagas,
+        "enough eligible drivers seeded"
+    );
+    let drivers = Arc::new(drivers);
+    let mut addresses = Vec::new();
+    plaza_address::generate::for_each(2_000, 1, |a, _| {
+        addresses.push(format!(
+            "{} {}, {} {} {}",
+            a.number,
+            a.street(),
+            a.city,
+            a.state,
+            a.zip5
+        ))
+    });
+    let addresses = Arc::new(addresses);
+    let photo: Arc<str> = base64::engine::general_purpose::STANDARD
+        .encode(
+            std::fs::read(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../photo/tests/fixtures/good.jpg"
+            ))
+            .unwrap(),
+        )
+        .into();
+    let pid = server.id();
+    println!(
+        "server ready: {} eligible drivers, {citizens_n} citizens, RSS {} MiB",
+        drivers.len(),
+        rss_kib(pid) / 1024
+    );
+
+    // Full renewals.
+    let sem = Arc::new(tokio::sync::Semaphore::new(concurrency));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..full {
+        let (api, sem, citizens, drivers, addresses, photo) = (
+            api.clone(),
+            sem.clone(),
+            citizens.clone(),
+            drivers.clone(),
+            addresses.clone(),
+            photo.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let _p = sem.acquire().await.unwrap();
+            let t = Instant::now();
+            let c = &citizens[i % citizens.len()];
+            let p = prepare(
+                &api,
+                c,
+                &drivers[i],
+                &photo,
+                &addresses[i % addresses.len()],
+            )
+            .await;
+            pay(&api, &p).await;
+            t.elapsed()
+        }));
+    }
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.push(t.await.unwrap());
+    }
+    let elapsed = started.elapsed();
+    lat.sort();
+    println!(
+        "full renewals: {full} in {:.2} s = {:.1}/s at {concurrency} at once; per renewal p50 {:.0} ms, p99 {:.0} ms",
+        elapsed.as_secs_f64(),
+        full as f64 / elapsed.as_secs_f64(),
+        percentile(&lat, 0.5).as_secs_f64() * 1000.0,
+        percentile(&lat, 0.99).as_secs_f64() * 1000.0
+    );
+
+    // Payment and saga alone, on renewals prepared first.
+    let before = rss_kib(pid);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for i in full..full + sagas {
+        let (api, sem, citizens, drivers, addresses, photo) = (
+            api.clone(),
+            sem.clone(),
+            citizens.clone(),
+            drivers.clone(),
+            addresses.clone(),
+            photo.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let _p = sem.acquire().await.unwrap();
+            let c = &citizens[i % citizens.len()];
+            prepare(
+                &api,
+                c,
+                &drivers[i],
+                &photo,
+                &addresses[i % addresses.len()],
+            )
+            .await
+        }));
+    }
+    let mut prepared = Vec::new();
+    for t in tasks {
+        prepared.push(t.await.unwrap());
+    }
+    println!(
+        "prepared {sagas} renewals in {:.1} s; RSS {} MiB before, {} MiB with them open",
+        started.elapsed().as_secs_f64(),
+        before / 1024,
+        rss_kib(pid) / 1024
+    );
+    let prepared = Arc::new(prepared);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..sagas {
+        let (api, sem, prepared) = (api.clone(), sem.clone(), prepared.clone());
+        tasks.push(tokio::spawn(async move {
+            let _p = sem.acquire().await.unwrap();
+            let t = Instant::now();
+            pay(&api, &prepared[i]).await;
+            t.elapsed()
+        }));
+    }
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.push(t.await.unwrap());
+    }
+    let elapsed = started.elapsed();
+    lat.sort();
+    println!(
+        "payment + saga: {sagas} in {:.2} s = {:.1}/s at {concurrency} at once; p50 {:.0} ms, p99 {:.0} ms; RSS after {} MiB",
+        elapsed.as_secs_f64(),
+        sagas as f64 / elapsed.as_secs_f64(),
+        percentile(&lat, 0.5).as_secs_f64() * 1000.0,
+        percentile(&lat, 0.99).as_secs_f64() * 1000.0,
+        rss_kib(pid) / 1024
+    );
+    let _ = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}
