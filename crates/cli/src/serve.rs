@@ -28,6 +28,9 @@ use tokio::task::JoinSet;
 
 pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
+    // Every HTTPS client of the process (identity providers, processor,
+    // card vendor, NATS) uses ring.
+    plaza_kernel::install_crypto_provider();
     plaza_kernel::telemetry::metrics();
     // Two phases: servers stop taking requests and finish those in flight,
     // then the relays publish whatever those requests committed.

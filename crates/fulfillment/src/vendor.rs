@@ -88,6 +88,7 @@ pub struct HttpVendor {
 impl HttpVendor {
     /// `base_url` like `http://127.0.0.1:7300` (no trailing path).
     pub fn new(base_url: &str) -> HttpVendor {
+        plaza_kernel::install_crypto_provider();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(20))
             .build()
