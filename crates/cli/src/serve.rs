@@ -171,6 +171,9 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         relays.push(Relay::new(db.clone(), bus.clone(), RelayConfig::default()));
         dbs.push(db);
         identity_pages = Some(plaza_identity::http::router(identity.clone()));
+        plaza_identity::notify::subscribe(&identity, &bus, shutdown.clone())
+            .await
+            .context("subscribing to status events to mail")?;
         identity_service = Some(IdentityServiceServer::new(
             plaza_identity::grpc::GrpcIdentity::new(
                 identity,

@@ -465,6 +465,22 @@ impl Identity {
             .transpose()
     }
 
+    /// Mails the holder of account `user_id` (a notification another
+    /// service asked for); false when there is no such account.
+    pub async fn notify(&self, user_id: &str, subject: &str, body: &str) -> Result<bool, Error> {
+        let Some(user) = self.user(user_id).await? else {
+            return Ok(false);
+        };
+        self.mailer
+            .send(Mail {
+                to: user.email,
+                subject: subject.to_owned(),
+                body: body.to_owned(),
+            })
+            .await?;
+        Ok(true)
+    }
+
     /// A citizen registers: the account waits for its e-mail address to be
     /// confirmed through the link mailed to it.
     pub async fn register_citizen(&self, email: &str, password: &str) -> Result<(), Error> {

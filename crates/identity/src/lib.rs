@@ -15,6 +15,7 @@ pub mod grpc;
 pub mod http;
 pub mod keys;
 pub mod mail;
+pub mod notify;
 pub mod secrets;
 pub mod testing;
 

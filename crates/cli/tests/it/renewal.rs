@@ -334,6 +334,30 @@ async fn renewals_finish_once_however_the_process_dies_mid_payment() {
             .count();
         assert_eq!(ordered, 1, "ordered once after a kill at {delay} ms: {r}");
     }
+    // Each citizen was told by mail (the spool, with no relay configured).
+    let mail_dir = dir.join("data/mail");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let told = std::fs::read_dir(&mail_dir)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|f| {
+                        std::fs::read_to_string(f.path())
+                            .is_ok_and(|m| m.contains("your card ordered"))
+                    })
+                    .count()
+            })
+            .unwrap_or(0);
+        if told >= delays_ms.len() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{told} order mails for {} renewals",
+            delays_ms.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert_eq!(server.interrupt(), 0);
 }
 

@@ -69,7 +69,7 @@ impl TxHandler for Apply {
         }
         let now = self.clock.now_ms();
         store::update(tx, &app, now).await?;
-        store::add_entry(tx, &app.id, now, &e.status, &note).await?;
+        store::add_entry(tx, &app, now, &e.status, &note).await?;
         Ok(())
     }
 }

@@ -274,7 +274,7 @@ impl Renewals {
         }
         store::add_entry(
             &mut tx,
-            &id,
+            &app,
             now,
             "started",
             &format!(
@@ -342,7 +342,7 @@ impl Renewals {
         edit(&mut app)?;
         let now = self.ctx.clock.now_ms();
         store::update(&mut tx, &app, now).await?;
-        store::add_entry(&mut tx, id, now, &app.status, note).await?;
+        store::add_entry(&mut tx, &app, now, &app.status, note).await?;
         self.audit(&mut tx, caller, UPDATE, &app, "ok").await?;
         self.ctx.db.commit(tx).await?;
         self.view(app).await
@@ -572,7 +572,7 @@ impl Renewals {
         app.status = new_status.into();
         let now = self.ctx.clock.now_ms();
         store::update(&mut tx, &app, now).await?;
-        store::add_entry(&mut tx, id, now, new_status, &note).await?;
+        store::add_entry(&mut tx, &app, now, new_status, &note).await?;
         self.ctx.db.commit(tx).await?;
         Ok(())
     }
@@ -688,7 +688,7 @@ impl Renewals {
                 a.refund_due = false;
                 let now = self.ctx.clock.now_ms();
                 store::update(&mut tx, &a, now).await?;
-                store::add_entry(&mut tx, &a.id, now, &a.status, "The fee was refunded.").await?;
+                store::add_entry(&mut tx, &a, now, &a.status, "The fee was refunded.").await?;
             }
             self.ctx.db.commit(tx).await?;
             done += 1;

@@ -178,13 +178,33 @@ pub async fn update(tx: &mut Tx, a: &Application, now_ms: i64) -> Result<(), Err
     Ok(())
 }
 
+/// What the citizen is told of each new line of their timeline
+/// (`renewal.StatusChanged`; identity mails it to the account's address).
+pub const STATUS_CHANGED: &str = "renewal.StatusChanged";
+
+/// Adds a line to `app`'s timeline and tells the citizen (an event in the
+/// same transaction).
 pub async fn add_entry(
     tx: &mut Tx,
-    id: &str,
+    app: &Application,
     at_ms: i64,
     status: &str,
     note: &str,
 ) -> Result<(), Error> {
+    let id = app.id.as_str();
+    plaza_kernel::outbox::enqueue(
+        tx,
+        plaza_kernel::outbox::NewEvent {
+            event_type: STATUS_CHANGED.into(),
+            aggregate_type: "renewal_application".into(),
+            aggregate_id: id.to_owned(),
+            payload: serde_json::to_vec(&serde_json::json!({
+                "application_id": id, "owner": app.owner, "status": status, "note": note,
+            }))
+            .expect("JSON"),
+        },
+    )
+    .await?;
     let next: i64 = sqlx::query(
         "SELECT CAST(COALESCE(MAX(seq), 0) + 1 AS BIGINT) FROM renewal_timeline WHERE application_id = $1",
     )
