@@ -159,6 +159,7 @@ impl Hosted {
                     address: (around.endpoint)("address")?,
                     payments: (around.endpoint)("payments")?,
                     fulfillment: (around.endpoint)("fulfillment")?,
+                    offices: (around.endpoint)("offices")?,
                 };
                 let mut policy = config.client.clone();
                 policy.tls = around.tls.clone();

@@ -37,11 +37,8 @@ const ANY: &[&str] = &["*"];
 pub const ALLOW: &[(&str, &[&str])] = &[
     ("grpc.health.v1.Health", ANY),
     ("grpc.reflection.v1.ServerReflection", ANY),
-    // Fulfillment checks pickup offices.
-    (
-        "plaza.offices.v1.OfficesService",
-        &["gateway", "fulfillment"],
-    ),
+    // Renewal checks pickup offices.
+    ("plaza.offices.v1.OfficesService", &["gateway", "renewal"]),
     ("plaza.renewal.v1.RenewalService", &["gateway"]),
     // The renewal saga drives the four services of a renewal; staff and
     // citizens reach some of them through the gateway too.

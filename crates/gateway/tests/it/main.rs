@@ -136,7 +136,8 @@ async fn start_offices(
             photo: own.clone(),
             address: own.clone(),
             payments: own.clone(),
-            fulfillment: own,
+            fulfillment: own.clone(),
+            offices: own,
         },
         &ClientPolicy::default(),
         seal(),
@@ -2161,6 +2162,15 @@ async fn a_failed_card_and_a_cancelled_renewal_are_refunded() {
         let (_, id, intent) = api.citizen_renewal_nth(&citizen, nth).await;
         let (_, good) = api.photo(&citizen, &id, "good.jpg").await;
         assert_eq!(good["accepted"], true);
+        let (status, unknown) = api
+            .post_as(
+                &citizen,
+                &format!("/v1/renewals/{id}/delivery"),
+                json!({"kind": "pickup", "office_id": "no-such-office"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{unknown}");
+        assert_eq!(unknown["code"], "renewal.invalid");
         let (_, chosen) = api
             .post_as(
                 &citizen,

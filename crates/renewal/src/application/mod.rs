@@ -479,7 +479,34 @@ impl Renewals {
         };
         let note = match &office {
             None => "The card will be mailed.".to_owned(),
-            Some(o) => format!("The card will be picked up at office {o}."),
+            Some(o) => {
+                // The office must exist and take card pickups.
+                let mut offices = self.ctx.peers.offices.clone();
+                let found = self
+                    .ctx
+                    .peers
+                    .as_caller(
+                        caller,
+                        offices.get_office(plaza_contracts::offices::v1::GetOfficeRequest {
+                            id: o.clone(),
+                        }),
+                    )
+                    .await;
+                let office = match found {
+                    Ok(r) => r.into_inner(),
+                    Err(s) if s.code() == tonic::Code::NotFound => {
+                        return Err(Error::invalid(
+                            "office_id",
+                            "there is no office with this id",
+                        ));
+                    }
+                    Err(s) => return Err(downstream(s, "offices")),
+                };
+                format!(
+                    "The card will be picked up at {} (office {o}).",
+                    office.name
+                )
+            }
         };
         self.change(caller, id, &note, |a| {
             ensure_started(a)?;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use plaza_contracts::address::v1::address_service_client::AddressServiceClient;
 use plaza_contracts::fulfillment::v1::fulfillment_service_client::FulfillmentServiceClient;
+use plaza_contracts::offices::v1::offices_service_client::OfficesServiceClient;
 use plaza_contracts::payments::v1::payments_service_client::PaymentsServiceClient;
 use plaza_contracts::photo::v1::photo_service_client::PhotoServiceClient;
 use plaza_kernel::auth::{Caller, CallerSeal, with_sealed_caller};
@@ -20,6 +21,8 @@ pub struct PeerUrls {
     pub address: String,
     pub payments: String,
     pub fulfillment: String,
+    /// Pickup offices are checked there.
+    pub offices: String,
 }
 
 /// gRPC clients of the four services, cheap to clone.
@@ -29,6 +32,7 @@ pub struct Peers {
     pub address: AddressServiceClient<ClientChannel>,
     pub payments: PaymentsServiceClient<ClientChannel>,
     pub fulfillment: FulfillmentServiceClient<ClientChannel>,
+    pub offices: OfficesServiceClient<ClientChannel>,
     seal: CallerSeal,
 }
 
@@ -49,6 +53,7 @@ impl Peers {
             fulfillment: FulfillmentServiceClient::new(
                 channel("fulfillment", &urls.fulfillment, policy)?.0,
             ),
+            offices: OfficesServiceClient::new(channel("offices", &urls.offices, policy)?.0),
             seal,
         })
     }
