@@ -14,6 +14,7 @@
 //!
 //! ```text
 //! cargo bench -p plaza-cli --bench renewals -- --full 300 --sagas 1000 --concurrency 16
+//! cargo bench -p plaza-cli --bench renewals -- --postgres postgres://postgres@127.0.0.1:5432/test
 //! ```
 
 use std::io::{BufRead, BufReader, Write};
@@ -217,19 +218,30 @@ async fn main() {
         ("PLAZA_HTTP_RATE_LIMIT_PER_PRINCIPAL", "1000000".to_owned()),
         ("PLAZA_HTTP_MAX_IN_FLIGHT", "100000".to_owned()),
     ];
+    let mut env: Vec<(&str, String)> = env.to_vec();
+    let postgres = std::env::args().skip_while(|a| a != "--postgres").nth(1);
+    if let Some(url) = &postgres {
+        env.push(("PLAZA_DATABASE_URL", url.clone()));
+        env.push((
+            "PLAZA_DATABASE_SCHEMA_PREFIX",
+            format!("bench{}_", std::process::id()),
+        ));
+    }
+    let env = env.as_slice();
     let drivers_needed = (full + sagas) as u64;
-    let seeded = drivers_needed * 3 + 100;
+    // About a quarter of seeded drivers may renew online today.
+    let seeded = drivers_needed * 5 + 200;
     let csv = run(
-        &env,
+        env,
         &["address", "generate", "--count", &ADDRESSES.to_string()],
         None,
     );
     let file = dir.join("addresses.csv");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(&file, csv).unwrap();
-    run(&env, &["address", "import", file.to_str().unwrap()], None);
+    run(env, &["address", "import", file.to_str().unwrap()], None);
     run(
-        &env,
+        env,
         &[
             "dmv",
             "seed",
@@ -241,7 +253,7 @@ async fn main() {
         None,
     );
     let out = run(
-        &env,
+        env,
         &[
             "clients",
             "add",
@@ -262,7 +274,7 @@ async fn main() {
     for i in 0..citizens_n {
         let email = format!("citizen-{i}@bench.plaza");
         let out = run(
-            &env,
+            env,
             &[
                 "users",
                 "add",
@@ -286,7 +298,7 @@ async fn main() {
         l.local_addr().unwrap().to_string()
     };
     let mut server: Child = plaza(
-        &env,
+        env,
         &["serve", "--http", &http_addr, "--grpc", "127.0.0.1:0"],
     )
     .stdout(Stdio::piped())
@@ -354,8 +366,13 @@ async fn main() {
     let drivers = Arc::new(drivers);
     let mut addresses = Vec::new();
     plaza_address::generate::for_each(2_000, 1, |a, _| {
+        let unit = if a.unit_type.is_empty() {
+            String::new()
+        } else {
+            format!(" {} {}", a.unit_type, a.unit_id)
+        };
         addresses.push(format!(
-            "{} {}, {} {} {}",
+            "{} {}{unit}, {} {} {}",
             a.number,
             a.street(),
             a.city,
