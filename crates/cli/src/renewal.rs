@@ -21,6 +21,10 @@ use plaza_kernel::shutdown::Shutdown;
 use tokio::task::JoinSet;
 use tonic_health::server::HealthReporter;
 
+/// The address given for a peer this deployment does not run: calls to it
+/// fail at once as unavailable (the name cannot resolve).
+pub const ABSENT: &str = "http://not-deployed.invalid:1";
+
 /// The gRPC services of the renewal family this process hosts.
 #[derive(Default)]
 pub struct Hosted {
@@ -159,7 +163,9 @@ impl Hosted {
                     address: (around.endpoint)("address")?,
                     payments: (around.endpoint)("payments")?,
                     fulfillment: (around.endpoint)("fulfillment")?,
-                    offices: (around.endpoint)("offices")?,
+                    // Only for pickup offices: without it, pickup is refused
+                    // as unavailable.
+                    offices: (around.endpoint)("offices").unwrap_or_else(|_| ABSENT.to_owned()),
                 };
                 let mut policy = config.client.clone();
                 policy.tls = around.tls.clone();

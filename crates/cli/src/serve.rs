@@ -104,7 +104,7 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let storage = config.storage();
     let mut tasks = JoinSet::new();
     let mut servers = JoinSet::new();
-    let mut hints: Vec<&str> = Vec::new();
+    let mut hints: Vec<String> = Vec::new();
     let mut dbs: Vec<Db> = Vec::new();
     let mut relays: Vec<Relay> = Vec::new();
 
@@ -128,7 +128,8 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         if app.count().await.unwrap_or(1) == 0 {
             hints.push(
                 "no offices yet: load the sample register with \
-                 `plaza offices generate --count 3000 | plaza offices import -`",
+                 `plaza offices generate --count 3000 | plaza offices import -`"
+                    .to_owned(),
             );
         }
         plaza_offices::subscribe_invalidation(&app, &bus, &instance, shutdown.clone())
@@ -193,6 +194,15 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
                 svc.to_uppercase()
             ),
         }
+    };
+    // A service this deployment does not run: its routes answer 503.
+    let optional_endpoint = |svc: &str, hints: &mut Vec<String>| -> String {
+        endpoint(svc).unwrap_or_else(|_| {
+            hints.push(format!(
+                "{svc} is not reachable from here (not hosted, no endpoints.{svc}): its routes answer 503"
+            ));
+            crate::renewal::ABSENT.to_owned()
+        })
     };
     let mut renewal_services = crate::renewal::Hosted::default();
     {
@@ -393,9 +403,9 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
             offices: endpoint("offices")?,
             audit: endpoint("audit")?,
             identity: endpoint("identity")?,
-            renewal: endpoint("renewal")?,
-            payments: endpoint("payments")?,
-            address: endpoint("address")?,
+            renewal: optional_endpoint("renewal", &mut hints),
+            payments: optional_endpoint("payments", &mut hints),
+            address: optional_endpoint("address", &mut hints),
         };
         let mut issuers = vec![plaza_gateway::auth::TrustedIssuer::plaza(
             &config.identity_issuer,

@@ -207,7 +207,11 @@ mod tests {
     fn methods_override_their_service_and_unknown_paths_allow_nobody() {
         assert_eq!(
             allowed_callers("/plaza.offices.v1.OfficesService/GetOffice"),
-            &["gateway"]
+            &["gateway", "renewal"]
+        );
+        assert_eq!(
+            allowed_callers("/plaza.payments.v1.PaymentsService/Refund"),
+            &["gateway", "renewal"]
         );
         assert!(allowed_callers("/plaza.audit.v1.AuditService/Append").is_empty());
         assert_eq!(

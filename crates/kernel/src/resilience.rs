@@ -200,15 +200,18 @@ struct Guard<S> {
     timeout: Duration,
 }
 
-/// Is this response a failure of the peer (rather than an answer)?
+/// Is this response a failure of the peer (rather than an answer)? A peer
+/// that sheds load (`ResourceExhausted`, e.g. a full photo queue) answered
+/// quickly and is healthy: its callers retry later, and opening the breaker
+/// would only refuse the calls it could take.
 fn peer_failed(resp: &GrpcResponse) -> bool {
     match resp
         .headers()
         .get("grpc-status")
         .and_then(|v| v.to_str().ok())
     {
-        // Unavailable, DeadlineExceeded, ResourceExhausted.
-        Some("14") | Some("4") | Some("8") => true,
+        // Unavailable, DeadlineExceeded.
+        Some("14") | Some("4") => true,
         _ => !resp.status().is_success(),
     }
 }

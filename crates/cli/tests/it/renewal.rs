@@ -144,6 +144,67 @@ fn typed_address() -> String {
     first.unwrap()
 }
 
+/// The test photo, base64.
+fn good_photo() -> String {
+    use base64::Engine;
+    let bytes = std::fs::read(format!(
+        "{}/../photo/tests/fixtures/good.jpg",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Claims `d` for the client's citizen and readies a renewal to pay
+/// (photo, typed address, mail): `(renewal id, payment intent id)`.
+async fn ready_to_pay(
+    c: &Client,
+    d: &plaza_renewal::drivers::domain::Driver,
+    photo: &str,
+) -> (String, String) {
+    let (status, claimed) = c
+        .post(
+            "/v1/drivers/claim",
+            json!({"licence_number": d.licence_number.as_str(),
+                   "birth_date": d.person.birth_date.to_string()}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{claimed}");
+    let (status, r) = c
+        .post("/v1/renewals", json!({"driver_id": d.id}))
+        .await
+        .unwrap();
+    assert_eq!(status, 201, "{r}");
+    let id = r["id"].as_str().unwrap().to_owned();
+    let intent = r["payment_intent_id"].as_str().unwrap().to_owned();
+    let (_, p) = c
+        .post(
+            &format!("/v1/renewals/{id}/photo"),
+            json!({"content_type": "image/jpeg", "image_base64": photo}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(p["accepted"], true, "{p}");
+    let (_, a) = c
+        .post(
+            &format!("/v1/renewals/{id}/address"),
+            json!({"text": typed_address()}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(a["renewal"]["address_confirmed"], true, "{a}");
+    let (status, _) = c
+        .post(
+            &format!("/v1/renewals/{id}/delivery"),
+            json!({"kind": "mail"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    (id, intent)
+}
+
 #[tokio::test]
 async fn renewals_finish_once_however_the_process_dies_mid_payment() {
     let dir = temp_dir("renewal-e2e");
@@ -191,15 +252,7 @@ async fn renewals_finish_once_however_the_process_dies_mid_payment() {
         .unwrap()
         .to_owned();
     let drivers = eligible_drivers();
-    let photo = {
-        use base64::Engine;
-        let bytes = std::fs::read(format!(
-            "{}/../photo/tests/fixtures/good.jpg",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap();
-        base64::engine::general_purpose::STANDARD.encode(bytes)
-    };
+    let photo = good_photo();
     // One address across restarts: it is the sign-in issuer of the tokens.
     let http = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -219,47 +272,7 @@ async fn renewals_finish_once_however_the_process_dies_mid_payment() {
             base: base.clone(),
             token: citizen_token(&base, &env, &client_id).await,
         };
-        let d = &drivers[n];
-        let (status, claimed) = c
-            .post(
-                "/v1/drivers/claim",
-                json!({"licence_number": d.licence_number.as_str(),
-                       "birth_date": d.person.birth_date.to_string()}),
-            )
-            .await
-            .unwrap();
-        assert_eq!(status, 200, "{claimed}");
-        let (status, r) = c
-            .post("/v1/renewals", json!({"driver_id": d.id}))
-            .await
-            .unwrap();
-        assert_eq!(status, 201, "{r}");
-        let id = r["id"].as_str().unwrap().to_owned();
-        let intent = r["payment_intent_id"].as_str().unwrap().to_owned();
-        let (_, p) = c
-            .post(
-                &format!("/v1/renewals/{id}/photo"),
-                json!({"content_type": "image/jpeg", "image_base64": photo}),
-            )
-            .await
-            .unwrap();
-        assert_eq!(p["accepted"], true, "{p}");
-        let (_, a) = c
-            .post(
-                &format!("/v1/renewals/{id}/address"),
-                json!({"text": typed_address()}),
-            )
-            .await
-            .unwrap();
-        assert_eq!(a["renewal"]["address_confirmed"], true, "{a}");
-        let (status, _) = c
-            .post(
-                &format!("/v1/renewals/{id}/delivery"),
-                json!({"kind": "mail"}),
-            )
-            .await
-            .unwrap();
-        assert_eq!(status, 200);
+        let (id, intent) = ready_to_pay(&c, &drivers[n], &photo).await;
 
         // Pay, and kill the process while it works.
         let paying = {
@@ -426,7 +439,8 @@ async fn distributed_renewal_with_each_service_in_its_own_process() {
     };
     let grpc = |s: &Server| s.grpc.clone().unwrap();
     let photo = start("photo", &[]);
-    let address = start("address", &[]);
+    // Offices (for pickup) beside address.
+    let address = start("address,offices", &[]);
     let payments = start("payments", &[]);
     let fulfillment = start("fulfillment", &[]);
     let peers = [
@@ -434,6 +448,7 @@ async fn distributed_renewal_with_each_service_in_its_own_process() {
         ("PLAZA_ENDPOINT_ADDRESS", grpc(&address)),
         ("PLAZA_ENDPOINT_PAYMENTS", grpc(&payments)),
         ("PLAZA_ENDPOINT_FULFILLMENT", grpc(&fulfillment)),
+        ("PLAZA_ENDPOINT_OFFICES", grpc(&address)),
     ];
     let renewal = start("renewal", &peers);
     let mut edge_env = common.clone();
@@ -441,12 +456,13 @@ async fn distributed_renewal_with_each_service_in_its_own_process() {
         ("PLAZA_ENDPOINT_RENEWAL", grpc(&renewal)),
         ("PLAZA_ENDPOINT_PAYMENTS", grpc(&payments)),
         ("PLAZA_ENDPOINT_ADDRESS", grpc(&address)),
+        ("PLAZA_ENDPOINT_OFFICES", grpc(&address)),
     ]);
     let edge = Server::start(
         &[
             "serve",
             "--services",
-            "gateway,identity,offices,audit,vault",
+            "gateway,identity,audit,vault",
             "--http",
             "127.0.0.1:0",
             "--grpc",
@@ -461,55 +477,7 @@ async fn distributed_renewal_with_each_service_in_its_own_process() {
         base: base.clone(),
         token: citizen_token(&base, &edge_env, &client_id).await,
     };
-    let d = &eligible_drivers()[0];
-    let (status, body) = c
-        .post(
-            "/v1/drivers/claim",
-            json!({"licence_number": d.licence_number.as_str(),
-                   "birth_date": d.person.birth_date.to_string()}),
-        )
-        .await
-        .unwrap();
-    assert_eq!(status, 200, "{body}");
-    let (status, r) = c
-        .post("/v1/renewals", json!({"driver_id": d.id}))
-        .await
-        .unwrap();
-    assert_eq!(status, 201, "{r}");
-    let id = r["id"].as_str().unwrap().to_owned();
-    let intent = r["payment_intent_id"].as_str().unwrap().to_owned();
-    let photo_b64 = {
-        use base64::Engine;
-        base64::engine::general_purpose::STANDARD.encode(
-            std::fs::read(format!(
-                "{}/../photo/tests/fixtures/good.jpg",
-                env!("CARGO_MANIFEST_DIR")
-            ))
-            .unwrap(),
-        )
-    };
-    let (_, p) = c
-        .post(
-            &format!("/v1/renewals/{id}/photo"),
-            json!({"content_type": "image/jpeg", "image_base64": photo_b64}),
-        )
-        .await
-        .unwrap();
-    assert_eq!(p["accepted"], true, "{p}");
-    let (_, a) = c
-        .post(
-            &format!("/v1/renewals/{id}/address"),
-            json!({"text": typed_address()}),
-        )
-        .await
-        .unwrap();
-    assert_eq!(a["renewal"]["address_confirmed"], true, "{a}");
-    c.post(
-        &format!("/v1/renewals/{id}/delivery"),
-        json!({"kind": "mail"}),
-    )
-    .await
-    .unwrap();
+    let (id, intent) = ready_to_pay(&c, &eligible_drivers()[0], &good_photo()).await;
     let (status, paid) = c
         .post(
             &format!("/v1/renewals/{id}/payment"),
