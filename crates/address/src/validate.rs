@@ -506,7 +506,8 @@ impl Index {
         if suggestions.is_empty() {
             // Nothing plausible: the streets closest in name.
             let mut near: Vec<&Candidate> = candidates.iter().collect();
-            near.sort_by_key(|c| {
+            // Each distance once (not once per comparison).
+            near.sort_by_cached_key(|c| {
                 let r = &self.streets[c.street as usize].row;
                 (strsim::damerau_levenshtein(&r.name, &input.name), c.street)
             });

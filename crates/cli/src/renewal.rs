@@ -189,6 +189,10 @@ impl Hosted {
                 )
                 .await
                 .context("subscribing to card progress")?;
+                renewals
+                    .subscribe_payments(around.bus, shutdown.clone())
+                    .await
+                    .context("subscribing to payments")?;
                 let background = renewals.clone();
                 tasks.spawn(async move {
                     background

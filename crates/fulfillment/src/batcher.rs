@@ -92,9 +92,15 @@ impl Batcher {
         let cfg = &self.app.config;
         let now = self.app.clock.now_ms();
         let mut tx = self.app.db.begin().await?;
-        let rows = sqlx::query(
-            "SELECT id, renewal_id, created_at_ms FROM orders WHERE status = $1 ORDER BY created_at_ms, id LIMIT $2",
-        )
+        // On PostgreSQL another process's batcher may be forming a batch at
+        // the same time: skip the orders it holds.
+        let lock = match self.app.db.dialect() {
+            plaza_kernel::db::Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+            plaza_kernel::db::Dialect::Sqlite => "",
+        };
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT id, renewal_id, created_at_ms FROM orders WHERE status = $1 ORDER BY created_at_ms, id LIMIT $2{lock}"
+        )))
         .bind(Status::Created.as_str())
         .bind(cfg.batch_max as i64)
         .fetch_all(&mut *tx)
@@ -116,14 +122,25 @@ impl Batcher {
         .bind(now)
         .execute(&mut *tx)
         .await?;
+        let mut taken = 0i64;
         for row in &rows {
             let id: String = row.try_get("id")?;
             let renewal: String = row.try_get("renewal_id")?;
-            sqlx::query("UPDATE orders SET batch_id = $1 WHERE id = $2")
-                .bind(&batch_id)
-                .bind(&id)
-                .execute(&mut *tx)
-                .await?;
+            // Only an order still waiting joins: one cancelled (or batched
+            // elsewhere) since it was read stays out.
+            let joined = sqlx::query(
+                "UPDATE orders SET batch_id = $1 WHERE id = $2 AND status = $3 AND batch_id IS NULL",
+            )
+            .bind(&batch_id)
+            .bind(&id)
+            .bind(Status::Created.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if joined == 0 {
+                continue;
+            }
+            taken += 1;
             store::move_order(
                 &mut tx,
                 store::Move {
@@ -138,8 +155,17 @@ impl Batcher {
             )
             .await?;
         }
+        if taken == 0 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        sqlx::query("UPDATE batches SET order_count = $1 WHERE id = $2")
+            .bind(taken)
+            .bind(&batch_id)
+            .execute(&mut *tx)
+            .await?;
         self.app.db.commit(tx).await?;
-        tracing::info!(batch = %batch_id, orders = rows.len(), "card batch recorded");
+        tracing::info!(batch = %batch_id, orders = taken, "card batch recorded");
         Ok(Some(batch_id))
     }
 

@@ -28,13 +28,14 @@ struct StatusChanged {
 struct Notify(Identity);
 
 /// The subject and body of the mail for a renewal's new status, or `None`
-/// for a line the citizen has just caused themselves.
+/// for the start (the citizen is on the page that started it).
 pub fn renewal_mail(status: &str, note: &str, application_id: &str) -> Option<(String, String)> {
     if status == "started" {
         return None;
     }
     let subject = match status {
-        "paid" | "ordered" => "Your licence renewal is paid and your card ordered".to_owned(),
+        "paid" => "Your licence renewal is paid".to_owned(),
+        "ordered" => "Your new licence card is ordered".to_owned(),
         "mailed" => "Your new licence is in the mail".to_owned(),
         "ready_for_pickup" => "Your new licence is ready to pick up".to_owned(),
         "failed" => "Your licence renewal could not be completed".to_owned(),

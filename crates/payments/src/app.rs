@@ -680,8 +680,9 @@ impl Payments {
             .await
     }
 
-    /// A refund the service itself decided (a compensation), without a
-    /// caller's permission check.
+    /// A refund without a caller's permission check (for the service's own
+    /// tools and tests; compensations go through [`Payments::refund`] as the
+    /// service principal).
     pub async fn refund_unchecked(
         &self,
         id: &str,
@@ -711,6 +712,12 @@ impl Payments {
                 (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
             if iid != id || (amount != 0 && amount != ramount) {
                 return Err(Error::IdempotencyMismatch);
+            }
+            let rstatus: String = r.try_get(3)?;
+            if rstatus == "failed" {
+                return Err(Error::ProcessorRefused(
+                    "the processor refused this refund".into(),
+                ));
             }
             tx.rollback().await?;
             rid
@@ -1001,11 +1008,14 @@ impl Payments {
                 // Nothing was charged: the attempt ends, the intent can be
                 // paid again (with a new attempt number).
                 let reopened = sqlx::query(
-                    "UPDATE payment_intents SET status = 'requires_payment', updated_ms = $1 WHERE id = $2 AND status = 'processing' AND attempt = $3",
+                    "UPDATE payment_intents SET status = 'requires_payment', updated_ms = $1 WHERE id = $2 AND status = 'processing' AND attempt = $3 AND updated_ms <= $4",
                 )
                 .bind(self.clock.now_ms())
                 .bind(&id)
                 .bind(attempt)
+                // Not if the attempt was resent meanwhile: its request may
+                // be on its way.
+                .bind(before)
                 .execute(self.db.reader())
                 .await?;
                 out.reopened += reopened.rows_affected();

@@ -356,7 +356,7 @@ async fn renewals_finish_once_however_the_process_dies_mid_payment() {
                 d.filter_map(Result::ok)
                     .filter(|f| {
                         std::fs::read_to_string(f.path())
-                            .is_ok_and(|m| m.contains("your card ordered"))
+                            .is_ok_and(|m| m.contains("card is ordered"))
                     })
                     .count()
             })

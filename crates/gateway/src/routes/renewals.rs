@@ -688,8 +688,8 @@ pub struct CancelInput {
     pub reason: String,
 }
 
-/// Cancel the renewal; a payment is refunded (until the card is in
-/// production).
+/// Cancel the renewal; a payment is refunded. Possible until the card
+/// order has gone to the card vendor.
 #[utoipa::path(post, path = "/v1/renewals/{id}/cancel", tag = "renewal", request_body = CancelInput, security(("bearer" = [])),
     params(("id" = String, Path, description = "The renewal's id"),
            ("Idempotency-Key" = String, Header, description = "A fresh unique key per action")),

@@ -39,6 +39,7 @@ fn note(e: &OrderStatusChanged) -> Option<String> {
             None => "The card was mailed.".to_owned(),
         },
         "ready_for_pickup" => "The card is ready to pick up.".to_owned(),
+        "cancelled" => "The card order was cancelled; the fee will be refunded.".to_owned(),
         "failed" => format!(
             "The card could not be made ({}); the fee will be refunded.",
             e.reason.as_deref().unwrap_or("production failed")
@@ -64,7 +65,12 @@ impl TxHandler for Apply {
         if e.tracking.is_some() {
             app.tracking = e.tracking.clone();
         }
-        if e.status == "failed" {
+        if e.status == "cancelled" && app.status != "ordered" {
+            // Only a cancellation that stopped half-way (the order was
+            // cancelled, the application not yet) is finished here.
+            return Ok(());
+        }
+        if e.status == "failed" || e.status == "cancelled" {
             app.refund_due = true;
         }
         let now = self.clock.now_ms();
@@ -72,6 +78,48 @@ impl TxHandler for Apply {
         store::add_entry(tx, &app, now, &e.status, &note).await?;
         Ok(())
     }
+}
+
+pub const PAYMENT_SUCCEEDED: &str = "payments.PaymentSucceeded";
+
+#[derive(Deserialize)]
+struct PaymentSucceeded {
+    reference: String,
+}
+
+/// A renewal's fee charged, as the payments service reports it: covers a
+/// payment whose answer never reached the renewal (a crash, a timeout).
+struct Paid(Arc<super::Ctx>);
+
+#[async_trait]
+impl plaza_kernel::bus::Handler for Paid {
+    async fn handle(&self, ev: &Envelope) -> Result<(), HandlerError> {
+        let e: PaymentSucceeded = serde_json::from_slice(&ev.payload)?;
+        if !e.reference.starts_with("ren_") {
+            return Ok(());
+        }
+        match super::payment_arrived(&self.0, &e.reference).await {
+            Ok(_) | Err(crate::Error::ApplicationNotFound) => Ok(()),
+            Err(e) => Err(Box::new(e)),
+        }
+    }
+}
+
+/// Subscribes the renewal service to payments it is owed news of (the
+/// background pass then orders the card of a paid application).
+pub async fn subscribe_payments(
+    ctx: Arc<super::Ctx>,
+    bus: &Arc<dyn Bus>,
+    shutdown: Shutdown,
+) -> Result<(), plaza_kernel::Error> {
+    bus.subscribe(
+        "renewal-payments",
+        EventFilter::event(PAYMENT_SUCCEEDED),
+        Durability::Durable,
+        Arc::new(Paid(ctx)),
+        shutdown,
+    )
+    .await
 }
 
 /// Subscribes the renewal service to card progress (one durable consumer

@@ -123,6 +123,15 @@ impl Renewals {
         &self.engine
     }
 
+    /// Subscribes to the payments service's news of charged fees.
+    pub async fn subscribe_payments(
+        &self,
+        bus: &std::sync::Arc<dyn plaza_kernel::bus::Bus>,
+        shutdown: plaza_kernel::shutdown::Shutdown,
+    ) -> Result<(), plaza_kernel::Error> {
+        events::subscribe_payments(self.ctx.clone(), bus, shutdown).await
+    }
+
     fn resource<'a>(&self, app: &'a Application) -> Resource<'a> {
         Resource::new("RenewalApplication", &app.id)
             .owned_by(&app.owner)
@@ -537,13 +546,12 @@ impl Renewals {
                 )
                 .await
                 .map_err(|s| downstream(s, "payments"))?;
-            self.change(caller, id, "Fee paid.", |a| {
-                if a.status == "started" {
-                    a.status = "paid".into();
-                }
-                Ok(())
-            })
-            .await?;
+            let now_paid = payment_arrived(&self.ctx, id).await?;
+            if now_paid != "paid" {
+                // Cancelled while the card was being charged: the payment is
+                // marked for refund, and the card is not ordered.
+                return self.get(caller, id).await;
+            }
         } else if app.status != "paid" {
             // Paid and ordered already: paying again changes nothing.
             return self.view(app).await;
@@ -629,9 +637,42 @@ impl Renewals {
     /// the fee refunded.
     pub async fn cancel(&self, caller: &Caller, id: &str, reason: &str) -> Result<View, Error> {
         let app = self.load(caller, UPDATE, id).await?;
+        let mut charged = app.status != "started";
         match app.status.as_str() {
-            "started" => {}
-            "paid" | "ordered" => {
+            "started" => {
+                // A payment may be under way: wait for its answer.
+                let mut payments = self.ctx.peers.payments.clone();
+                let intent = self
+                    .ctx
+                    .peers
+                    .as_service(payments.get_intent(payments_pb::GetIntentRequest {
+                        id: app.intent_id.clone(),
+                    }))
+                    .await
+                    .map_err(|s| downstream(s, "payments"))?
+                    .into_inner();
+                match intent.status.as_str() {
+                    "processing" => {
+                        return Err(Error::WrongState {
+                            status: "paying".into(),
+                            wanted: "started or ordered (try again in a moment)",
+                        });
+                    }
+                    // Charged, but the answer never reached this record (a
+                    // crash): the fee is owed back.
+                    "succeeded" => charged = true,
+                    _ => {}
+                }
+            }
+            // The saga is ordering the card right now: cancelling under it
+            // could refund a card that is then made.
+            "paid" => {
+                return Err(Error::WrongState {
+                    status: app.status,
+                    wanted: "started or ordered (try again in a moment)",
+                });
+            }
+            "ordered" => {
                 if let Some(order) = &app.order_id {
                     let mut client = self.ctx.peers.fulfillment.clone();
                     self.ctx
@@ -649,9 +690,6 @@ impl Renewals {
                             _ => downstream(s, "fulfillment"),
                         })?;
                 }
-                saga::refund(&self.ctx, &app, &format!("{id}/cancel-refund"))
-                    .await
-                    .map_err(|e| Error::Downstream(PublicError::unavailable(&e.to_string())))?;
             }
             "cancelled" => return self.view(app).await,
             _ => return Err(Error::TooLateToCancel),
@@ -661,18 +699,30 @@ impl Renewals {
         } else {
             format!("Cancelled by the applicant: {}", reason.trim())
         };
-        let paid = app.status != "started";
-        self.change(caller, id, &note, |a| {
-            a.status = "cancelled".into();
-            a.refund_due = false;
-            Ok(())
-        })
-        .await
-        .inspect(|_| {
-            if paid {
-                metrics::counter!("plaza_renewal_cancelled_after_payment_total").increment(1);
+        let loaded = app.status.clone();
+        // The refund owed is recorded with the cancellation; the refund
+        // itself follows at once, or in the next background pass.
+        let view = self
+            .change(caller, id, &note, |a| {
+                if a.status != loaded {
+                    return Err(Error::WrongState {
+                        status: a.status.clone(),
+                        wanted: "unchanged since it was read (try again)",
+                    });
+                }
+                a.refund_due = charged;
+                a.status = "cancelled".into();
+                Ok(())
+            })
+            .await?;
+        if charged {
+            metrics::counter!("plaza_renewal_cancelled_after_payment_total").increment(1);
+            if let Err(e) = self.settle_refunds().await {
+                tracing::warn!(error = %plaza_kernel::error::chain(&e), "refund after cancellation left for the next pass");
             }
-        })
+            return self.get(caller, id).await;
+        }
+        Ok(view)
     }
 
     /// The temporary licence, once the card is ordered.
@@ -685,13 +735,12 @@ impl Renewals {
             });
         };
         let mut client = self.ctx.peers.fulfillment.clone();
-        let caller = serde_json::from_str::<Caller>(&app.caller)
-            .map_err(|e| Error::Corrupt(format!("stored caller: {e}")))?;
+        // As whoever asks: fulfillment decides and records who printed it.
         Ok(self
             .ctx
             .peers
             .as_caller(
-                &caller,
+                caller,
                 client.temporary_licence(fulfillment_pb::TemporaryLicenceRequest { id: order }),
             )
             .await
@@ -743,6 +792,32 @@ impl Renewals {
             }
         }
     }
+}
+
+/// Records that the fee was charged (from the payment answer or the
+/// payments service's event, whichever comes first): a started application
+/// becomes paid; a cancelled one owes a refund. Returns the status after.
+pub async fn payment_arrived(ctx: &Ctx, id: &str) -> Result<String, Error> {
+    let mut tx = ctx.db.begin().await?;
+    let Some(mut app) = store::lock(&ctx.db, &mut tx, id).await? else {
+        return Err(Error::ApplicationNotFound);
+    };
+    let note = match app.status.as_str() {
+        "started" => {
+            app.status = "paid".into();
+            "Fee paid."
+        }
+        "cancelled" if !app.refund_due => {
+            app.refund_due = true;
+            "The fee arrived after the cancellation; it will be refunded."
+        }
+        _ => return Ok(app.status),
+    };
+    let now = ctx.clock.now_ms();
+    store::update(&mut tx, &app, now).await?;
+    store::add_entry(&mut tx, &app, now, &app.status, note).await?;
+    ctx.db.commit(tx).await?;
+    Ok(app.status)
 }
 
 fn ensure_started(a: &Application) -> Result<(), Error> {
