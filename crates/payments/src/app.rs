@@ -318,6 +318,8 @@ impl Payments {
         }
         let id = format!("pi_{}", uuid::Uuid::now_v7().simple());
         let now = self.clock.now_ms();
+        // Every write of this service goes through its durable writer.
+        let mut tx = self.db.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO payment_intents (id, idem_key, request_hash, reference, payer, description, lines, amount, currency, status, attempt, refunded, created_ms, updated_ms)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'requires_payment', 0, 0, $10, $10)",
@@ -332,15 +334,20 @@ impl Payments {
         .bind(quote.total)
         .bind(&quote.currency)
         .bind(now)
-        .execute(self.db.reader())
+        .execute(&mut *tx)
         .await;
         match inserted {
-            Ok(_) => self.load(&id).await,
+            Ok(_) => {
+                self.db.commit(tx).await?;
+                self.load(&id).await
+            }
             // Two requests with one key at once: the other one won.
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => self
-                .by_key(&key, &hash)
-                .await?
-                .ok_or_else(|| Error::NotFound(key.clone())),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                drop(tx);
+                self.by_key(&key, &hash)
+                    .await?
+                    .ok_or_else(|| Error::NotFound(key.clone()))
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -484,6 +491,7 @@ impl Payments {
     }
 
     async fn mark_failed(&self, id: &str, attempt: i64, code: &str) -> Result<(), Error> {
+        let mut tx = self.db.begin().await?;
         sqlx::query(
             "UPDATE payment_intents SET status = 'failed', decline_code = $1, updated_ms = $2 WHERE id = $3 AND status = 'processing' AND attempt = $4",
         )
@@ -491,8 +499,9 @@ impl Payments {
         .bind(self.clock.now_ms())
         .bind(id)
         .bind(attempt)
-        .execute(self.db.reader())
+        .execute(&mut *tx)
         .await?;
+        self.db.commit(tx).await?;
         Ok(())
     }
 
@@ -788,13 +797,15 @@ impl Payments {
                 Ok(r) => return self.complete_refund(refund_id, &r).await,
                 Err(ProcessorError::Transient(_)) => continue,
                 Err(ProcessorError::Refused { code }) => {
+                    let mut tx = self.db.begin().await?;
                     sqlx::query(
                         "UPDATE payment_refunds SET status = 'failed', updated_ms = $1 WHERE id = $2 AND status = 'pending'",
                     )
                     .bind(self.clock.now_ms())
                     .bind(refund_id)
-                    .execute(self.db.reader())
+                    .execute(&mut *tx)
                     .await?;
+                    self.db.commit(tx).await?;
                     return Err(Error::ProcessorRefused(code));
                 }
             }
@@ -970,14 +981,16 @@ impl Payments {
             // later one.
             _ => {}
         }
+        let mut tx = self.db.begin().await?;
         sqlx::query(
             "INSERT INTO payment_webhook_events (id, kind, received_ms) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
         )
         .bind(&ev.id)
         .bind(&ev.kind)
         .bind(self.clock.now_ms())
-        .execute(self.db.reader())
+        .execute(&mut *tx)
         .await?;
+        self.db.commit(tx).await?;
         Ok(true)
     }
 
@@ -1007,6 +1020,7 @@ impl Payments {
             if succeeded.is_empty() {
                 // Nothing was charged: the attempt ends, the intent can be
                 // paid again (with a new attempt number).
+                let mut tx = self.db.begin().await?;
                 let reopened = sqlx::query(
                     "UPDATE payment_intents SET status = 'requires_payment', updated_ms = $1 WHERE id = $2 AND status = 'processing' AND attempt = $3 AND updated_ms <= $4",
                 )
@@ -1016,8 +1030,9 @@ impl Payments {
                 // Not if the attempt was resent meanwhile: its request may
                 // be on its way.
                 .bind(before)
-                .execute(self.db.reader())
+                .execute(&mut *tx)
                 .await?;
+                self.db.commit(tx).await?;
                 out.reopened += reopened.rows_affected();
             } else {
                 for c in succeeded {
