@@ -196,18 +196,7 @@ async fn main() {
     plaza_kernel::install_crypto_provider();
 
     // The outside world.
-    let processor = plaza_sim::processor::Processor::new(Default::default());
-    let vendor = plaza_sim::vendor::Vendor::new(plaza_sim::vendor::VendorConfig {
-        tick: None,
-        ..Default::default()
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sim = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        axum::serve(listener, plaza_sim::router(processor, vendor))
-            .await
-            .unwrap()
-    });
+    let (sim, _) = plaza_sim::start_local().await.unwrap();
 
     let dir = std::env::temp_dir().join(format!("plaza-bench-renewals-{}", std::process::id()));
     let env = [

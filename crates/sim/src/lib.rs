@@ -21,3 +21,23 @@ pub mod vendor;
 pub fn router(processor: processor::Processor, vendor: vendor::Vendor) -> axum::Router {
     processor.router().merge(vendor.router())
 }
+
+/// Serves a processor (default settings) and a vendor that moves only on
+/// `/vendor/v1/admin/advance`, on a free loopback port, for tests and
+/// benchmarks: the base URL and the processor (to read its records).
+pub async fn start_local() -> std::io::Result<(String, processor::Processor)> {
+    let processor = processor::Processor::new(Default::default());
+    let vendor = vendor::Vendor::new(vendor::VendorConfig {
+        tick: None,
+        ..Default::default()
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let app = router(processor.clone(), vendor);
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "plaza-sim stopped");
+        }
+    });
+    Ok((base, processor))
+}

@@ -17,16 +17,7 @@ const DRIVERS: u64 = 300;
 
 /// The simulator (processor and card vendor), reached over HTTP.
 async fn start_sim() -> (String, plaza_sim::processor::Processor) {
-    let processor = plaza_sim::processor::Processor::new(Default::default());
-    let vendor = plaza_sim::vendor::Vendor::new(plaza_sim::vendor::VendorConfig {
-        tick: None,
-        ..Default::default()
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let router = plaza_sim::router(processor.clone(), vendor);
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    (base, processor)
+    plaza_sim::start_local().await.unwrap()
 }
 
 /// A public client and a citizen account made with the CLI, signed in

@@ -52,19 +52,7 @@ const REFERENCE_ROWS: u64 = 2_000;
 
 /// The outside world for the renewal services: processor and card vendor.
 async fn start_sim() -> String {
-    let processor = plaza_sim::processor::Processor::new(Default::default());
-    let vendor = plaza_sim::vendor::Vendor::new(plaza_sim::vendor::VendorConfig {
-        tick: None,
-        ..Default::default()
-    });
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        axum::serve(listener, plaza_sim::router(processor, vendor))
-            .await
-            .unwrap()
-    });
-    base
+    plaza_sim::start_local().await.unwrap().0
 }
 
 async fn start_offices(
