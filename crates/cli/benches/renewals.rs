@@ -39,7 +39,10 @@ fn arg(name: &str, default: usize) -> usize {
 
 fn plaza(env: &[(&str, String)], args: &[&str]) -> Command {
     let mut c = Command::new(BIN);
-    c.args(args).env("PLAZA_LOG_LEVEL", "warn");
+    // PLAZA_BENCH_LOG_LEVEL (e.g. `warn,sqlx::query=debug` to see every
+    // statement) is passed on as the server's log level.
+    let level = std::env::var("PLAZA_BENCH_LOG_LEVEL").unwrap_or_else(|_| "warn".into());
+    c.args(args).env("PLAZA_LOG_LEVEL", level);
     for (k, v) in env {
         c.env(k, v);
     }

@@ -9,6 +9,12 @@
 //! connection (transactions start with `BEGIN IMMEDIATE`, so a second
 //! process waits on the busy timeout instead of failing half-way); reads use
 //! a pool of their own. On PostgreSQL both pools are the same.
+//!
+//! Pools hand out connections without pinging them first: a ping is a round
+//! trip (on SQLite a hop to the connection's thread) for every statement
+//! outside a transaction. A PostgreSQL connection that died while idle fails
+//! its next statement, which the caller sees as a retryable error, and the
+//! pool replaces it.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -98,12 +104,14 @@ impl Db {
         let write = AnyPoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
+            .test_before_acquire(false)
             .after_connect(move |conn, _| sqlite_pragmas(conn, full_sync))
             .connect(&url)
             .await?;
         let read = AnyPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(30))
+            .test_before_acquire(false)
             .after_connect(|conn, _| sqlite_pragmas(conn, false))
             .connect(&url)
             .await?;
@@ -140,6 +148,7 @@ impl Db {
         let pool = AnyPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(30))
+            .test_before_acquire(false)
             .after_connect(move |conn, _| {
                 let set_path = set_path.clone();
                 Box::pin(async move {

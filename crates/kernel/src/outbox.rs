@@ -140,6 +140,8 @@ pub struct Relay {
     bus: Arc<dyn Bus>,
     cfg: RelayConfig,
     signal: OutboxSignal,
+    /// Until when this relay knows it holds the lease (ms; 0: it does not).
+    held_until: std::sync::atomic::AtomicI64,
 }
 
 /// What one pass of the relay did.
@@ -158,6 +160,7 @@ impl Relay {
             bus,
             cfg,
             signal,
+            held_until: std::sync::atomic::AtomicI64::new(0),
         }
     }
 
@@ -211,27 +214,68 @@ impl Relay {
     /// deletion: a relay that dies lets go of its rows at once. On SQLite a
     /// write transaction cannot stay open that long (it would stop every
     /// writer), so rows are claimed with a lease of their own instead.
+    ///
+    /// A pass that finds the outbox empty (most wake-ups: a commit without
+    /// events) costs one read and no write, and the lease is renewed only
+    /// once half of it has run: a busy service's commits do not each turn
+    /// into a write of the relay's own.
     pub async fn pass(&self) -> Result<Pass, Error> {
+        let pass = self.pass_once().await;
+        if pass.is_err() {
+            // Whatever was written may not have committed: take the lease
+            // again, from the database, on the next pass.
+            self.held_until
+                .store(0, std::sync::atomic::Ordering::Relaxed);
+        }
+        pass
+    }
+
+    async fn pass_once(&self) -> Result<Pass, Error> {
+        use std::sync::atomic::Ordering;
         let service = self.db.service().to_owned();
         let now = now_ms();
         let until = now + self.cfg.lease.as_millis() as i64;
+        let held_until = self.held_until.load(Ordering::Relaxed);
+        let waiting = sqlx::query("SELECT id FROM outbox LIMIT 1")
+            .fetch_optional(self.db.reader())
+            .await?
+            .is_some();
+        if !waiting {
+            metrics::gauge!("plaza_outbox_lag_seconds", "service" => service).set(0.0);
+            return Ok(Pass {
+                leader: held_until > now,
+                ..Pass::default()
+            });
+        }
         let mut tx = self.db.begin().await?;
-        let leader = sqlx::query(
-            "INSERT INTO relay_lease (name, holder, until_ms) VALUES ('outbox', $1, $2)
-             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until_ms = excluded.until_ms
-             WHERE relay_lease.holder = excluded.holder OR relay_lease.until_ms < $3",
-        )
-        .bind(&self.cfg.instance)
-        .bind(until)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
+        let half = self.cfg.lease.as_millis() as i64 / 2;
+        let leader = held_until - half > now
+            || sqlx::query(
+                "INSERT INTO relay_lease (name, holder, until_ms) VALUES ('outbox', $1, $2)
+                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until_ms = excluded.until_ms
+                 WHERE relay_lease.holder = excluded.holder OR relay_lease.until_ms < $3",
+            )
+            .bind(&self.cfg.instance)
+            .bind(until)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
         if !leader {
+            self.held_until.store(0, Ordering::Relaxed);
             tx.commit().await?;
             return Ok(Pass::default());
         }
+        // Rows are claimed until the relay's lease ends, never beyond it: a
+        // relay that takes over after the lease must find every row this one
+        // claimed free again, or it would publish later events first.
+        let claim_until = if held_until - half <= now {
+            self.held_until.store(until, Ordering::Relaxed);
+            until
+        } else {
+            held_until
+        };
         const COLUMNS: &str = "id, event_id, event_type, aggregate_type, aggregate_id, payload, correlation_id, created_at_ms";
         let (rows, open_tx) = match self.db.dialect() {
             Dialect::Postgres => {
@@ -252,7 +296,7 @@ impl Relay {
                      RETURNING {COLUMNS}"
                 )))
                 .bind(&self.cfg.instance)
-                .bind(until)
+                .bind(claim_until)
                 .bind(now)
                 .bind(self.cfg.batch_size)
                 .fetch_all(&mut *tx)

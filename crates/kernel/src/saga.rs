@@ -209,30 +209,77 @@ impl SagaEngine {
     /// Records a new saga. `id` doubles as its idempotency key: starting the
     /// same id twice records it once.
     pub async fn create(&self, kind: &str, id: &str, input: Value) -> Result<(), Error> {
-        if !self.defs.contains_key(kind) {
-            return Err(Error::Invalid(format!("unknown saga kind {kind}")));
-        }
-        let now = self.clock.now_ms();
+        self.def(kind)?;
         let mut tx = self.db.begin().await?;
-        sqlx::query(
-            "INSERT INTO saga (id, kind, status, input, outputs, next_step, correlation_id, created_at_ms, updated_at_ms)
-             VALUES ($1, $2, 'running', $3, '{}', 0, $4, $5, $5) ON CONFLICT (id) DO NOTHING",
+        self.insert(&mut tx, kind, id, &input, false).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Creates and runs a saga to its end. The saga is recorded, leased to
+    /// this engine and its first step marked started in one transaction.
+    pub async fn start(&self, kind: &str, id: &str, input: Value) -> Result<SagaRecord, Error> {
+        self.def(kind)?;
+        let Some(guard) = self.enter(id) else {
+            // This engine runs it already; make sure it is recorded.
+            self.create(kind, id, input).await?;
+            return self.current(id).await;
+        };
+        match self.claim(id, Some((kind, &input))).await? {
+            Some(rec) => self.drive(rec, guard).await,
+            None => self.current(id).await,
+        }
+    }
+
+    fn def(&self, kind: &str) -> Result<&SagaDef, Error> {
+        self.defs
+            .get(kind)
+            .ok_or_else(|| Error::Invalid(format!("unknown saga kind {kind}")))
+    }
+
+    async fn insert(
+        &self,
+        tx: &mut crate::db::Tx,
+        kind: &str,
+        id: &str,
+        input: &Value,
+        leased: bool,
+    ) -> Result<bool, Error> {
+        let now = self.clock.now_ms();
+        let n = sqlx::query(
+            "INSERT INTO saga (id, kind, status, input, outputs, next_step, correlation_id, created_at_ms, updated_at_ms, lease_owner, lease_until_ms)
+             VALUES ($1, $2, 'running', $3, '{}', 0, $4, $5, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
         )
         .bind(id)
         .bind(kind)
         .bind(input.to_string())
         .bind(crate::telemetry::correlation_id_or_new())
         .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        .bind(leased.then_some(self.owner.as_str()))
+        .bind(leased.then_some(now + self.lease.as_millis() as i64))
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
     }
 
-    /// Creates and runs a saga to its end.
-    pub async fn start(&self, kind: &str, id: &str, input: Value) -> Result<SagaRecord, Error> {
-        self.create(kind, id, input).await?;
-        self.run(id).await
+    /// Marks `id` as run by this engine; `None` when it already is.
+    fn enter(&self, id: &str) -> Option<RunningGuard> {
+        let fresh = self
+            .running
+            .lock()
+            .map(|mut s| s.insert(id.to_owned()))
+            .unwrap_or(false);
+        fresh.then(|| RunningGuard {
+            set: self.running.clone(),
+            id: id.to_owned(),
+        })
+    }
+
+    async fn current(&self, id: &str) -> Result<SagaRecord, Error> {
+        self.load(id)
+            .await?
+            .ok_or_else(|| Error::Invalid(format!("no saga {id}")))
     }
 
     pub async fn load(&self, id: &str) -> Result<Option<SagaRecord>, Error> {
@@ -242,24 +289,7 @@ impl SagaEngine {
         .bind(id)
         .fetch_optional(self.db.reader())
         .await?;
-        row.map(|r| {
-            let parse = |s: String| {
-                serde_json::from_str::<Value>(&s).map_err(|e| Error::Encoding(e.to_string()))
-            };
-            Ok(SagaRecord {
-                id: r.try_get(0)?,
-                kind: r.try_get(1)?,
-                status: SagaStatus::parse(&r.try_get::<String, _>(2)?)?,
-                input: parse(r.try_get(3)?)?,
-                outputs: match parse(r.try_get(4)?)? {
-                    Value::Object(m) => m,
-                    _ => Map::new(),
-                },
-                next_step: r.try_get(5)?,
-                error: r.try_get(6)?,
-            })
-        })
-        .transpose()
+        row.map(|r| record(&r)).transpose()
     }
 
     /// Step events of a saga, oldest first: `(step, name, event)`.
@@ -302,22 +332,63 @@ impl SagaEngine {
         Ok(n)
     }
 
-    async fn take_lease(&self, id: &str) -> Result<bool, Error> {
+    /// Takes the lease of `id` (creating the saga first when `create` says
+    /// how), reads it and, when a step is next, logs that step as started,
+    /// all in one transaction. `None` when another process holds the lease.
+    async fn claim(
+        &self,
+        id: &str,
+        create: Option<(&str, &Value)>,
+    ) -> Result<Option<SagaRecord>, Error> {
         let now = self.clock.now_ms();
         let mut tx = self.db.begin().await?;
-        let n = sqlx::query(
-            "UPDATE saga SET lease_owner = $1, lease_until_ms = $2
-             WHERE id = $3 AND (lease_until_ms IS NULL OR lease_until_ms < $4 OR lease_owner = $1)",
+        let created = match create {
+            Some((kind, input)) => self.insert(&mut tx, kind, id, input, true).await?,
+            None => false,
+        };
+        if !created {
+            let n = sqlx::query(
+                "UPDATE saga SET lease_owner = $1, lease_until_ms = $2
+                 WHERE id = $3 AND (lease_until_ms IS NULL OR lease_until_ms < $4 OR lease_owner = $1)",
+            )
+            .bind(&self.owner)
+            .bind(now + self.lease.as_millis() as i64)
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n != 1 {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+        }
+        let row = sqlx::query(
+            "SELECT id, kind, status, input, outputs, next_step, error FROM saga WHERE id = $1",
         )
-        .bind(&self.owner)
-        .bind(now + self.lease.as_millis() as i64)
         .bind(id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        .fetch_one(&mut *tx)
+        .await?;
+        let rec = record(&row)?;
+        if rec.status == SagaStatus::Running
+            && let Some(step) = self
+                .def(&rec.kind)?
+                .steps
+                .get(usize::try_from(rec.next_step).unwrap_or(usize::MAX))
+        {
+            insert_log(
+                &mut tx,
+                id,
+                rec.next_step as usize,
+                step.name(),
+                "action_started",
+                "",
+                now,
+            )
+            .await?;
+        }
         tx.commit().await?;
-        Ok(n == 1)
+        Ok(Some(rec))
     }
 
     /// Extends this engine's lease while a step is slow. False if the lease
@@ -351,79 +422,66 @@ impl SagaEngine {
 
     /// Runs the saga `id` until it is done, unwound or stuck.
     pub async fn run(&self, id: &str) -> Result<SagaRecord, Error> {
-        let fresh = self
-            .running
-            .lock()
-            .map(|mut s| s.insert(id.to_owned()))
-            .unwrap_or(false);
-        if !fresh {
-            return self
-                .load(id)
-                .await?
-                .ok_or_else(|| Error::Invalid(format!("no saga {id}")));
-        }
-        let _guard = RunningGuard {
-            set: self.running.clone(),
-            id: id.to_owned(),
+        let Some(guard) = self.enter(id) else {
+            return self.current(id).await;
         };
-        if !self.take_lease(id).await? {
-            return self
-                .load(id)
-                .await?
-                .ok_or_else(|| Error::Invalid(format!("no saga {id}")));
+        match self.claim(id, None).await? {
+            Some(rec) => self.drive(rec, guard).await,
+            None => self.current(id).await,
         }
-        let plan = self.plan(id);
+    }
+
+    /// Moves a leased saga on, step by step, keeping its record in memory:
+    /// only the lease holder changes it, and every change is fenced by the
+    /// lease.
+    async fn drive(&self, mut rec: SagaRecord, _guard: RunningGuard) -> Result<SagaRecord, Error> {
+        let plan = self.plan(&rec.id);
+        let defs = self.defs.clone();
+        let def = defs
+            .get(rec.kind.as_str())
+            .ok_or_else(|| Error::Invalid(format!("unknown saga kind {}", rec.kind)))?;
+        let steps = def.steps.len() as i64;
         loop {
-            let rec = self
-                .load(id)
-                .await?
-                .ok_or_else(|| Error::Invalid(format!("no saga {id}")))?;
-            let def = self
-                .defs
-                .get(rec.kind.as_str())
-                .ok_or_else(|| Error::Invalid(format!("unknown saga kind {}", rec.kind)))?;
             match rec.status {
                 s if s.is_final() => return Ok(rec),
                 SagaStatus::Running => {
-                    let i = rec.next_step as usize;
-                    if i >= def.steps.len() {
-                        self.transition(
-                            id,
-                            SagaStatus::Done,
-                            rec.next_step,
-                            &rec.outputs,
-                            None,
-                            None,
-                        )
-                        .await?;
+                    if rec.next_step >= steps {
+                        let next = rec.next_step;
+                        self.transition(&mut rec, def, SagaStatus::Done, next, None, None)
+                            .await?;
                         continue;
                     }
-                    let step = &def.steps[i];
+                    let i = rec.next_step as usize;
+                    let step = def.steps[i].clone();
                     let ctx = self.context(&rec, i);
-                    self.log_event(id, i, step.name(), "action_started", "")
-                        .await?;
                     match self.run_action(def, step.as_ref(), &ctx, &plan).await {
                         Ok(out) => {
-                            let mut outputs = rec.outputs.clone();
-                            outputs.insert(step.name().to_owned(), out);
+                            rec.outputs.insert(step.name().to_owned(), out);
+                            let next = rec.next_step + 1;
+                            let status = if next >= steps {
+                                SagaStatus::Done
+                            } else {
+                                SagaStatus::Running
+                            };
                             self.transition(
-                                id,
-                                SagaStatus::Running,
-                                rec.next_step + 1,
-                                &outputs,
+                                &mut rec,
+                                def,
+                                status,
+                                next,
                                 None,
                                 Some((i, step.name(), "action_done")),
                             )
                             .await?;
                         }
                         Err(e) => {
-                            tracing::info!(saga = id, step = step.name(), error = %e, "saga step failed; unwinding");
+                            tracing::info!(saga = %rec.id, step = step.name(), error = %e, "saga step failed; unwinding");
+                            let next = rec.next_step;
                             self.transition(
-                                id,
+                                &mut rec,
+                                def,
                                 SagaStatus::Unwinding,
-                                rec.next_step,
-                                &rec.outputs,
-                                Some(&e.to_string()),
+                                next,
+                                Some(e.to_string()),
                                 Some((i, step.name(), "action_failed")),
                             )
                             .await?;
@@ -432,44 +490,46 @@ impl SagaEngine {
                 }
                 SagaStatus::Unwinding => {
                     if rec.next_step < 0 {
-                        self.transition(
-                            id,
-                            SagaStatus::Unwound,
-                            -1,
-                            &rec.outputs,
-                            rec.error.as_deref(),
-                            None,
-                        )
-                        .await?;
+                        let error = rec.error.clone();
+                        self.transition(&mut rec, def, SagaStatus::Unwound, -1, error, None)
+                            .await?;
                         continue;
                     }
                     let i = rec.next_step as usize;
-                    let step = &def.steps[i];
+                    let step = def.steps[i].clone();
                     let ctx = self.context(&rec, i);
                     let output = rec.outputs.get(step.name()).cloned().unwrap_or(Value::Null);
+                    let error = rec.error.clone();
                     match self
                         .run_undo(def, step.as_ref(), &ctx, &output, &plan)
                         .await
                     {
                         Ok(()) => {
+                            let next = rec.next_step - 1;
+                            let status = if next < 0 {
+                                SagaStatus::Unwound
+                            } else {
+                                SagaStatus::Unwinding
+                            };
                             self.transition(
-                                id,
-                                SagaStatus::Unwinding,
-                                rec.next_step - 1,
-                                &rec.outputs,
-                                rec.error.as_deref(),
+                                &mut rec,
+                                def,
+                                status,
+                                next,
+                                error,
                                 Some((i, step.name(), "undo_done")),
                             )
                             .await?;
                         }
                         Err(e) => {
-                            tracing::error!(saga = id, step = step.name(), error = %e, "saga undo keeps failing; saga is stuck");
+                            tracing::error!(saga = %rec.id, step = step.name(), error = %e, "saga undo keeps failing; saga is stuck");
+                            let next = rec.next_step;
                             self.transition(
-                                id,
+                                &mut rec,
+                                def,
                                 SagaStatus::Stuck,
-                                rec.next_step,
-                                &rec.outputs,
-                                Some(&e.to_string()),
+                                next,
+                                Some(e.to_string()),
                                 Some((i, step.name(), "undo_failed")),
                             )
                             .await?;
@@ -597,26 +657,29 @@ impl SagaEngine {
         }
     }
 
+    /// Moves the saga to `status` at `next_step`, fenced by the lease, with
+    /// the step's event and, when a step comes next, that step's start, in
+    /// one transaction; then updates `rec` to match.
     async fn transition(
         &self,
-        id: &str,
+        rec: &mut SagaRecord,
+        def: &SagaDef,
         status: SagaStatus,
         next_step: i64,
-        outputs: &Map<String, Value>,
-        error: Option<&str>,
+        error: Option<String>,
         event: Option<(usize, &str, &str)>,
     ) -> Result<(), Error> {
         let now = self.clock.now_ms();
+        let id = rec.id.as_str();
         let mut tx = self.db.begin().await?;
-        // Fenced: only the lease holder moves the saga on.
         let moved = sqlx::query(
             "UPDATE saga SET status = $1, next_step = $2, outputs = $3, error = $4, updated_at_ms = $5,
              lease_until_ms = $6 WHERE id = $7 AND lease_owner = $8",
         )
         .bind(status.as_str())
         .bind(next_step)
-        .bind(Value::Object(outputs.clone()).to_string())
-        .bind(error)
+        .bind(Value::Object(rec.outputs.clone()).to_string())
+        .bind(error.as_deref())
         .bind(now)
         .bind(now + self.lease.as_millis() as i64)
         .bind(id)
@@ -631,30 +694,62 @@ impl SagaEngine {
             )));
         }
         if let Some((step, name, ev)) = event {
-            insert_log(&mut tx, id, step, name, ev, error.unwrap_or(""), now).await?;
+            insert_log(
+                &mut tx,
+                id,
+                step,
+                name,
+                ev,
+                error.as_deref().unwrap_or(""),
+                now,
+            )
+            .await?;
+        }
+        if status == SagaStatus::Running
+            && let Some(next) = def
+                .steps
+                .get(usize::try_from(next_step).unwrap_or(usize::MAX))
+        {
+            insert_log(
+                &mut tx,
+                id,
+                next_step as usize,
+                next.name(),
+                "action_started",
+                "",
+                now,
+            )
+            .await?;
         }
         tx.commit().await?;
         metrics::counter!("plaza_saga_transitions_total", "status" => status.as_str()).increment(1);
-        Ok(())
-    }
-
-    async fn log_event(
-        &self,
-        id: &str,
-        step: usize,
-        name: &str,
-        event: &str,
-        detail: &str,
-    ) -> Result<(), Error> {
-        let mut tx = self.db.begin().await?;
-        insert_log(&mut tx, id, step, name, event, detail, self.clock.now_ms()).await?;
-        tx.commit().await?;
+        rec.status = status;
+        rec.next_step = next_step;
+        rec.error = error;
         Ok(())
     }
 }
 
 fn unreachable_status() -> Result<(), Error> {
     Err(Error::Invalid("saga in an unknown state".into()))
+}
+
+/// A saga from its row (`id, kind, status, input, outputs, next_step, error`).
+fn record(r: &sqlx::any::AnyRow) -> Result<SagaRecord, Error> {
+    let parse =
+        |s: String| serde_json::from_str::<Value>(&s).map_err(|e| Error::Encoding(e.to_string()));
+    Ok(SagaRecord {
+        id: r.try_get(0)?,
+        kind: r.try_get(1)?,
+        status: SagaStatus::parse(&r.try_get::<String, _>(2)?)?,
+        input: parse(r.try_get(3)?)?,
+        outputs: match parse(r.try_get(4)?)? {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        },
+        next_step: r.try_get(5)?,
+        error: r.try_get(6)?,
+    })
 }
 
 async fn insert_log(

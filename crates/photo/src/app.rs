@@ -212,10 +212,7 @@ impl Photos {
 
     /// A stored photo, decrypted.
     pub async fn get(&self, id: &str) -> Result<StoredPhoto, Error> {
-        let valid = id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit());
-        if !valid {
-            return Err(Error::NotFound);
-        }
+        check_id(id)?;
         let row = self.inner.store.get(id).await?.ok_or(Error::NotFound)?;
         let sealed = STANDARD
             .decode(&row.sealed)
@@ -256,5 +253,26 @@ impl Photos {
     pub async fn get_as(&self, caller: &Caller, id: &str) -> Result<StoredPhoto, Error> {
         self.authorize(caller, "photo.get", id)?;
         self.get(id).await
+    }
+
+    /// The size of a stored photo, for a caller allowed `photo.get`,
+    /// without reading its bytes.
+    pub async fn dimensions_as(&self, caller: &Caller, id: &str) -> Result<(u32, u32), Error> {
+        self.authorize(caller, "photo.get", id)?;
+        check_id(id)?;
+        self.inner
+            .store
+            .dimensions(id)
+            .await?
+            .ok_or(Error::NotFound)
+    }
+}
+
+/// Photo ids are content addresses: 64 hex digits.
+fn check_id(id: &str) -> Result<(), Error> {
+    if id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(())
+    } else {
+        Err(Error::NotFound)
     }
 }

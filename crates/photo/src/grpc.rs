@@ -96,6 +96,18 @@ impl PhotoService for GrpcPhotos {
 
     async fn get(&self, req: Request<pb::GetRequest>) -> Result<Response<pb::GetResponse>, Status> {
         let caller = self.seal.caller(&req)?;
+        if req.get_ref().without_image {
+            let (width, height) = self
+                .app
+                .dimensions_as(&caller, &req.get_ref().photo_id)
+                .await
+                .map_err(status)?;
+            return Ok(Response::new(pb::GetResponse {
+                jpeg: Vec::new(),
+                width,
+                height,
+            }));
+        }
         let photo = self
             .app
             .get_as(&caller, &req.get_ref().photo_id)

@@ -22,6 +22,8 @@ pub trait PhotoStore: Send + Sync {
     /// Stores a photo unless one with its id is there; true when stored now.
     async fn put(&self, photo: &SealedPhoto) -> Result<bool, Error>;
     async fn get(&self, id: &str) -> Result<Option<SealedPhoto>, Error>;
+    /// The size of a stored photo, without its bytes.
+    async fn dimensions(&self, id: &str) -> Result<Option<(u32, u32)>, Error>;
 }
 
 /// [`PhotoStore`] on the service's SQL database.
@@ -68,5 +70,14 @@ impl PhotoStore for SqlStore {
             height: u32::try_from(h).unwrap_or(0),
             created_at,
         }))
+    }
+
+    async fn dimensions(&self, id: &str) -> Result<Option<(u32, u32)>, Error> {
+        let row: Option<(i64, i64)> =
+            sqlx::query_as("SELECT width, height FROM photos WHERE id = $1")
+                .bind(id)
+                .fetch_optional(self.db.reader())
+                .await?;
+        Ok(row.map(|(w, h)| (u32::try_from(w).unwrap_or(0), u32::try_from(h).unwrap_or(0))))
     }
 }

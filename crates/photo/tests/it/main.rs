@@ -449,6 +449,7 @@ async fn over_grpc_citizens_check_and_submit_and_staff_read() {
                 Some(who),
                 pb::GetRequest {
                     photo_id: id.clone(),
+                    without_image: false,
                 },
             ))
             .await
@@ -461,6 +462,7 @@ async fn over_grpc_citizens_check_and_submit_and_staff_read() {
             Some(&clerk),
             pb::GetRequest {
                 photo_id: id.clone(),
+                without_image: false,
             },
         ))
         .await
@@ -468,6 +470,46 @@ async fn over_grpc_citizens_check_and_submit_and_staff_read() {
         .into_inner();
     assert_eq!((got.width, got.height), (600, 750));
     assert_eq!(got.jpeg, photos.get(&id).await.unwrap().jpeg);
+    // The size alone, for a caller that only needs to know it is there.
+    let size = client
+        .get(sealed_by(
+            &seal,
+            Some(&clerk),
+            pb::GetRequest {
+                photo_id: id.clone(),
+                without_image: true,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((size.width, size.height, size.jpeg.len()), (600, 750, 0));
+    for who in [&citizen, &auditor] {
+        let s = client
+            .get(sealed_by(
+                &seal,
+                Some(who),
+                pb::GetRequest {
+                    photo_id: id.clone(),
+                    without_image: true,
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(s.code(), tonic::Code::PermissionDenied, "{who:?}");
+    }
+    let missing = client
+        .get(sealed_by(
+            &seal,
+            Some(&clerk),
+            pb::GetRequest {
+                photo_id: "0".repeat(64),
+                without_image: true,
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::NotFound);
 
     // A message over tonic's 4 MiB default reaches the service and is
     // judged by the photo rules.

@@ -71,6 +71,7 @@ impl Step for PhotoStep {
             .peers
             .as_service(client.get(photo_pb::GetRequest {
                 photo_id: photo_id.clone(),
+                without_image: true,
             }))
             .await
             .map_err(step_error)?
