@@ -25,7 +25,10 @@ pub struct Config {
     pub thresholds: Thresholds,
     /// Worker threads for the CPU work. Default 2.
     pub workers: usize,
-    /// Jobs that may wait for a worker before `photo.busy`. Default 8.
+    /// Jobs that may wait for a worker before `photo.busy`. Default 32: a
+    /// check takes 25–50 ms on one worker, so the last job in a full queue
+    /// waits well under a second on two, where refusing it would cost the
+    /// citizen a retry.
     pub queue: usize,
 }
 
@@ -35,7 +38,7 @@ impl Default for Config {
             limits: Limits::default(),
             thresholds: Thresholds::default(),
             workers: 2,
-            queue: 8,
+            queue: 32,
         }
     }
 }

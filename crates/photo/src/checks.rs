@@ -196,9 +196,7 @@ fn luma(p: &Rgb<u8>) -> f64 {
 }
 
 fn gray_of(img: &RgbImage) -> GrayImage {
-    GrayImage::from_fn(img.width(), img.height(), |x, y| {
-        image::Luma([luma(img.get_pixel(x, y)).round() as u8])
-    })
+    crate::resample::gray(img)
 }
 
 /// Statistics of a set of pixels.
@@ -376,7 +374,7 @@ pub fn analyse(img: &RgbImage, t: &Thresholds) -> Analysis {
     let work = if scale < 1.0 {
         let ww = ((f64::from(w) * scale).round() as u32).max(1);
         let wh = ((f64::from(h) * scale).round() as u32).max(1);
-        imageops::thumbnail(img, ww, wh)
+        crate::resample::resize_rgb(img, ww, wh)
     } else {
         img.clone()
     };
@@ -389,7 +387,7 @@ pub fn analyse(img: &RgbImage, t: &Thresholds) -> Analysis {
     let faces = if det_scale < 1.0 {
         let dw = ((f64::from(ww) * det_scale).round() as u32).max(1);
         let dh = ((f64::from(wh) * det_scale).round() as u32).max(1);
-        let small = imageops::thumbnail(&gray, dw, dh);
+        let small = crate::resample::resize_gray(&gray, dw, dh);
         let back = f64::from(ww) / f64::from(dw);
         face::scale_faces(face::detect(&small, dw.min(dh) / 5), back)
     } else {
@@ -557,8 +555,7 @@ pub fn analyse(img: &RgbImage, t: &Thresholds) -> Analysis {
             let fh = fy1.min(wh).saturating_sub(fy0).max(1);
             let face_gray = imageops::crop_imm(&gray, fx0, fy0, fw, fh).to_image();
             let target_h = ((160.0 * f64::from(fh) / f64::from(fw)).round() as u32).max(3);
-            let face_gray =
-                imageops::resize(&face_gray, 160, target_h, imageops::FilterType::Triangle);
+            let face_gray = crate::resample::resize_gray(&face_gray, 160, target_h);
             checks.push(check(
                 "sharpness",
                 sharpness(&face_gray),

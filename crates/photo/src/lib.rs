@@ -18,6 +18,7 @@ pub mod face;
 pub mod grpc;
 pub mod normalise;
 pub mod pool;
+pub mod resample;
 pub mod store;
 
 use plaza_kernel::db::{Db, StorageTarget};

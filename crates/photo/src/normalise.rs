@@ -43,12 +43,7 @@ pub fn normalise(img: &RgbImage, g: &Geometry) -> Result<Vec<u8>, Error> {
     let mut canvas = RgbImage::from_pixel(cw, ch, fill);
     let (ox, oy) = (left.round() as i64, top.round() as i64);
     imageops::replace(&mut canvas, img, -ox, -oy);
-    let card = imageops::resize(
-        &canvas,
-        CARD_WIDTH,
-        CARD_HEIGHT,
-        imageops::FilterType::Triangle,
-    );
+    let card = crate::resample::resize_rgb(&canvas, CARD_WIDTH, CARD_HEIGHT);
     let mut out = Vec::with_capacity(96 * 1024);
     JpegEncoder::new_with_quality(&mut out, JPEG_QUALITY)
         .encode_image(&card)
