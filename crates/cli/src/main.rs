@@ -4,6 +4,7 @@ mod audit;
 mod certs;
 mod dmv;
 mod identity;
+mod permits;
 mod renewal;
 mod serve;
 
@@ -118,6 +119,27 @@ enum Command {
     Certs {
         #[command(subcommand)]
         command: CertsCommand,
+    },
+    /// Firearm permit types: the catalogue and its linter.
+    Permits {
+        #[command(subcommand)]
+        command: PermitsCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum PermitsCommand {
+    /// Check a permit catalogue: a file, or a folder of *.toml files (the
+    /// shipped catalogue when no path is given). Prints
+    /// `file:line: code: reason` for every mistake; exits 1 if there is any.
+    Lint { path: Option<PathBuf> },
+    /// List the permit types of a catalogue.
+    List {
+        #[arg(long, value_enum, default_value_t = permits::Format::Text)]
+        format: permits::Format,
+        /// A catalogue file or folder (default: the shipped catalogue).
+        #[arg(long)]
+        catalogue: Option<PathBuf>,
     },
 }
 
@@ -448,6 +470,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Certs {
             command: CertsCommand::Init { dir, processes },
         } => certs::init(&dir, SERVICES, &processes),
+        Command::Permits {
+            command: PermitsCommand::Lint { path },
+        } => permits::lint(path.as_deref()),
+        Command::Permits {
+            command: PermitsCommand::List { format, catalogue },
+        } => permits::list(catalogue.as_deref(), format),
     }
 }
 

@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+mod permits;
 mod renewal;
 
 use plaza_kernel::testing::{NATS_ENV, PG_ENV, REDIS_ENV, require, temp_dir, unique, wait_until};

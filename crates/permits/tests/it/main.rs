@@ -1,0 +1,8 @@
+//! The permits crate from the outside: the linter on good and bad
+//! catalogues, the holder that keeps a good catalogue in force, the shipped
+//! catalogue, and the statutory calendar.
+
+mod calendar;
+mod catalogue;
+mod lint;
+mod shipped;
