@@ -8,12 +8,16 @@
 //!   settlement file.
 //! - [`vendor`]: a card-production vendor — accepts order batches, reports
 //!   production and mailing, sometimes fails a batch.
+//! - [`people`]: synthetic people and the noisy records that record sources
+//!   (criminal history, mental-health adjudications, protection orders)
+//!   hold about them, with labelled sets for measuring identity matching.
 //!
 //! Plaza reaches each through an adapter trait in the service that uses it
 //! (payments, fulfillment), so a real processor or vendor is one adapter
 //! away. The simulator keeps its state in memory: it is the outside world,
 //! and it outlives the Plaza processes that tests kill and restart.
 
+pub mod people;
 pub mod processor;
 pub mod vendor;
 
