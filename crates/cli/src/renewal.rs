@@ -105,10 +105,14 @@ impl Hosted {
                     }
                     None => plaza_payments::fees::FeeSchedule::shipped(),
                 };
-                let processor = plaza_payments::processor::HttpProcessor::new(
-                    &config.processor_url,
-                    Duration::from_secs(5),
-                );
+                let timeout = Duration::from_millis(config.processor_timeout_ms);
+                let processor =
+                    plaza_payments::processor::HttpProcessor::new(&config.processor_url, timeout);
+                let defaults = plaza_payments::PaymentsConfig::default();
+                // An attempt in flight is settled from the processor's
+                // records only once every call of it has certainly ended:
+                // twice all its calls' timeouts.
+                let settle_after = timeout * defaults.attempts * 2 + Duration::from_millis(500);
                 let app = plaza_payments::Payments::new(
                     db,
                     Arc::new(processor),
@@ -117,15 +121,14 @@ impl Hosted {
                     clock,
                     plaza_payments::PaymentsConfig {
                         webhook_secret: config.webhook_secret.clone(),
-                        ..Default::default()
+                        settle_after_ms: settle_after.as_millis() as i64,
+                        ..defaults
                     },
                 );
                 let recovering = app.clone();
-                tasks.spawn(async move {
-                    recovering
-                        .recover_periodically(Duration::from_secs(10), shutdown)
-                        .await
-                });
+                let every =
+                    (settle_after / 3).clamp(Duration::from_millis(100), Duration::from_secs(10));
+                tasks.spawn(async move { recovering.recover_periodically(every, shutdown).await });
                 self.payments = Some(PaymentsServiceServer::new(
                     plaza_payments::grpc::GrpcPayments::new(app, seal.clone()),
                 ));

@@ -325,6 +325,13 @@ const KEYS: &[KeySpec] = &[
         fix: "give the secret the processor signs its webhooks with (at least 8 characters)",
     },
     KeySpec {
+        key: "payments.processor_timeout_ms",
+        env: "PLAZA_PAYMENTS_PROCESSOR_TIMEOUT_MS",
+        default: "5000",
+        secret: false,
+        fix: "give how long one call to the card processor may take, in milliseconds (50–120000)",
+    },
+    KeySpec {
         key: "payments.fees_file",
         env: "PLAZA_PAYMENTS_FEES_FILE",
         default: "",
@@ -420,6 +427,8 @@ pub struct Config {
     pub processor_url: String,
     /// The processor's webhook signing secret.
     pub webhook_secret: String,
+    /// How long one call to the processor may take.
+    pub processor_timeout_ms: u64,
     /// The agency's fee schedule, if not the shipped one.
     pub fees_file: Option<PathBuf>,
     /// The card vendor's base URL.
@@ -806,6 +815,7 @@ impl Config {
         Ok(Config {
             processor_url: required_url("payments.processor_url")?,
             webhook_secret,
+            processor_timeout_ms: int("payments.processor_timeout_ms", 50, 120_000)?,
             fees_file: opt("payments.fees_file").map(PathBuf::from),
             vendor_url: required_url("fulfillment.vendor_url")?,
             batch_wait_ms: int("fulfillment.batch_wait_ms", 0, 86_400_000)?,
