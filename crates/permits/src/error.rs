@@ -12,11 +12,60 @@ pub enum Error {
     UnknownType(String),
     #[error("invalid date {0:?}")]
     InvalidDate(String),
+    #[error("invalid {field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    /// An event the application's state does not allow.
+    #[error("{event} is not possible while the application is {state}")]
+    OutOfOrder {
+        state: String,
+        event: String,
+        expected: Vec<String>,
+    },
+    #[error("no such permit application")]
+    ApplicationNotFound,
+    #[error("no such permit")]
+    PermitNotFound,
+    #[error("idempotency key reused with a different request")]
+    IdempotencyConflict,
+    #[error("an application of this type is already open for this person")]
+    Duplicate,
+    #[error("a decision needs reason codes")]
+    ReasonsRequired,
+    #[error("unknown reason code {0:?}")]
+    UnknownReason(String),
+    #[error("training not proven: {0}")]
+    TrainingNotProven(String),
+    #[error("not eligible: {0}")]
+    NotEligible(String),
+    #[error("renewal window: {0}")]
+    RenewalWindow(String),
+    #[error("waiting period runs until {0}")]
+    WaitingPeriod(String),
+    #[error("not permitted: {}", .0.code)]
+    Denied(PublicError),
+    #[error("stored data does not open: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Kernel(#[from] plaza_kernel::Error),
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
 }
 
 impl Error {
+    pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Error {
+        Error::Invalid {
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    /// The stable code (`permits.out_of_order`).
+    pub fn code(&self) -> String {
+        self.public().code.to_string()
+    }
+
     pub fn public(&self) -> PublicError {
-        match self {
+        let (kind, code, message): (ErrorKind, &'static str, String) = match self {
             Error::Catalogue(errors) => {
                 let shown: Vec<String> = errors.iter().take(20).map(ToString::to_string).collect();
                 let more = errors.len().saturating_sub(shown.len());
@@ -28,22 +77,99 @@ impl Error {
                 if more > 0 {
                     message.push_str(&format!("; and {more} more"));
                 }
-                PublicError::new(
+                (
                     ErrorKind::InvalidArgument,
                     "permits.catalogue_invalid",
                     message,
                 )
             }
-            Error::UnknownType(_) => PublicError::new(
+            Error::UnknownType(_) => (
                 ErrorKind::NotFound,
                 "permits.unknown_type",
-                "There is no such permit type.",
+                "There is no such permit type.".into(),
             ),
-            Error::InvalidDate(_) => PublicError::new(
+            Error::InvalidDate(_) => (
                 ErrorKind::InvalidArgument,
                 "permits.invalid_date",
-                "Dates are written YYYY-MM-DD and must exist.",
+                "Dates are written YYYY-MM-DD and must exist.".into(),
             ),
-        }
+            Error::Invalid { field, reason } => (
+                ErrorKind::InvalidArgument,
+                "permits.invalid",
+                format!("{field}: {reason}"),
+            ),
+            Error::OutOfOrder {
+                state,
+                event,
+                expected,
+            } => (
+                ErrorKind::FailedPrecondition,
+                "permits.out_of_order",
+                if expected.is_empty() {
+                    format!("The application is {state}: nothing more can happen to it ({event} refused).")
+                } else {
+                    format!(
+                        "The application is {state}: {event} is not possible now. Expected: {}.",
+                        expected.join(", ")
+                    )
+                },
+            ),
+            Error::ApplicationNotFound => (
+                ErrorKind::NotFound,
+                "permits.application_not_found",
+                "There is no such permit application.".into(),
+            ),
+            Error::PermitNotFound => (
+                ErrorKind::NotFound,
+                "permits.permit_not_found",
+                "There is no such permit.".into(),
+            ),
+            Error::IdempotencyConflict => (
+                ErrorKind::Conflict,
+                "permits.idempotency_conflict",
+                "This Idempotency-Key was already used for a different application. Use a new key for a new request.".into(),
+            ),
+            Error::Duplicate => (
+                ErrorKind::Conflict,
+                "permits.duplicate",
+                "An application for this permit is already open for this person.".into(),
+            ),
+            Error::ReasonsRequired => (
+                ErrorKind::InvalidArgument,
+                "permits.reasons_required",
+                "A denial or revocation must cite at least one reason code.".into(),
+            ),
+            Error::UnknownReason(code) => (
+                ErrorKind::InvalidArgument,
+                "permits.unknown_reason",
+                format!(
+                    "{code:?} is not a federal prohibitor, a disqualifier of this permit type, or a procedural reason."
+                ),
+            ),
+            Error::TrainingNotProven(why) => (
+                ErrorKind::FailedPrecondition,
+                "permits.training_not_proven",
+                format!("The training this permit requires is not proven: {why}."),
+            ),
+            Error::NotEligible(why) => (
+                ErrorKind::FailedPrecondition,
+                "permits.not_eligible",
+                format!("The applicant may not apply for this permit: {why}."),
+            ),
+            Error::RenewalWindow(why) => (
+                ErrorKind::FailedPrecondition,
+                "permits.renewal_window",
+                format!("The permit cannot be renewed now: {why}."),
+            ),
+            Error::WaitingPeriod(until) => (
+                ErrorKind::FailedPrecondition,
+                "permits.waiting_period",
+                format!("The waiting period runs until {until}; the permit is issued after it."),
+            ),
+            Error::Denied(e) => return e.clone(),
+            Error::Kernel(e) => return e.public(),
+            Error::Corrupt(_) | Error::Database(_) => return PublicError::internal(),
+        };
+        PublicError::new(kind, code, message)
     }
 }

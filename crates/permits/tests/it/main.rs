@@ -2,6 +2,7 @@
 //! catalogues, the holder that keeps a good catalogue in force, the shipped
 //! catalogue, and the statutory calendar.
 
+mod applications;
 mod calendar;
 mod catalogue;
 mod lint;
