@@ -11,6 +11,10 @@
 //! - [`people`]: synthetic people and the noisy records that record sources
 //!   (criminal history, mental-health adjudications, protection orders)
 //!   hold about them, with labelled sets for measuring identity matching.
+//! - [`records`]: the 27 record sources of a background check (federal
+//!   criminal history, NCIC, the NICS Indices, immigration status, state
+//!   repositories), seeded at scale from [`people`] and served as JSON over
+//!   HTTP, NIEM-style XML and fixed-width lines over TCP, with faults.
 //!
 //! Plaza reaches each through an adapter trait in the service that uses it
 //! (payments, fulfillment), so a real processor or vendor is one adapter
@@ -19,6 +23,7 @@
 
 pub mod people;
 pub mod processor;
+pub mod records;
 pub mod vendor;
 
 /// The simulator's whole HTTP face: `/processor/v1/...` and `/vendor/v1/...`.

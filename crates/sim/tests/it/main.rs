@@ -1,5 +1,7 @@
 //! The simulator over real HTTP: what payments and fulfillment rely on.
 
+mod records;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
