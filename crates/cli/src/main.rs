@@ -27,6 +27,7 @@ pub const SERVICES: &[&str] = &[
     "payments",
     "fulfillment",
     "renewal",
+    "permits",
     "gateway",
 ];
 
@@ -387,6 +388,14 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 println!("{name}: migrations applied ({})", target.describe(name));
                 db.close().await;
             }
+            let db = plaza_permits::open_db(&target)
+                .await
+                .with_context(|| format!("migrating permits ({})", target.describe("permits")))?;
+            println!(
+                "permits: migrations applied ({})",
+                target.describe("permits")
+            );
+            db.close().await;
             Ok(ExitCode::SUCCESS)
         }
         Command::Config { .. } => Ok(ExitCode::SUCCESS),

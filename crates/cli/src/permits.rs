@@ -1,14 +1,28 @@
-//! `plaza permits …`: the permit-type catalogue and its linter.
+//! `plaza permits …`: the permit-type catalogue and its linter; and the
+//! permits service as `plaza serve` hosts it.
 
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
+use plaza_contracts::permits::v1::permit_applications_server::PermitApplicationsServer;
+use plaza_contracts::permits::v1::permit_types_server::PermitTypesServer;
+use plaza_kernel::auth::CallerSeal;
+use plaza_kernel::clock::SystemClock;
+use plaza_kernel::config::Config;
+use plaza_kernel::db::Db;
+use plaza_kernel::shutdown::Shutdown;
+use plaza_permits::Catalogue;
+use plaza_permits::application::Applications;
 use plaza_permits::catalogue::shipped_sources;
 use plaza_permits::lint::{self, LintError};
 use plaza_permits::types::dollars;
 use plaza_permits::{Error, TypeSet};
+use tokio::task::JoinSet;
+use tonic_health::server::HealthReporter;
 
 /// How `plaza permits list` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -158,4 +172,57 @@ fn table(set: &TypeSet) -> String {
         set.jurisdictions().len()
     ));
     text
+}
+
+/// The permits service's gRPC services, built on its database.
+pub struct Hosted {
+    pub types: PermitTypesServer<plaza_permits::grpc::GrpcPermitTypes>,
+    pub applications: PermitApplicationsServer<plaza_permits::grpc::GrpcApplications>,
+}
+
+/// How often the statutory clocks are looked at.
+const TIMER_TICK: Duration = Duration::from_secs(1);
+
+/// Builds the permits service on `db` (migrated) and starts its timers.
+pub fn host(
+    config: &Config,
+    seal: &CallerSeal,
+    db: Db,
+    tasks: &mut JoinSet<()>,
+    shutdown: Shutdown,
+) -> anyhow::Result<Hosted> {
+    let dir = config.permits_catalogue_dir.as_deref();
+    let catalogue = match Catalogue::load(dir) {
+        Ok(c) => c,
+        Err(Error::Catalogue(errors)) => {
+            eprint!("{}", lines(&errors));
+            anyhow::bail!(
+                "permits.catalogue_dir {}: {} error(s); check it with `plaza permits lint`",
+                dir.map(|d| d.display().to_string()).unwrap_or_default(),
+                errors.len()
+            );
+        }
+        Err(e) => return Err(e).context("permits.catalogue_dir"),
+    };
+    let key = crate::renewal::data_key(config, plaza_permits::SERVICE)?;
+    let app = Applications::new(db, key, Arc::new(catalogue), Arc::new(SystemClock));
+    let timers = app.clone();
+    tasks.spawn(async move { timers.run_timers(TIMER_TICK, shutdown).await });
+    Ok(Hosted {
+        types: PermitTypesServer::new(plaza_permits::grpc::GrpcPermitTypes::new(app.clone())),
+        applications: PermitApplicationsServer::new(plaza_permits::grpc::GrpcApplications::new(
+            app,
+            seal.clone(),
+        )),
+    })
+}
+
+/// Reports both permits services serving.
+pub async fn report_health(health: &HealthReporter) {
+    health
+        .set_serving::<PermitTypesServer<plaza_permits::grpc::GrpcPermitTypes>>()
+        .await;
+    health
+        .set_serving::<PermitApplicationsServer<plaza_permits::grpc::GrpcApplications>>()
+        .await;
 }

@@ -230,6 +230,25 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         }
     }
 
+    let mut permits_service = None;
+    if config.hosts("permits") {
+        let db = plaza_permits::open_db(&storage).await.with_context(|| {
+            format!(
+                "opening the permits database ({})",
+                storage.describe("permits")
+            )
+        })?;
+        relays.push(Relay::new(db.clone(), bus.clone(), RelayConfig::default()));
+        dbs.push(db.clone());
+        permits_service = Some(crate::permits::host(
+            &config,
+            &seal,
+            db,
+            &mut tasks,
+            shutdown.clone(),
+        )?);
+    }
+
     let mut audit_service = None;
     let mut final_head = None;
     if config.hosts("audit") {
@@ -298,6 +317,10 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         });
     }
 
+    let (permit_types, permit_applications) = match permits_service.take() {
+        Some(p) => (Some(p.types), Some(p.applications)),
+        None => (None, None),
+    };
     if hosts_grpc {
         let (health, health_service) = tonic_health::server::health_reporter();
         if offices_service.is_some() {
@@ -321,6 +344,9 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
                 .await;
         }
         renewal_services.report_health(&health).await;
+        if permit_types.is_some() {
+            crate::permits::report_health(&health).await;
+        }
         health
             .set_service_status("", tonic_health::ServingStatus::Serving)
             .await;
@@ -354,7 +380,9 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
                 .add_optional_service(renewal_services.payments.take())
                 .add_optional_service(renewal_services.fulfillment.take())
                 .add_optional_service(renewal_services.renewal.take())
-                .add_optional_service(renewal_services.applications.take()),
+                .add_optional_service(renewal_services.applications.take())
+                .add_optional_service(permit_types)
+                .add_optional_service(permit_applications),
         );
     }
 
@@ -406,6 +434,7 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
             renewal: optional_endpoint("renewal", &mut hints),
             payments: optional_endpoint("payments", &mut hints),
             address: optional_endpoint("address", &mut hints),
+            permits: optional_endpoint("permits", &mut hints),
         };
         let mut issuers = vec![plaza_gateway::auth::TrustedIssuer::plaza(
             &config.identity_issuer,

@@ -59,3 +59,9 @@ pub mod fulfillment {
         tonic::include_proto!("plaza.fulfillment.v1");
     }
 }
+
+pub mod permits {
+    pub mod v1 {
+        tonic::include_proto!("plaza.permits.v1");
+    }
+}

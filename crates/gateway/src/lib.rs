@@ -25,6 +25,8 @@ use plaza_contracts::audit::v1::audit_service_client::AuditServiceClient;
 use plaza_contracts::identity::v1::identity_service_client::IdentityServiceClient;
 use plaza_contracts::offices::v1::offices_service_client::OfficesServiceClient;
 use plaza_contracts::payments::v1::payments_service_client::PaymentsServiceClient;
+use plaza_contracts::permits::v1::permit_applications_client::PermitApplicationsClient;
+use plaza_contracts::permits::v1::permit_types_client::PermitTypesClient;
 use plaza_contracts::renewal::v1::renewal_applications_client::RenewalApplicationsClient;
 use plaza_contracts::renewal::v1::renewal_service_client::RenewalServiceClient;
 use plaza_kernel::error::ErrorKind;
@@ -159,6 +161,58 @@ pub const PROBLEM_CODES: &[(&str, &str)] = &[
         "The office changed since the version given in If-Match.",
     ),
     (
+        "permits.unknown_type",
+        "No permit type has this id (see GET /v1/permit-types).",
+    ),
+    (
+        "permits.invalid_date",
+        "A date is not written YYYY-MM-DD or does not exist.",
+    ),
+    (
+        "permits.invalid",
+        "A field of a permit request is invalid; the detail names it.",
+    ),
+    (
+        "permits.out_of_order",
+        "The application cannot take this step in its present state; the detail lists the steps it expects.",
+    ),
+    (
+        "permits.idempotency_conflict",
+        "The Idempotency-Key was already used for a different application.",
+    ),
+    (
+        "permits.duplicate",
+        "An application for this permit type is already open for this person.",
+    ),
+    (
+        "permits.application_not_found",
+        "No permit application has this id (or the caller may not see it).",
+    ),
+    (
+        "permits.permit_not_found",
+        "No permit has this number (or the caller may not see it).",
+    ),
+    (
+        "permits.not_eligible",
+        "The applicant may not apply for this permit type (age, residency); the detail says why.",
+    ),
+    (
+        "permits.reasons_required",
+        "A denial, suspension or revocation must cite reason codes.",
+    ),
+    (
+        "permits.unknown_reason",
+        "A reason code is not a federal prohibitor, a disqualifier of the permit type, or a procedural reason.",
+    ),
+    (
+        "permits.training_not_proven",
+        "The training the permit type requires is not proven; the detail says what is missing.",
+    ),
+    (
+        "permits.renewal_window",
+        "The permit cannot be renewed now; the detail gives the window.",
+    ),
+    (
         "service_unavailable",
         "A service behind the API is down or its circuit is open; retry after Retry-After.",
     ),
@@ -191,6 +245,7 @@ pub const PROBLEM_CODES: &[(&str, &str)] = &[
     ),
     tags((name = "offices", description = "DMV offices, police licensing units and card-pickup points"),
          (name = "audit", description = "The tamper-evident audit log: signed tree heads and RFC 6962 proofs"),
+         (name = "permits", description = "Firearm permits: the permit types a jurisdiction offers, applications with their timeline, officers' queue and decisions, renewal, suspension and revocation"),
          (name = "identity", description = "The signed-in caller. Sign-in itself is OpenID Connect at /oidc (see the README)"),
          (name = "system", description = "Health of this process and its dependencies")),
     components(schemas(Problem)),
@@ -232,6 +287,8 @@ pub struct AppState {
     pub applications: RenewalApplicationsClient<ClientChannel>,
     pub payments: PaymentsServiceClient<ClientChannel>,
     pub address: AddressServiceClient<ClientChannel>,
+    pub permit_types: PermitTypesClient<ClientChannel>,
+    pub permits: PermitApplicationsClient<ClientChannel>,
     /// Health of every downstream service, by name.
     pub health: Vec<(&'static str, HealthClient<ClientChannel>)>,
     pub retries: u32,
@@ -246,6 +303,7 @@ pub struct Endpoints {
     pub renewal: String,
     pub payments: String,
     pub address: String,
+    pub permits: String,
 }
 
 /// Downstream clients and their breakers.
@@ -270,6 +328,7 @@ impl Downstreams {
         let (renewal, renewal_breaker) = resilience::channel("renewal", &urls.renewal, &slow)?;
         let (payments, payments_breaker) = resilience::channel("payments", &urls.payments, &slow)?;
         let (address, address_breaker) = resilience::channel("address", &urls.address, policy)?;
+        let (permits, permits_breaker) = resilience::channel("permits", &urls.permits, policy)?;
         Ok(Downstreams {
             state: AppState {
                 offices: OfficesServiceClient::new(offices.clone()),
@@ -280,6 +339,8 @@ impl Downstreams {
                     .max_encoding_message_size(32 << 20),
                 payments: PaymentsServiceClient::new(payments.clone()),
                 address: AddressServiceClient::new(address.clone()),
+                permit_types: PermitTypesClient::new(permits.clone()),
+                permits: PermitApplicationsClient::new(permits.clone()),
                 health: vec![
                     ("offices", HealthClient::new(offices)),
                     ("audit", HealthClient::new(audit)),
@@ -287,6 +348,7 @@ impl Downstreams {
                     ("renewal", HealthClient::new(renewal)),
                     ("payments", HealthClient::new(payments)),
                     ("address", HealthClient::new(address)),
+                    ("permits", HealthClient::new(permits)),
                 ],
                 retries: policy.retries,
             },
@@ -297,6 +359,7 @@ impl Downstreams {
                 renewal_breaker,
                 payments_breaker,
                 address_breaker,
+                permits_breaker,
             ],
         })
     }
@@ -342,6 +405,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routes::audit::router())
         .merge(routes::me::router())
         .merge(routes::renewals::router())
+        .merge(routes::permits::router())
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .split_for_parts()

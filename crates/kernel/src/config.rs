@@ -360,6 +360,13 @@ const KEYS: &[KeySpec] = &[
         fix: "leave empty for the shipped eligibility rules, or give the path of the agency's rules TOML",
     },
     KeySpec {
+        key: "permits.catalogue_dir",
+        env: "PLAZA_PERMITS_CATALOGUE_DIR",
+        default: "",
+        secret: false,
+        fix: "leave empty for the shipped sample permit types, or give the folder of the agency's permit-type TOML files (check it with `plaza permits lint PATH`)",
+    },
+    KeySpec {
         key: "shutdown.drain_ms",
         env: "PLAZA_SHUTDOWN_DRAIN_MS",
         default: "10000",
@@ -437,6 +444,9 @@ pub struct Config {
     pub batch_wait_ms: u64,
     /// The agency's eligibility rules, if not the shipped ones.
     pub rules_file: Option<PathBuf>,
+    /// The agency's permit types (a folder of TOML files), if not the
+    /// shipped ones.
+    pub permits_catalogue_dir: Option<PathBuf>,
     /// Where services keep their at-rest data keys.
     pub data_keys_dir: PathBuf,
     /// Every key with its value (secrets masked) and origin, for `config check`.
@@ -820,6 +830,7 @@ impl Config {
             vendor_url: required_url("fulfillment.vendor_url")?,
             batch_wait_ms: int("fulfillment.batch_wait_ms", 0, 86_400_000)?,
             rules_file: opt("renewal.rules_file").map(PathBuf::from),
+            permits_catalogue_dir: opt("permits.catalogue_dir").map(PathBuf::from),
             data_keys_dir: data_dir.join("keys"),
             smtp_url: url_with("mail.smtp_url", &["smtp"])?,
             mail_from,

@@ -54,6 +54,13 @@ pub const ALLOW: &[(&str, &[&str])] = &[
     // the log: nobody appends over the network.
     ("plaza.audit.v1.AuditService/Append", &[]),
     ("plaza.identity.v1.IdentityService", &["gateway"]),
+    // Firearm permits: people reach them through the gateway; the checks
+    // service answers background checks and pushes new records.
+    ("plaza.permits.v1.PermitTypes", &["gateway", "checks"]),
+    (
+        "plaza.permits.v1.PermitApplications",
+        &["gateway", "checks"],
+    ),
     // The services that keep tokens of personal data.
     (
         "plaza.vault.v1.VaultService",

@@ -12,6 +12,7 @@ pub mod calendar;
 pub mod catalogue;
 pub mod error;
 pub mod federal;
+pub mod grpc;
 pub mod lint;
 pub mod types;
 

@@ -1,12 +1,13 @@
 //! `plaza permits lint` and `plaza permits list` as a user runs them: the
 //! shipped catalogue from any folder, and an edited catalogue refused with
-//! the file, line and code of each mistake.
+//! the file, line and code of each mistake; and `plaza serve` hosting the
+//! permits service (refusing to start on a bad catalogue).
 
 use plaza_kernel::testing::temp_dir;
 use plaza_permits::catalogue::SHIPPED;
 use serde_json::Value;
 
-use super::{plaza, run};
+use super::{Server, plaza, run};
 
 fn output(args: &[&str], cwd: &std::path::Path) -> (i32, String, String) {
     let out = plaza(args, &[])
@@ -139,4 +140,107 @@ fn an_edited_catalogue_is_refused_with_file_line_and_code() {
     );
     assert_eq!(code, 1);
     assert!(out.contains("file.unreadable"), "{out}");
+}
+
+#[tokio::test]
+async fn serve_hosts_permits_over_rest_and_grpc() {
+    let dir = temp_dir("permits-serve");
+    let env = [
+        ("PLAZA_DATA_DIR", dir.join("data").display().to_string()),
+        ("PLAZA_SHUTDOWN_DRAIN_MS", "1500".to_owned()),
+    ];
+    let mut server = Server::start(
+        &["serve", "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0"],
+        &env,
+    );
+    let http = server.http.clone().expect("HTTP address printed");
+    let grpc = server.grpc.clone().expect("gRPC address printed");
+    assert!(dir.join("data/permits.db").exists(), "its own database");
+    let client = {
+        plaza_kernel::install_crypto_provider();
+        reqwest::Client::new()
+    };
+    let r = client
+        .get(format!("{http}/v1/permit-types"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["types"].as_array().unwrap().len(), 81);
+    let r = client
+        .get(format!("{http}/v1/permit-types/il-foid"))
+        .send()
+        .await
+        .unwrap();
+    let foid: Value = r.json().await.unwrap();
+    assert_eq!(foid["jurisdiction"], "IL");
+    // Applying needs a signed-in caller.
+    let r = client
+        .post(format!("{http}/v1/permit-applications"))
+        .header("Idempotency-Key", "k1")
+        .json(
+            &serde_json::json!({"permit_type": "il-foid", "resident": true,
+            "applicant": {"given_name": "A", "family_name": "B",
+                          "birth_date": "1980-01-01", "address": "1 Main St"}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    let channel = tonic::transport::Endpoint::from_shared(grpc)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    for service in [
+        "plaza.permits.v1.PermitTypes",
+        "plaza.permits.v1.PermitApplications",
+    ] {
+        let status = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            status.get_ref().status,
+            tonic_health::pb::health_check_response::ServingStatus::Serving as i32,
+            "{service}"
+        );
+    }
+    assert_eq!(server.interrupt(), 0);
+}
+
+#[test]
+fn serve_refuses_to_start_on_a_refused_catalogue() {
+    let dir = temp_dir("permits-serve-bad");
+    let catalogue = dir.join("catalogue");
+    std::fs::create_dir_all(&catalogue).unwrap();
+    let bad = shipped("ma.toml").replacen("fee_cents = 10000", "fee_cents = -100", 1);
+    std::fs::write(catalogue.join("ma.toml"), bad).unwrap();
+    let (code, out, err) = run(
+        &[
+            "serve",
+            "--http",
+            "127.0.0.1:0",
+            "--grpc",
+            "127.0.0.1:0",
+            "--services",
+            "permits",
+        ],
+        &[
+            ("PLAZA_DATA_DIR", dir.join("data").display().to_string()),
+            (
+                "PLAZA_PERMITS_CATALOGUE_DIR",
+                catalogue.display().to_string(),
+            ),
+        ],
+    );
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("fee.negative"), "{err}");
+    assert!(err.contains("permits.catalogue_dir"), "{err}");
+    assert!(!out.contains("Plaza is running"), "{out}");
 }

@@ -3,4 +3,5 @@
 pub mod audit;
 pub mod me;
 pub mod offices;
+pub mod permits;
 pub mod renewals;

@@ -13,6 +13,10 @@ use plaza_contracts::fulfillment::v1::fulfillment_service_server::FulfillmentSer
 use plaza_contracts::identity::v1::identity_service_server::IdentityServiceServer;
 use plaza_contracts::offices::v1::offices_service_server::OfficesServiceServer;
 use plaza_contracts::payments::v1::payments_service_server::PaymentsServiceServer;
+use plaza_contracts::permits::v1 as permits_pb;
+use plaza_contracts::permits::v1::permit_applications_client::PermitApplicationsClient;
+use plaza_contracts::permits::v1::permit_applications_server::PermitApplicationsServer;
+use plaza_contracts::permits::v1::permit_types_server::PermitTypesServer;
 use plaza_contracts::photo::v1::photo_service_server::PhotoServiceServer;
 use plaza_contracts::renewal::v1::renewal_applications_server::RenewalApplicationsServer;
 use plaza_contracts::renewal::v1::renewal_service_server::RenewalServiceServer;
@@ -20,7 +24,7 @@ use plaza_gateway::{Downstreams, EdgeLimits};
 use plaza_identity::grpc::GrpcIdentity;
 use plaza_identity::testing::{SignIn, sign_in};
 use plaza_identity::{Identity, Settings, SigningKeys};
-use plaza_kernel::auth::{CallerSeal, Role};
+use plaza_kernel::auth::{Caller, CallerSeal, Role};
 use plaza_kernel::cache::Cache;
 use plaza_kernel::clock::SystemClock;
 use plaza_kernel::resilience::ClientPolicy;
@@ -41,6 +45,8 @@ struct OfficesServer {
     /// The renewal service's driver records (to seed and claim).
     drivers: plaza_renewal::Drivers,
     renewals: plaza_renewal::application::Renewals,
+    /// The permits service (its timers are fired by the tests).
+    permits: plaza_permits::application::Applications,
     /// Sends card orders to the simulated vendor (driven by the tests).
     batcher: plaza_fulfillment::Batcher,
     /// The simulated processor and vendor.
@@ -138,6 +144,17 @@ async fn start_offices(
         peers,
         clock.clone(),
     );
+    let permits = plaza_permits::application::Applications::new(
+        plaza_permits::open_db(&sqlite_target()).await.unwrap(),
+        plaza_kernel::crypt::DataKey::random(),
+        Arc::new(plaza_permits::Catalogue::shipped()),
+        clock.clone(),
+    );
+    let permit_types =
+        PermitTypesServer::new(plaza_permits::grpc::GrpcPermitTypes::new(permits.clone()));
+    let permit_applications = PermitApplicationsServer::new(
+        plaza_permits::grpc::GrpcApplications::new(permits.clone(), seal()),
+    );
     // Card progress travels as in `serve`: fulfillment's outbox, the relay,
     // the bus, renewal's inbox.
     let bus = plaza_kernel::bus::connect(None, "plaza").await.unwrap();
@@ -187,6 +204,8 @@ async fn start_offices(
             .add_service(fulfillment)
             .add_service(renewal)
             .add_service(applications)
+            .add_service(permit_types)
+            .add_service(permit_applications)
             .serve_with_incoming_shutdown(
                 tonic::transport::server::TcpIncoming::from(listener),
                 async {
@@ -202,6 +221,7 @@ async fn start_offices(
         task,
         drivers,
         renewals,
+        permits,
         batcher,
         sim,
     }
@@ -325,7 +345,8 @@ async fn spawn_trusting(
             identity: url.clone(),
             renewal: url.clone(),
             payments: url.clone(),
-            address: url,
+            address: url.clone(),
+            permits: url,
         },
         &policy,
     )
@@ -1328,6 +1349,65 @@ const MATRIX: &[(&str, &str, [u16; 7])] = &[
         "/v1/payments/reconciliation",
         [401, 403, 403, 403, 403, 200, 200],
     ),
+    // Permit types are public.
+    ("GET", "/v1/permit-types", [200; 7]),
+    ("GET", "/v1/permit-types/{id}", [200; 7]),
+    // Any signed-in person applies for themselves.
+    (
+        "POST",
+        "/v1/permit-applications",
+        [401, 201, 201, 201, 201, 201, 201],
+    ),
+    // The applicant and PA's clerks and officers read a PA application; to
+    // the others it does not exist.
+    (
+        "GET",
+        "/v1/permit-applications/{id}",
+        [401, 200, 200, 200, 404, 404, 404],
+    ),
+    // Counter staff record the documents (after the clerk did, the
+    // officer's repeat is out of order). The service answers an action a
+    // caller may not take as if the application did not exist, also to
+    // those who may read it.
+    (
+        "POST",
+        "/v1/permit-applications/{id}/events",
+        [401, 404, 200, 422, 404, 404, 404],
+    ),
+    // Only officers decide (this application still waits for its check).
+    (
+        "POST",
+        "/v1/permit-applications/{id}/decision",
+        [401, 404, 404, 422, 404, 404, 404],
+    ),
+    (
+        "GET",
+        "/v1/permit-queue",
+        [401, 403, 403, 200, 403, 403, 403],
+    ),
+    // Each applies for their own renewal of this permit (the same person
+    // as the holder); its window is not open yet.
+    (
+        "POST",
+        "/v1/permits/{number}/renewal",
+        [401, 422, 422, 422, 422, 422, 422],
+    ),
+    // Only officers of the permit's state suspend, reinstate and revoke.
+    (
+        "POST",
+        "/v1/permits/{number}/suspension",
+        [401, 404, 404, 200, 404, 404, 404],
+    ),
+    (
+        "POST",
+        "/v1/permits/{number}/reinstatement",
+        [401, 404, 404, 200, 404, 404, 404],
+    ),
+    (
+        "POST",
+        "/v1/permits/{number}/revocation",
+        [401, 404, 404, 200, 404, 404, 404],
+    ),
     // Last: the applicant cancels.
     (
         "POST",
@@ -1380,6 +1460,18 @@ async fn every_endpoint_answers_every_role_as_the_policies_say() {
     // The citizen's own driver record and renewal.
     let citizen = tokens[1].clone().unwrap();
     let (driver_id, renewal_id, intent_id) = api.citizen_renewal(&citizen).await;
+    // The citizen's issued PA licence to carry, and an open application.
+    let (clerk, officer) = (tokens[2].clone().unwrap(), tokens[3].clone().unwrap());
+    let number = api.issued_pa_licence(&citizen, &clerk, &officer).await;
+    let (status, open) = api
+        .post_as(
+            &citizen,
+            "/v1/permit-applications",
+            json!({"permit_type": "pa-dealer", "applicant": pa_applicant("Pat"), "resident": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{open}");
+    let application_id = open["id"].as_str().unwrap().to_owned();
     let mut n = 0;
     let mut wrong = Vec::new();
     for (method, path, expected) in MATRIX {
@@ -1387,6 +1479,12 @@ async fn every_endpoint_answers_every_role_as_the_policies_say() {
             n += 1;
             let target = if path.starts_with("/v1/drivers/") {
                 &driver_id
+            } else if path.starts_with("/v1/permit-applications/") {
+                &application_id
+            } else if path.starts_with("/v1/permit-types/") {
+                "pa-ltcf"
+            } else if path.starts_with("/v1/permits/") {
+                &number
             } else if path.starts_with("/v1/renewals/") {
                 &renewal_id
             } else if path.starts_with("/v1/payments/") {
@@ -1394,7 +1492,7 @@ async fn every_endpoint_answers_every_role_as_the_policies_say() {
             } else {
                 &id
             };
-            let concrete = path.replace("{id}", target)
+            let concrete = path.replace("{id}", target).replace("{number}", target)
                 + match *path {
                     "/v1/audit/proofs/inclusion" => "?leaf_index=1&tree_size=4",
                     "/v1/audit/proofs/consistency" => "?first=2&second=4",
@@ -1436,6 +1534,25 @@ async fn every_endpoint_answers_every_role_as_the_policies_say() {
                     req = req.json(&json!({"reason": "matrix"}))
                 }
                 ("POST", "/v1/payments/webhook") => req = req.json(&json!({})),
+                ("POST", "/v1/permit-applications") => {
+                    req = req.json(&json!({"permit_type": "pa-ltcf",
+                        "applicant": pa_applicant(&format!("Matrix {n}")), "resident": true}))
+                }
+                ("POST", "/v1/permit-applications/{id}/events") => {
+                    req = req.json(&json!({"event": "documents_received"}))
+                }
+                ("POST", "/v1/permit-applications/{id}/decision") => {
+                    req = req.json(&json!({"decision": "approve"}))
+                }
+                ("POST", "/v1/permits/{number}/renewal") => {
+                    req = req.json(&json!({"permit_type": "pa-ltcf-renewal",
+                        "applicant": pa_applicant("Pat"), "resident": true}))
+                }
+                ("POST", "/v1/permits/{number}/suspension")
+                | ("POST", "/v1/permits/{number}/revocation") => {
+                    req = req.json(&json!({"reasons": ["false_statement"]}))
+                }
+                ("POST", "/v1/permits/{number}/reinstatement") => req = req.json(&json!({})),
                 // The office as it is, so the change stays in Pennsylvania.
                 ("PUT", _) => {
                     let mut body = office.clone();
@@ -2226,4 +2343,411 @@ async fn a_failed_card_and_a_cancelled_renewal_are_refunded() {
     assert!(notes.iter().any(|n| n.contains("refunded")), "{notes:?}");
     // A second pass refunds nothing more.
     assert_eq!(api.server().renewals.settle_refunds().await.unwrap(), 0);
+}
+
+// -------------------------------------------------------- permit flows
+
+/// A Pennsylvanian applicant.
+fn pa_applicant(given: &str) -> Value {
+    json!({"given_name": given, "family_name": "Holder", "birth_date": "1980-05-17",
+           "address": "1 Main St, Harrisburg PA 17101"})
+}
+
+impl Api {
+    /// Delivers a background check's answer as `who` over gRPC (the checks
+    /// service seals itself as `Plaza::Service::"checks"`).
+    async fn check_answer_as(
+        &self,
+        who: &Caller,
+        id: &str,
+        outcome: &str,
+    ) -> Result<permits_pb::Application, tonic::Status> {
+        let (mut client, req) = self
+            .sealed(
+                who,
+                permits_pb::CheckCompletedRequest {
+                    id: id.to_owned(),
+                    outcome: outcome.to_owned(),
+                    ntn: "NTN-100".to_owned(),
+                    prohibitors: Vec::new(),
+                },
+            )
+            .await;
+        client.check_completed(req).await.map(|r| r.into_inner())
+    }
+
+    /// A permits client on the services' server and `req` sealed as `who`
+    /// (as a service inside Plaza calls).
+    async fn sealed<T>(
+        &self,
+        who: &Caller,
+        req: T,
+    ) -> (
+        PermitApplicationsClient<tonic::transport::Channel>,
+        tonic::Request<T>,
+    ) {
+        let client = PermitApplicationsClient::connect(format!("http://{}", self.server().addr))
+            .await
+            .unwrap();
+        let mut req = tonic::Request::new(req);
+        let sealed = seal().seal(who, plaza_kernel::clock::now_ms());
+        req.metadata_mut()
+            .insert(plaza_kernel::auth::CALLER_METADATA, sealed.parse().unwrap());
+        (client, req)
+    }
+
+    async fn check_proceeds(&self, id: &str) -> permits_pb::Application {
+        self.check_answer_as(&Caller::service("checks"), id, "proceed")
+            .await
+            .unwrap()
+    }
+
+    /// Records a step through REST, expecting it to be accepted: the
+    /// application's new state.
+    async fn step(&self, token: &str, id: &str, body: Value) -> String {
+        let (status, v) = self
+            .post_as(token, &format!("/v1/permit-applications/{id}/events"), body)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        v["state"].as_str().unwrap().to_owned()
+    }
+
+    async fn permit_rows(&self) -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM permit_applications")
+            .fetch_one(self.server().permits.db().reader())
+            .await
+            .unwrap()
+    }
+
+    /// Takes a PA licence to carry for "Pat Holder" to issue: its number.
+    async fn issued_pa_licence(&self, citizen: &str, clerk: &str, officer: &str) -> String {
+        let (status, a) = self
+            .post_as(
+                citizen,
+                "/v1/permit-applications",
+                json!({"permit_type": "pa-ltcf", "applicant": pa_applicant("Pat"), "resident": true}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{a}");
+        let id = a["id"].as_str().unwrap().to_owned();
+        let state = self
+            .step(clerk, &id, json!({"event": "documents_received"}))
+            .await;
+        assert_eq!(state, "check_pending");
+        self.check_proceeds(&id).await;
+        for referee in ["R One", "R Two"] {
+            self.step(
+                clerk,
+                &id,
+                json!({"event": "reference_received", "referee": referee}),
+            )
+            .await;
+        }
+        let (status, a) = self
+            .post_as(
+                officer,
+                &format!("/v1/permit-applications/{id}/decision"),
+                json!({"decision": "approve"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{a}");
+        assert_eq!(a["state"], "issued");
+        a["permit_number"].as_str().unwrap().to_owned()
+    }
+}
+
+#[tokio::test]
+async fn a_citizen_gets_firearm_permits_through_rest_and_bad_input_changes_nothing() {
+    let api = spawn().await;
+    let ann = api.token(Role::Citizen, None).await;
+    let il_clerk = api.token(Role::Clerk, Some("IL")).await;
+    let il_officer = api.token(Role::LicensingOfficer, Some("IL")).await;
+    let ny_clerk = api.token(Role::Clerk, Some("NY")).await;
+    let ny_officer = api.token(Role::LicensingOfficer, Some("NY")).await;
+
+    // The catalogue is public.
+    let (status, all) = api.get("/v1/permit-types").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(all["types"].as_array().unwrap().len(), 81);
+    let (_, il) = api.get("/v1/permit-types?jurisdiction=IL").await;
+    assert!(
+        il["types"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["jurisdiction"] == "IL")
+    );
+    let (status, foid) = api.get("/v1/permit-types/il-foid").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(foid["kind"], "owner_id");
+    assert_eq!(foid["decision_deadline"], "30 calendar days");
+    let r = api
+        .http
+        .get(api.url("/v1/permit-types/xx-nothing"))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 404, "permits.unknown_type").await;
+
+    // Bad input is refused with problem+json and stores nothing.
+    let applicant = json!({"given_name": "Ann", "family_name": "Citizen",
+        "birth_date": "1980-05-17", "address": "1 Main St, Springfield IL 62701"});
+    let submit = |key: &str, body: Value| {
+        api.http
+            .post(api.url("/v1/permit-applications"))
+            .bearer_auth(&ann)
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
+    };
+    let r = submit(
+        "bad-1",
+        json!({"permit_type": "il-nothing", "applicant": applicant, "resident": true}),
+    )
+    .await
+    .unwrap();
+    assert_problem(r, 404, "permits.unknown_type").await;
+    let mut impossible = applicant.clone();
+    impossible["birth_date"] = json!("1980-02-30");
+    let r = submit(
+        "bad-2",
+        json!({"permit_type": "il-foid", "applicant": impossible, "resident": true}),
+    )
+    .await
+    .unwrap();
+    assert_problem(r, 400, "permits.invalid_date").await;
+    assert_eq!(api.permit_rows().await, 0);
+
+    // The FOID: submitted once, whatever the repeats.
+    let foid_body = json!({"permit_type": "il-foid", "applicant": applicant, "resident": true});
+    let r = submit("foid-1", foid_body.clone()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let foid: Value = r.json().await.unwrap();
+    let foid_id = foid["id"].as_str().unwrap().to_owned();
+    assert_eq!(foid["state"], "submitted");
+    assert_eq!(foid["expected"], json!(["documents_received"]));
+    assert_eq!(foid["applicant"]["given_name"], "Ann");
+    let r = submit("foid-1", foid_body.clone()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let again: Value = r.json().await.unwrap();
+    assert_eq!(again["id"], foid_id.as_str());
+    let mut other = foid_body.clone();
+    other["applicant"]["address"] = json!("2 Elm St, Springfield IL 62701");
+    let r = submit("foid-1", other).await.unwrap();
+    assert_problem(r, 409, "permits.idempotency_conflict").await;
+    // Another key for the same person and type: one open application.
+    let r = submit("foid-2", foid_body.clone()).await.unwrap();
+    assert_problem(r, 409, "permits.duplicate").await;
+    assert_eq!(api.permit_rows().await, 1);
+
+    // Out of order: no decision before the documents and the check.
+    let r = api
+        .http
+        .post(api.url(&format!("/v1/permit-applications/{foid_id}/decision")))
+        .bearer_auth(&il_officer)
+        .header("Idempotency-Key", "early")
+        .json(&json!({"decision": "approve"}))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_problem(r, 422, "permits.out_of_order").await;
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("documents_received")
+    );
+    // The applicant does not record their own documents; New York's
+    // clerk does not see Illinois's application.
+    let docs = json!({"event": "documents_received"});
+    let path = format!("/v1/permit-applications/{foid_id}/events");
+    assert_eq!(
+        api.post_as(&ann, &path, docs.clone()).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        api.post_as(&ny_clerk, &path, docs.clone()).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (_, now) = api
+        .get_as(&format!("/v1/permit-applications/{foid_id}"), &ann)
+        .await;
+    assert_eq!(now["state"], "submitted");
+    assert_eq!(now["timeline"].as_array().unwrap().len(), 1);
+
+    assert_eq!(
+        api.step(&il_clerk, &foid_id, docs.clone()).await,
+        "check_pending"
+    );
+    // Only the checks service answers a check.
+    let refused = api
+        .check_answer_as(&Caller::service("renewal"), &foid_id, "proceed")
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::NotFound);
+    let checked = api.check_proceeds(&foid_id).await;
+    assert_eq!(checked.state, "officer_review");
+
+    // The officer's queue holds it, with its statutory deadline; New York's
+    // does not.
+    let (status, queue) = api.get_as("/v1/permit-queue", &il_officer).await;
+    assert_eq!(status, StatusCode::OK);
+    let line = queue["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["application_id"] == foid_id.as_str())
+        .expect("in the IL queue")
+        .clone();
+    assert_eq!(line["state"], "officer_review");
+    assert_eq!(line["due_on"], now["decision_due"]);
+    let (_, ny_queue) = api.get_as("/v1/permit-queue", &ny_officer).await;
+    assert!(
+        ny_queue["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["application_id"] != foid_id.as_str())
+    );
+    let (status, issued) = api
+        .post_as(
+            &il_officer,
+            &format!("/v1/permit-applications/{foid_id}/decision"),
+            json!({"decision": "approve"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{issued}");
+    assert_eq!(issued["state"], "issued");
+    let number = issued["permit_number"].as_str().unwrap();
+    assert!(number.starts_with("IL-FOID-"), "{number}");
+    let (_, mine) = api
+        .get_as(&format!("/v1/permit-applications/{foid_id}"), &ann)
+        .await;
+    let states: Vec<&str> = mine["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["to"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        states,
+        ["submitted", "check_pending", "officer_review", "issued"]
+    );
+    assert_eq!(mine["permit_number"], number);
+
+    // The New York licence: training, prints, four references, interview.
+    let (status, ny) = api
+        .post_as(
+            &ann,
+            "/v1/permit-applications",
+            json!({"permit_type": "ny-pistol-licence", "resident": true, "applicant":
+                {"given_name": "Ann", "family_name": "Citizen", "birth_date": "1980-05-17",
+                 "address": "5 State St, Albany NY 12207"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{ny}");
+    let ny_id = ny["id"].as_str().unwrap().to_owned();
+    let short = json!({"event": "documents_received",
+        "training": {"proof": "course_certificate", "hours": 8, "score_percent": 95}});
+    let (status, refused) = api
+        .post_as(
+            &ny_clerk,
+            &format!("/v1/permit-applications/{ny_id}/events"),
+            short,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(refused["code"], "permits.training_not_proven");
+    let state = api
+        .step(
+            &ny_clerk,
+            &ny_id,
+            json!({"event": "documents_received",
+                "training": {"proof": "course_certificate", "hours": 18, "score_percent": 85}}),
+        )
+        .await;
+    assert_eq!(state, "documents_received");
+    let (status, refused) = api
+        .post_as(
+            &ny_clerk,
+            &format!("/v1/permit-applications/{ny_id}/events"),
+            json!({"event": "fingerprints_scheduled", "office_id": "ny-albany", "on": "2099-02-30"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(refused["code"], "permits.invalid_date");
+    let state = api
+        .step(
+            &ny_clerk,
+            &ny_id,
+            json!({"event": "fingerprints_scheduled", "office_id": "ny-albany", "on": "2099-06-01"}),
+        )
+        .await;
+    assert_eq!(state, "fingerprints_scheduled");
+    let state = api
+        .step(&ny_clerk, &ny_id, json!({"event": "fingerprinted"}))
+        .await;
+    assert_eq!(state, "check_pending");
+    assert_eq!(api.check_proceeds(&ny_id).await.state, "references_pending");
+    for referee in ["R One", "R Two", "R Three", "R Four"] {
+        api.step(
+            &ny_clerk,
+            &ny_id,
+            json!({"event": "reference_received", "referee": referee}),
+        )
+        .await;
+    }
+    let state = api
+        .step(&ny_clerk, &ny_id, json!({"event": "interviewed"}))
+        .await;
+    assert_eq!(state, "officer_review");
+    let (_, queue) = api.get_as("/v1/permit-queue", &ny_officer).await;
+    assert_eq!(queue["entries"][0]["application_id"], ny_id.as_str());
+    let (status, issued) = api
+        .post_as(
+            &ny_officer,
+            &format!("/v1/permit-applications/{ny_id}/decision"),
+            json!({"decision": "approve"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{issued}");
+    assert_eq!(issued["state"], "issued");
+    assert!(
+        issued["permit_number"]
+            .as_str()
+            .unwrap()
+            .starts_with("NY-PISTOL-LICENCE-")
+    );
+    assert_eq!(api.permit_rows().await, 2);
+
+    // Continuous evaluation: a new record about Ann sends both her permits
+    // to officer review, once per record.
+    let record = permits_pb::RecordPushedRequest {
+        given_name: "ann".into(),
+        family_name: "CITIZEN".into(),
+        birth_date: "1980-05-17".into(),
+        record_id: "rap-1".into(),
+        source: "rap_back".into(),
+        summary: "Arrest reported".into(),
+    };
+    let checks = Caller::service("checks");
+    let (mut client, req) = api.sealed(&checks, record.clone()).await;
+    let mut moved = client.record_pushed(req).await.unwrap().into_inner().moved;
+    moved.sort();
+    let mut both = vec![foid_id.clone(), ny_id.clone()];
+    both.sort();
+    assert_eq!(moved, both);
+    let (mut client, req) = api.sealed(&checks, record).await;
+    let again = client.record_pushed(req).await.unwrap().into_inner();
+    assert!(again.moved.is_empty());
+    let (_, queue) = api.get_as("/v1/permit-queue", &il_officer).await;
+    let line = queue["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["application_id"] == foid_id.as_str())
+        .expect("under review in the IL queue")
+        .clone();
+    assert_eq!(line["state"], "under_review");
+    assert_eq!(line["permit_number"], number);
 }

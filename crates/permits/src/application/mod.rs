@@ -223,6 +223,16 @@ impl Applications {
         &self.inner.db
     }
 
+    /// The permit types in force.
+    pub fn catalogue(&self) -> &Arc<Catalogue> {
+        &self.inner.catalogue
+    }
+
+    /// The service clock's time, in milliseconds since the epoch.
+    pub fn now_ms(&self) -> i64 {
+        self.now()
+    }
+
     fn now(&self) -> i64 {
         self.inner.clock.now_ms()
     }
@@ -387,7 +397,7 @@ impl Applications {
         }
         let person = self.person_index(&given, &family, birth);
         let renews = self
-            .check_renewal(&t, s.renews.as_deref(), &person, today)
+            .check_renewal(&t, s.renews.as_deref(), &person, &owner, today)
             .await?;
         let id = format!("pa_{}", &self.inner.key.blind(scoped_key.as_bytes())[..26]);
         let applicant = Applicant {
@@ -458,13 +468,16 @@ impl Applications {
         self.view(app).await
     }
 
-    /// For a renewal: the permit it renews, checked (same person, the
-    /// type it renews, the renewal window open).
+    /// For a renewal: the permit it renews, checked (same person, held by
+    /// the account that files the renewal, the type it renews, the renewal
+    /// window open). Another account's permit is "not found", whoever's
+    /// name and birth date it gives.
     async fn check_renewal(
         &self,
         t: &PermitType,
         renews: Option<&str>,
         person: &str,
+        owner: &str,
         today: Date,
     ) -> Result<Option<String>, Error> {
         let number = match renews.map(str::trim).filter(|n| !n.is_empty()) {
@@ -493,6 +506,7 @@ impl Applications {
         }
         let held = store::get(&self.inner.db, &permit.application_id)
             .await?
+            .filter(|a| a.owner == owner)
             .ok_or(Error::PermitNotFound)?;
         if held.state() != State::Issued {
             return Err(Error::RenewalWindow(format!(
@@ -774,6 +788,29 @@ impl Applications {
     /// [`timers`]). Answers how many fired.
     pub async fn fire_due(&self, now_ms: i64) -> Result<usize, Error> {
         timers::fire_due(self, now_ms).await
+    }
+
+    /// Fires due timers every `every` until `shutdown`: the statutory
+    /// clocks of a running service. A failed pass is logged and retried at
+    /// the next tick (every timer fires exactly once, whenever it runs).
+    pub async fn run_timers(
+        self,
+        every: std::time::Duration,
+        mut shutdown: plaza_kernel::shutdown::Shutdown,
+    ) {
+        loop {
+            match self.fire_due(self.now()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(fired = n, "permit timers fired"),
+                Err(e) => {
+                    tracing::warn!(error = %plaza_kernel::error::chain(&e), "firing permit timers failed");
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = shutdown.wait() => return,
+            }
+        }
     }
 
     /// The timers of an application (for operators and tests).

@@ -817,6 +817,13 @@ async fn renewal_opens_only_in_the_window_of_the_permit_it_renews() {
         code(e.apps.submit(&ida, "r2", &other).await),
         "permits.permit_not_found"
     );
+    // Another account giving Ida's name, birth date and permit number is
+    // not let renew it either.
+    let mallory = citizen("mallory");
+    assert_eq!(
+        code(e.apps.submit(&mallory, "m1", &renewal).await),
+        "permits.permit_not_found"
+    );
     let v = e.apps.submit(&ida, "r1", &renewal).await.unwrap();
     assert_eq!(v.application.renews.as_deref(), Some(number.as_str()));
     assert_eq!(v.application.state(), State::Submitted);
@@ -1153,4 +1160,31 @@ async fn continuous_evaluation_sqlite() {
 #[ignore = "needs PostgreSQL: set PLAZA_TEST_DATABASE_URL (.ci/run does)"]
 async fn continuous_evaluation_postgres() {
     a_pushed_record_moves_only_the_holders_permits(postgres_target()).await;
+}
+
+// ------------------------------------------------------------ timer loop
+
+#[tokio::test]
+async fn the_timer_loop_fires_what_is_due_and_stops_on_shutdown() {
+    let e = env(sqlite_target(), "2026-03-02").await;
+    let id = submit(&e, "tim", "il-foid", "k1").await;
+    // Past the 30-day decision deadline.
+    e.set("2026-04-15");
+    let (trigger, shutdown) = plaza_kernel::shutdown::channel();
+    trigger.trigger();
+    // Shut down already: one pass, then the loop returns.
+    e.apps
+        .clone()
+        .run_timers(std::time::Duration::from_secs(3600), shutdown)
+        .await;
+    let timers = e.apps.timers(&id).await.unwrap();
+    let deadline = timers
+        .iter()
+        .find(|t| t.kind == "decision_deadline")
+        .expect("armed at submission");
+    assert_ne!(deadline.fired, 0, "{timers:?}");
+    let stored = store::get(&e.db, &id).await.unwrap().unwrap();
+    assert!(stored.progress.overdue);
+    // Fired once: a second pass has nothing left to do.
+    assert_eq!(e.apps.fire_due(at("2026-04-16")).await.unwrap(), 0);
 }
