@@ -557,8 +557,14 @@ pub fn parse_with(text: &str, gazetteer: Option<Gazetteer<'_>>) -> Result<Parsed
             city_end -= 1;
         }
         if split < city_end {
+            let city = text_of((split, city_end));
+            // Digits alone are no city (`22222222.2` would read back as a
+            // ZIP+4 once its period is gone).
+            if !city.bytes().any(|b| b.is_ascii_alphabetic()) {
+                return Err(Error::Unparseable("the city has no letters"));
+            }
             labels[split..city_end].fill(Label::City);
-            a.city = text_of((split, city_end));
+            a.city = city;
         }
     }
     let tokens = words
@@ -583,6 +589,18 @@ fn is_fraction(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_city_of_digits_is_refused_not_read_back_as_a_zip() {
+        // Found by the fuzzer: the city `222222222` (a period dropped) was
+        // printed in the standard form, which reads back as a ZIP+4.
+        let input = "3qqq\tqq\t&a2aa\t.&a222222222;22222222.2";
+        assert_eq!(
+            parse(input).unwrap_err().public().code,
+            "address.unparseable"
+        );
+        assert!(parse("12 Main St, 12345").is_ok(), "a ZIP alone is fine");
+    }
 
     fn labels(text: &str) -> Vec<(String, Label)> {
         parse(text)
