@@ -234,17 +234,35 @@ fn tokenise(text: &str) -> Result<Vec<Word>, Error> {
                     i += 1;
                 }
                 let word = &bytes[start..i];
-                // ZIP+4 written as 12345-6789 or 123456789: two words.
-                if word.len() == 10
-                    && word[5] == b'-'
-                    && all_digits(&word[..5])
-                    && all_digits(&word[6..])
+                // ZIP+4 written as 12345-6789 or 123456789: two words. The
+                // test is on the word as it is kept (periods and apostrophes
+                // dropped), so that the standard form, which prints it so,
+                // reads back the same.
+                let kept = |b: &u8| *b != b'.' && *b != b'\'';
+                let clean: Vec<u8> = word.iter().copied().filter(kept).collect();
+                // Where in the input the first `k` kept bytes end.
+                let after = |k: usize| {
+                    let mut seen = 0;
+                    for (j, b) in word.iter().enumerate() {
+                        if kept(b) {
+                            seen += 1;
+                            if seen == k {
+                                return start + j + 1;
+                            }
+                        }
+                    }
+                    i
+                };
+                if clean.len() == 10
+                    && clean[5] == b'-'
+                    && all_digits(&clean[..5])
+                    && all_digits(&clean[6..])
                 {
-                    push(&mut words, start, start + 5);
-                    push(&mut words, start + 6, i);
-                } else if word.len() == 9 && all_digits(word) {
-                    push(&mut words, start, start + 5);
-                    push(&mut words, start + 5, i);
+                    push(&mut words, start, after(5));
+                    push(&mut words, after(6), i);
+                } else if clean.len() == 9 && all_digits(&clean) {
+                    push(&mut words, start, after(5));
+                    push(&mut words, after(5), i);
                 } else {
                     push(&mut words, start, i);
                 }
@@ -591,15 +609,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_city_of_digits_is_refused_not_read_back_as_a_zip() {
-        // Found by the fuzzer: the city `222222222` (a period dropped) was
-        // printed in the standard form, which reads back as a ZIP+4.
-        let input = "3qqq\tqq\t&a2aa\t.&a222222222;22222222.2";
+    fn a_city_of_digits_is_refused() {
         assert_eq!(
-            parse(input).unwrap_err().public().code,
+            parse("12 Main St, 4444").unwrap_err().public().code,
             "address.unparseable"
         );
         assert!(parse("12 Main St, 12345").is_ok(), "a ZIP alone is fine");
+        // Found by the fuzzer: `22222222.2` once became a city of digits,
+        // printed in the standard form as a ZIP+4. It is the ZIP+4.
+        let p = parse("3qqq\tqq\t&a2aa\t.&a222222222;22222222.2").unwrap();
+        assert_eq!(
+            (p.address.zip5.as_str(), p.address.city.as_str()),
+            ("22222", "")
+        );
+        let again = parse(&p.address.single_line()).unwrap();
+        assert_eq!(again.address, p.address);
+    }
+
+    #[test]
+    fn nine_digits_split_the_same_with_or_without_periods() {
+        // Found by the fuzzer: `1111.11111` was one word, printed as
+        // `111111111`, which reads back as two.
+        let p = parse("11g1 1111.11111 111111s").unwrap();
+        let again = parse(&p.address.single_line()).unwrap();
+        assert_eq!(again.address, p.address);
+        let z = parse("12 Main St, Springfield IL 62701.1234").unwrap();
+        assert_eq!(
+            (z.address.zip5.as_str(), z.address.zip4.as_str()),
+            ("62701", "1234")
+        );
     }
 
     fn labels(text: &str) -> Vec<(String, Label)> {
