@@ -581,8 +581,18 @@ pub fn parse_with(text: &str, gazetteer: Option<Gazetteer<'_>>) -> Result<Parsed
             if !city.bytes().any(|b| b.is_ascii_alphabetic()) {
                 return Err(Error::Unparseable("the city has no letters"));
             }
-            labels[split..city_end].fill(Label::City);
-            a.city = city;
+            match pub28::state_by_name(&city).filter(|_| a.state.is_empty()) {
+                // A last line that is only a state's name is the state (as
+                // the standard form, `…, VERMONT`, reads back).
+                Some(code) => {
+                    labels[split..city_end].fill(Label::State);
+                    a.state = code.to_owned();
+                }
+                None => {
+                    labels[split..city_end].fill(Label::City);
+                    a.city = city;
+                }
+            }
         }
     }
     let tokens = words
@@ -621,6 +631,19 @@ mod tests {
         assert_eq!(
             (p.address.zip5.as_str(), p.address.city.as_str()),
             ("22222", "")
+        );
+        let again = parse(&p.address.single_line()).unwrap();
+        assert_eq!(again.address, p.address);
+    }
+
+    #[test]
+    fn a_last_line_of_only_a_state_name_is_the_state() {
+        // Found by the fuzzer: `11 1 vermont` read VERMONT as the city, and
+        // its standard form `11 1, VERMONT` as the state.
+        let p = parse("11 1 vermont").unwrap();
+        assert_eq!(
+            (p.address.city.as_str(), p.address.state.as_str()),
+            ("", "VT")
         );
         let again = parse(&p.address.single_line()).unwrap();
         assert_eq!(again.address, p.address);
