@@ -185,6 +185,10 @@ pub const PROBLEM_CODES: &[(&str, &str)] = &[
         "An application for this permit type is already open for this person.",
     ),
     (
+        "permits.cannot_accept",
+        "The application cannot be accepted online; the answer says no more (the office can).",
+    ),
+    (
         "permits.application_not_found",
         "No permit application has this id (or the caller may not see it).",
     ),

@@ -1385,12 +1385,13 @@ const MATRIX: &[(&str, &str, [u16; 7])] = &[
         "/v1/permit-queue",
         [401, 403, 403, 200, 403, 403, 403],
     ),
-    // Each applies for their own renewal of this permit (the same person
-    // as the holder); its window is not open yet.
+    // Each files a renewal of this permit giving the holder's name and
+    // birth date: only the account holding it gets as far as the window
+    // (not open yet); to any other account the permit is not found.
     (
         "POST",
         "/v1/permits/{number}/renewal",
-        [401, 422, 422, 422, 422, 422, 422],
+        [401, 422, 404, 404, 404, 404, 404],
     ),
     // Only officers of the permit's state suspend, reinstate and revoke.
     (
