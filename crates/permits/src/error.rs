@@ -29,6 +29,10 @@ pub enum Error {
     IdempotencyConflict,
     #[error("an application of this type is already open for this person")]
     Duplicate,
+    /// A submission refused without saying why: the answer when saying why
+    /// would tell one account about another's application.
+    #[error("the application cannot be accepted online")]
+    CannotAccept,
     #[error("a decision needs reason codes")]
     ReasonsRequired,
     #[error("unknown reason code {0:?}")]
@@ -133,6 +137,11 @@ impl Error {
                 ErrorKind::Conflict,
                 "permits.duplicate",
                 "An application for this permit is already open for this person.".into(),
+            ),
+            Error::CannotAccept => (
+                ErrorKind::FailedPrecondition,
+                "permits.cannot_accept",
+                "This application cannot be accepted online; contact the licensing office.".into(),
             ),
             Error::ReasonsRequired => (
                 ErrorKind::InvalidArgument,

@@ -15,6 +15,9 @@
 //! A query also looks up the name keys with its first and last names
 //! swapped, so that a record filed as `SMITH JOHN` is found for
 //! `JOHN SMITH`. A query without a birth date looks up its names alone.
+//! A filler SSN (`123-45-6789`, area 000, ...) is no key: it is read as
+//! missing ([`super::normalise_ssn`]), so the records that share one do not
+//! form a block.
 //!
 //! Keys are 64-bit hashes of their parts; two keys that collide only put an
 //! extra record up for comparison, which scoring then rejects.

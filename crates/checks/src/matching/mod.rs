@@ -105,21 +105,75 @@ pub struct Descriptors {
 }
 
 /// A name as the matcher uses it: the letters A to Z only, upper case, with
+/// accented Latin letters folded to plain ones ([`fold_letter`]) and
 /// generational suffixes (JR, SR, II, III, IV) dropped; `None` when nothing
-/// is left. `O'Brien` is `OBRIEN`, `Smith Jr.` is `SMITH`.
+/// is left. `O'Brien` is `OBRIEN`, `Smith Jr.` is `SMITH`, `Nuñez` is
+/// `NUNEZ`.
 pub fn normalise_name(name: &str) -> Option<String> {
     let mut out = String::with_capacity(name.len());
     for word in name.split(|c: char| c.is_whitespace() || c == ',') {
-        let letters: String = word
-            .chars()
-            .filter(char::is_ascii_alphabetic)
-            .map(|c| c.to_ascii_uppercase())
-            .collect();
+        let mut letters = String::with_capacity(word.len());
+        for c in word.chars() {
+            if c.is_ascii_alphabetic() {
+                letters.push(c.to_ascii_uppercase());
+            } else if let Some(plain) = fold_letter(c) {
+                letters.push_str(plain);
+            }
+        }
         if !matches!(letters.as_str(), "JR" | "SR" | "II" | "III" | "IV") {
             out.push_str(&letters);
         }
     }
     (!out.is_empty()).then_some(out)
+}
+
+/// The plain letters, upper case, an accented Latin letter is written with
+/// when a name is compared (`é` and `É` are `E`, `ß` is `SS`, `æ` is
+/// `AE`); `None` for any other character. Records keyed in without
+/// accents, or by systems that could not store them, then meet the same
+/// name written with them.
+pub fn fold_letter(c: char) -> Option<&'static str> {
+    Some(match c {
+        'á' | 'à' | 'â' | 'ä' | 'ã' | 'å' | 'Á' | 'À' | 'Â' | 'Ä' | 'Ã' | 'Å' => "A",
+        'ç' | 'Ç' => "C",
+        'é' | 'è' | 'ê' | 'ë' | 'É' | 'È' | 'Ê' | 'Ë' => "E",
+        'í' | 'ì' | 'î' | 'ï' | 'Í' | 'Ì' | 'Î' | 'Ï' => "I",
+        'ñ' | 'Ñ' => "N",
+        'ó' | 'ò' | 'ô' | 'ö' | 'õ' | 'ø' | 'Ó' | 'Ò' | 'Ô' | 'Ö' | 'Õ' | 'Ø' => "O",
+        'ú' | 'ù' | 'û' | 'ü' | 'Ú' | 'Ù' | 'Û' | 'Ü' => "U",
+        'ý' | 'ÿ' | 'Ý' | 'Ÿ' => "Y",
+        'ß' | 'ẞ' => "SS",
+        'æ' | 'Æ' => "AE",
+        'œ' | 'Œ' => "OE",
+        _ => return None,
+    })
+}
+
+/// A Social Security number as compared: its nine digits, or `None` when
+/// it cannot be a person's number: not nine digits, never issued (area
+/// 000 or 666, group 00, serial 0000), or a value well known to be typed
+/// in place of a number (one digit nine times, `123-45-6789`,
+/// `078-05-1120` from a wallet insert, `219-09-9999` from an
+/// advertisement, `987-65-4320` to `987-65-4329`, set aside for
+/// advertising). Such a value is shared by many unrelated records: agreeing
+/// on it says nothing, so it neither files a record nor scores, as if it
+/// were missing.
+///
+/// Areas 900 to 999 are never issued either but are not refused here:
+/// test and synthetic people are given them precisely so that they can
+/// never be real, and they must still match each other.
+pub fn normalise_ssn(ssn: &str) -> Option<String> {
+    let digits = normalise_identifier(ssn)?;
+    let b = digits.as_bytes();
+    if b.len() != 9 || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let (area, group, serial) = (&digits[..3], &digits[3..5], &digits[5..]);
+    let never_issued = matches!(area, "000" | "666") || group == "00" || serial == "0000";
+    let repeated = b.iter().all(|&d| d == b[0]);
+    let placeholder = matches!(digits.as_str(), "123456789" | "078051120" | "219099999")
+        || digits.starts_with("98765432");
+    (!(never_issued || repeated || placeholder)).then_some(digits)
 }
 
 /// An identifier as compared: letters and digits only, upper case.
@@ -184,7 +238,11 @@ impl Prepared {
             last: Name::new(&d.last),
             sex: d.sex,
             dob: d.dob,
-            ssn: id(&d.ssn),
+            ssn: d
+                .ssn
+                .as_deref()
+                .and_then(normalise_ssn)
+                .map(String::into_boxed_str),
             state_id: id(&d.state_id),
             fbi: id(&d.fbi),
             aliases: d

@@ -388,3 +388,171 @@ fn the_shipped_weights_parse_and_a_bad_file_is_refused_with_every_reason() {
     assert!(Weights::parse("x", "match = [").is_err());
     assert!(Weights::load(Some(std::path::Path::new("/nonexistent/w.toml"))).is_err());
 }
+
+#[test]
+fn filler_and_invalid_ssns_read_as_missing() {
+    for filler in [
+        "000-12-3456",
+        "666-12-3456",
+        "512-00-3456",
+        "512-34-0000",
+        "123-45-6789",
+        "111-11-1111",
+        "555555555",
+        "999-99-9999",
+        "000-00-0000",
+        "078-05-1120",
+        "219-09-9999",
+        "987-65-4320",
+        "987-65-4329",
+        "12345678",
+        "5123456789",
+        "N/A",
+        "UNKNOWN",
+        "51234567X",
+        "",
+    ] {
+        assert_eq!(normalise_ssn(filler), None, "{filler:?}");
+    }
+    for (ssn, digits) in [
+        ("512-34-5678", "512345678"),
+        (" 512 34 5678 ", "512345678"),
+        // Never issued, but what synthetic people are given: kept.
+        ("912-34-5678", "912345678"),
+        ("999-12-3456", "999123456"),
+        ("987-65-4319", "987654319"),
+        ("123-45-6788", "123456788"),
+        ("001-01-0001", "001010001"),
+    ] {
+        assert_eq!(normalise_ssn(ssn).as_deref(), Some(digits), "{ssn:?}");
+    }
+}
+
+#[test]
+fn a_shared_filler_ssn_neither_blocks_nor_scores() {
+    let mut m = Matcher::new(Weights::shipped());
+    let strangers = [
+        ("Alice", "Brown", (1990, 1, 1)),
+        ("Omar", "Haddad", (1961, 7, 23)),
+        ("Grace", "Okafor", (1984, 2, 9)),
+        ("Lars", "Berg", (1977, 12, 30)),
+    ];
+    for (i, (first, last, dob)) in strangers.into_iter().enumerate() {
+        for (j, filler) in ["123-45-6789", "000-00-0000", "078-05-1120"]
+            .into_iter()
+            .enumerate()
+        {
+            m.insert(
+                (i * 10 + j) as u64,
+                &Descriptors {
+                    ssn: Some(filler.into()),
+                    ..person(first, last, dob)
+                },
+            );
+        }
+    }
+    m.insert(
+        99,
+        &Descriptors {
+            ssn: Some("912-34-5678".into()),
+            ..person("Hana", "Sato", (1988, 4, 4))
+        },
+    );
+    // Filed under names and dates only: no block of all the fillers.
+    assert!(
+        m.index().largest_block() <= 3,
+        "{}",
+        m.index().largest_block()
+    );
+
+    let query = Descriptors {
+        ssn: Some("123-45-6789".into()),
+        ..person("Ruth", "Abernathy", (1950, 5, 5))
+    };
+    assert!(m.score_all(&query).is_empty(), "{:?}", m.score_all(&query));
+    let only = |ssn: &str| Descriptors {
+        ssn: Some(ssn.into()),
+        ..Default::default()
+    };
+    assert!(m.score_all(&only("123-45-6789")).is_empty());
+    assert!(m.score_all(&only("078 05 1120")).is_empty());
+    // A real number alone does find its record.
+    let found = m.score_all(&only("912-34-5678"));
+    assert_eq!(found.iter().map(|c| c.record_id).collect::<Vec<_>>(), [99]);
+
+    // Two people who share a filler score as if neither gave a number.
+    let a = person("Ruth", "Abernathy", (1950, 5, 5));
+    let b = person("Ruth", "Abernathy", (1950, 5, 8));
+    let filler = |d: &Descriptors, ssn: &str| Descriptors {
+        ssn: Some(ssn.into()),
+        ..d.clone()
+    };
+    let plain = m.compare(&a, &b);
+    for ssn in ["123-45-6789", "666-12-3456", "512-00-3456", "999-99-9999"] {
+        let c = m.compare(&filler(&a, ssn), &filler(&b, ssn));
+        assert_eq!(level(&c, Field::Ssn), None, "{ssn}");
+        assert_eq!(c.score, plain.score, "{ssn}");
+    }
+    let c = m.compare(&filler(&a, "512-34-5678"), &filler(&b, "512-34-5678"));
+    assert_eq!(level(&c, Field::Ssn), Some(Level::Exact));
+    assert!(c.score > plain.score + 10.0, "{} {}", c.score, plain.score);
+}
+
+#[test]
+fn accented_letters_fold_to_plain_ones() {
+    for (raw, folded) in [
+        ("José", "JOSE"),
+        ("Nuñez", "NUNEZ"),
+        ("NUÑEZ", "NUNEZ"),
+        ("Müller", "MULLER"),
+        ("François", "FRANCOIS"),
+        ("Strauß", "STRAUSS"),
+        ("Ærøskøbing", "AEROSKOBING"),
+        ("Œuvray", "OEUVRAY"),
+        ("Ýmir Ÿvon", "YMIRYVON"),
+        ("Åsa Ängström", "ASAANGSTROM"),
+        ("Íñigo Ìrlà", "INIGOIRLA"),
+        ("Gonçalves Jr.", "GONCALVES"),
+        // Decomposed: the base letter and a combining accent.
+        ("Jose\u{301}", "JOSE"),
+    ] {
+        assert_eq!(normalise_name(raw).as_deref(), Some(folded), "{raw}");
+    }
+    assert_eq!(normalise_name("李"), None);
+    for c in "áàâäãåÁÀÂÄÃÅ".chars() {
+        assert_eq!(fold_letter(c), Some("A"), "{c}");
+    }
+    for c in "óòôöõøÓÒÔÖÕØ".chars() {
+        assert_eq!(fold_letter(c), Some("O"), "{c}");
+    }
+    for c in "úùûüÚÙÛÜ".chars() {
+        assert_eq!(fold_letter(c), Some("U"), "{c}");
+    }
+    assert_eq!(fold_letter('e'), None, "plain letters are not the table's");
+    assert_eq!(fold_letter('-'), None);
+}
+
+#[test]
+fn accented_and_plain_spellings_share_blocking_keys_and_match_exactly() {
+    let accented = person("José", "Nuñez", (1979, 10, 4));
+    let plain = person("JOSE", "NUNEZ", (1979, 10, 4));
+    let keys = |d: &Descriptors| blocking::record_keys(&Prepared::new(d));
+    assert_eq!(keys(&accented), keys(&plain));
+    assert_eq!(
+        blocking::query_keys(&Prepared::new(&accented)),
+        blocking::query_keys(&Prepared::new(&plain))
+    );
+
+    let mut m = Matcher::new(Weights::shipped());
+    m.insert(1, &plain);
+    m.insert(2, &person("Jos", "Nuez", (1979, 10, 4)));
+    m.insert(3, &person("Renée", "Lefèvre", (1985, 3, 17)));
+    let top = m.search(&accented);
+    assert_eq!(top[0].record_id, 1, "{top:?}");
+    assert_eq!(top[0].decision, Decision::Match);
+    assert_eq!(level(&top[0], Field::First), Some(Level::Exact));
+    assert_eq!(level(&top[0], Field::Last), Some(Level::Exact));
+    let top = m.search(&person("Renee", "Lefevre", (1985, 3, 17)));
+    assert_eq!(top[0].record_id, 3, "{top:?}");
+    assert_eq!(level(&top[0], Field::Last), Some(Level::Exact));
+}

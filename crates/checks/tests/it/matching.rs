@@ -98,6 +98,12 @@ fn matching_reaches_its_precision_and_recall_on_a_hard_labelled_set() {
     }
     assert!(records >= 100_000, "{records} records");
     assert!(e.queries >= 20_000, "{} queries", e.queries);
-    let ok = e.precision() >= 0.99 && e.recall() >= 0.99 && e.review_rate() <= 0.03;
+    // Strict recall counts the true records only sent for review as
+    // missed: reviewing must not be what keeps recall up.
+    println!("strict recall {:.4}", e.strict_recall());
+    let ok = e.precision() >= 0.99
+        && e.recall() >= 0.99
+        && e.strict_recall() >= 0.97
+        && e.review_rate() <= 0.03;
     assert!(ok, "{e}{}", explain(&e, &all));
 }

@@ -100,6 +100,9 @@ const PUSH_RECORD: &str = "permits.record.push";
 const QUEUE: &str = "permits.queue.read";
 /// No policy grants it: events only the service's timers deliver.
 const TIMER: &str = "permits.timer.fire";
+/// The audit outcome of a submission refused because another account has
+/// an open application of its type for the same person.
+pub const DUPLICATE_OTHER_ACCOUNT: &str = "refused_duplicate_other_account";
 
 /// The action an event needs.
 pub fn action_for(event: &Event) -> &'static str {
@@ -445,7 +448,7 @@ impl Applications {
                     }
                     return self.get(caller, &id).await;
                 }
-                return Err(Error::Duplicate);
+                return Err(self.refuse_open_duplicate(&app).await?);
             }
             Err(e) => return Err(e.into()),
         }
@@ -466,6 +469,33 @@ impl Applications {
         self.audit(&mut tx, &owner, SUBMIT, &app, "ok").await?;
         self.inner.db.commit(tx).await?;
         self.view(app).await
+    }
+
+    /// The answer to a submission for a person who already has an open
+    /// application of its type. The submitting account's own application
+    /// is named as a duplicate; another account's is not disclosed: the
+    /// refusal is neutral, and an audit record tells staff that a duplicate
+    /// across accounts was refused.
+    async fn refuse_open_duplicate(&self, refused: &Application) -> Result<Error, Error> {
+        let open_key = refused.open_key.as_deref().unwrap_or_default();
+        let Some(open) = store::by_open_key(&self.inner.db, open_key).await? else {
+            // Closed in the meantime: nothing to name, nothing to record.
+            return Ok(Error::CannotAccept);
+        };
+        if open.owner == refused.owner {
+            return Ok(Error::Duplicate);
+        }
+        let mut tx = self.inner.db.begin().await?;
+        self.audit(
+            &mut tx,
+            &refused.owner,
+            SUBMIT,
+            &open,
+            DUPLICATE_OTHER_ACCOUNT,
+        )
+        .await?;
+        self.inner.db.commit(tx).await?;
+        Ok(Error::CannotAccept)
     }
 
     /// For a renewal: the permit it renews, checked (same person, held by

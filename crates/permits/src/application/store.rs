@@ -117,6 +117,18 @@ pub async fn by_key(db: &Db, key: &str) -> Result<Option<(String, String)>, Erro
     })
 }
 
+/// The open application holding `open_key` (one person's open application
+/// of one type), if any.
+pub async fn by_open_key(db: &Db, open_key: &str) -> Result<Option<Application>, Error> {
+    let sql = format!("SELECT {COLUMNS} FROM permit_applications WHERE open_key = $1");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(open_key)
+        .fetch_optional(db.reader())
+        .await?
+        .map(|r| row(&r))
+        .transpose()
+}
+
 fn progress_json(p: &Progress) -> String {
     serde_json::to_string(p).expect("progress serialises")
 }

@@ -13,8 +13,8 @@ use plaza_kernel::crypt::DataKey;
 use plaza_kernel::db::{Db, StorageTarget};
 use plaza_kernel::testing::{postgres_target, sqlite_target};
 use plaza_permits::application::{
-    Applicant, Applications, CheckOutcome, Event, Person, PushedRecord, State, Submission,
-    TrainingEvidence, View, store,
+    Applicant, Applications, CheckOutcome, DUPLICATE_OTHER_ACCOUNT, Event, Person, PushedRecord,
+    State, Submission, TrainingEvidence, View, store,
 };
 use plaza_permits::{Catalogue, Date};
 use sqlx::Row;
@@ -617,6 +617,66 @@ async fn duplicate_and_malformed_submissions_change_nothing() {
     assert_eq!(e.count("SELECT COUNT(*) FROM permit_applications").await, 1);
     assert_eq!(e.count("SELECT COUNT(*) FROM permit_timeline").await, 1);
     assert_eq!(e.count("SELECT COUNT(*) FROM permit_timers").await, 1);
+}
+
+#[tokio::test]
+async fn another_accounts_open_application_is_refused_without_disclosing_it() {
+    let e = env(sqlite_target(), "2026-03-02").await;
+    let fay = citizen("fay");
+    let mallory = citizen("mallory");
+    let s = submission("il-foid", "fay", "1980-05-17");
+    let fays = e.apps.submit(&fay, "k1", &s).await.unwrap().application.id;
+    let audits = "SELECT COUNT(*) FROM outbox WHERE event_type = 'permits.AuditRecorded'";
+    let before = e.count(audits).await;
+
+    // Another account giving Fay's name and birth date learns nothing of
+    // her application: a neutral refusal, whatever the key, every time.
+    for key in ["m1", "m2", "m1"] {
+        let err = e.apps.submit(&mallory, key, &s).await.unwrap_err();
+        let public = err.public();
+        assert_eq!(public.code, "permits.cannot_accept");
+        assert_eq!(public.kind.http_status(), 422);
+        assert_eq!(
+            public.message,
+            "This application cannot be accepted online; contact the licensing office."
+        );
+        for word in ["open", "already", "another", "duplicate", "exists"] {
+            assert!(!public.message.contains(word), "{word}: {}", public.message);
+        }
+    }
+    assert_eq!(e.count("SELECT COUNT(*) FROM permit_applications").await, 1);
+    assert_eq!(e.count("SELECT COUNT(*) FROM permit_timeline").await, 1);
+
+    // Staff learn of each attempt from the audit trail, filed under Fay's
+    // application, with who tried.
+    assert_eq!(e.count(audits).await, before + 3);
+    let rows = sqlx::query(
+        "SELECT aggregate_id, payload FROM outbox WHERE event_type = 'permits.AuditRecorded' ORDER BY id DESC LIMIT 3",
+    )
+    .fetch_all(e.db.reader())
+    .await
+    .unwrap();
+    let contains =
+        |hay: &[u8], needle: &str| hay.windows(needle.len()).any(|w| w == needle.as_bytes());
+    for r in rows {
+        let resource: String = r.try_get(0).unwrap();
+        let payload: Vec<u8> = r.try_get(1).unwrap();
+        assert_eq!(resource, format!("permits/{fays}"));
+        assert!(contains(&payload, DUPLICATE_OTHER_ACCOUNT));
+        assert!(contains(&payload, &mallory.actor()));
+        assert!(contains(&payload, "permits.application.submit"));
+    }
+
+    // Fay herself is told it is a duplicate, with no audit record.
+    assert_eq!(
+        code(e.apps.submit(&fay, "k2", &s).await),
+        "permits.duplicate"
+    );
+    assert_eq!(e.count(audits).await, before + 3);
+    // Mallory's own application, for another person, goes through.
+    let own = submission("il-foid", "mallory", "1975-01-09");
+    e.apps.submit(&mallory, "m3", &own).await.unwrap();
+    assert_eq!(e.count("SELECT COUNT(*) FROM permit_applications").await, 2);
 }
 
 // ------------------------------------------------------------ decisions
