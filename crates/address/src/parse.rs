@@ -499,9 +499,19 @@ pub fn parse_with(text: &str, gazetteer: Option<Gazetteer<'_>>) -> Result<Parsed
     }
 
     // Street part and city.
+    // A comma before a unit (`123 MAIN ST, APT 4`) does not end the street;
+    // one before a city that starts with a designator's word (`…, KEY
+    // WEST`) does: a unit's id has a digit or is a letter or two.
+    let unit_follows = |c: usize| {
+        is_unit_word(w(c + 1))
+            && (c + 2 >= end || {
+                let id = w(c + 2);
+                id == "#" || id.len() <= 2 || id.bytes().any(|b| b.is_ascii_digit())
+            })
+    };
     let comma_split = (first..end.saturating_sub(1))
         .rev()
-        .find(|&c| words[c].comma_after && !is_unit_word(w(c + 1)))
+        .find(|&c| words[c].comma_after && !unit_follows(c))
         .map(|c| c + 1);
     let (split, parts) = match comma_split.and_then(|k| street(&words, first, k).map(|s| (k, s))) {
         Some(found) => found,
@@ -632,6 +642,31 @@ mod tests {
             (p.address.zip5.as_str(), p.address.city.as_str()),
             ("22222", "")
         );
+        let again = parse(&p.address.single_line()).unwrap();
+        assert_eq!(again.address, p.address);
+    }
+
+    #[test]
+    fn a_city_after_a_comma_may_start_with_a_designators_word() {
+        let p = parse("123 Ocean Dr, Key West FL 33040").unwrap();
+        assert_eq!(
+            (p.address.street().as_str(), p.address.city.as_str()),
+            ("OCEAN DR", "KEY WEST")
+        );
+        let p = parse("123 Ocean Dr, Apt 4, Key Largo FL").unwrap();
+        assert_eq!(
+            (p.address.unit_type.as_str(), p.address.unit_id.as_str()),
+            ("APT", "4")
+        );
+        assert_eq!(p.address.city, "KEY LARGO");
+        let p = parse("500 Main St, Lot 7").unwrap();
+        assert_eq!(
+            (p.address.unit_type.as_str(), p.address.unit_id.as_str()),
+            ("LOT", "7")
+        );
+        assert_eq!(p.address.city, "");
+        // Found by the fuzzer: a unit, then a city starting with KEY.
+        let p = parse("3 am key nch, key keymma").unwrap();
         let again = parse(&p.address.single_line()).unwrap();
         assert_eq!(again.address, p.address);
     }
