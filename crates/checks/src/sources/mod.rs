@@ -449,6 +449,7 @@ impl Registry {
     /// As [`Registry::new`], fixed-width sources keeping at most
     /// `fixed_pool` idle connections each (0: one connection per request).
     pub fn with_fixed_pool(configs: Vec<SourceConfig>, fixed_pool: usize) -> Registry {
+        plaza_kernel::install_crypto_provider();
         let http = reqwest::Client::builder()
             .tcp_nodelay(true)
             .build()
@@ -502,6 +503,7 @@ impl Registry {
 pub async fn fetch_catalogue(base: &str) -> Result<Vec<SourceConfig>, CatalogueError> {
     let url = format!("{}/records/v1/catalogue", base.trim_end_matches('/'));
     let refuse = |why: String| CatalogueError { reasons: vec![why] };
+    plaza_kernel::install_crypto_provider();
     let answer = reqwest::get(&url)
         .await
         .map_err(|e| refuse(format!("GET {url}: {e}")))?;

@@ -57,7 +57,7 @@ fn subject() -> Subject {
 
 async fn both(answer: &'static str) -> [Result<usize, SourceError>; 2] {
     let url = http_server(answer).await;
-    let http = reqwest::Client::new();
+    let http = client();
     let json = JsonSource::new("x", &url, http.clone());
     let niem = NiemSource::new("x", &url, http);
     let s = subject();
@@ -104,7 +104,7 @@ async fn http_adapters_read_an_empty_answer() {
         "HTTP/1.1 200 OK\r\ncontent-length: 60\r\nconnection: close\r\n\r\n{\"source\": \"x\", \"transaction_id\": \"N1\", \"hit_count\": 0, \"hits\": []}",
     )
     .await;
-    let json = JsonSource::new("x", &url, reqwest::Client::new());
+    let json = JsonSource::new("x", &url, client());
     // The length above is short of the body: the answer is cut off.
     assert!(json.search(&subject(), "N1").await.is_err());
     let body = "{\"source\": \"x\", \"transaction_id\": \"N1\", \"hit_count\": 0, \"hits\": []}";
@@ -115,6 +115,13 @@ async fn http_adapters_read_an_empty_answer() {
         )
         .into_boxed_str(),
     );
-    let json = JsonSource::new("x", &http_server(answer).await, reqwest::Client::new());
+    let json = JsonSource::new("x", &http_server(answer).await, client());
     assert_eq!(json.search(&subject(), "N1").await, Ok(vec![]));
+}
+
+/// An HTTP client (with the process's TLS crypto installed, as the
+/// workspace builds reqwest without a default one).
+fn client() -> reqwest::Client {
+    plaza_kernel::install_crypto_provider();
+    reqwest::Client::new()
 }
