@@ -31,6 +31,9 @@ fn data() -> &'static Path {
 }
 
 async fn start() -> LocalRecords {
+    // The tests' HTTP clients need the process's TLS crypto (the workspace
+    // builds reqwest without a default provider).
+    plaza_kernel::install_crypto_provider();
     records::start_local(data()).await.expect("records start")
 }
 
