@@ -266,20 +266,15 @@ pub fn today_utc() -> Date {
 
 /// The calendar day `days` after 1970-01-01.
 pub fn civil_from_days(days: i64) -> Date {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u8;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
-    let y = (yoe + era * 400 + i64::from(m <= 2)) as u16;
-    Date::new(y, m, d).unwrap_or(Date {
-        year: 1970,
-        month: 1,
-        day: 1,
-    })
+    let (y, m, d) = plaza_kernel::clock::civil_from_days(days);
+    u16::try_from(y)
+        .ok()
+        .and_then(|y| Date::new(y, m as u8, d as u8))
+        .unwrap_or(Date {
+            year: 1970,
+            month: 1,
+            day: 1,
+        })
 }
 
 impl Checker {
