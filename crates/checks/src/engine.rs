@@ -200,6 +200,44 @@ pub struct CheckResult {
 }
 
 impl CheckResult {
+    /// The answer when the subject's identifiers could not be read: no
+    /// source can be asked about nobody, so the check is Delayed for an
+    /// examiner.
+    pub fn unidentified(ntn: &str, purpose: Purpose) -> CheckResult {
+        CheckResult {
+            ntn: ntn.to_owned(),
+            purpose,
+            outcome: Outcome::Delayed,
+            denials: Vec::new(),
+            delays: vec![DelayReason::SourceFailed {
+                source: "vault".into(),
+                status: "subject_unavailable".into(),
+            }],
+            sources: Vec::new(),
+            matches: Vec::new(),
+            elapsed_ms: 0.0,
+        }
+    }
+
+    /// Keeps only the prohibitors `applies` accepts (a permit type's own
+    /// disqualifiers among its state's), in denials and in the reasons to
+    /// delay, and decides the outcome again from what is left.
+    pub fn only_prohibitors(&mut self, applies: impl Fn(&str) -> bool) {
+        self.denials.retain(|d| applies(&d.prohibitor));
+        self.delays.retain(|d| match d {
+            DelayReason::SourceFailed { .. } => true,
+            DelayReason::PossibleMatch { prohibitor, .. }
+            | DelayReason::OpenRecord { prohibitor, .. } => applies(prohibitor),
+        });
+        self.outcome = if !self.denials.is_empty() {
+            Outcome::Denied
+        } else if !self.delays.is_empty() {
+            Outcome::Delayed
+        } else {
+            Outcome::Proceed
+        };
+    }
+
     /// The prohibitors cited, each once.
     pub fn prohibitors(&self) -> Vec<&str> {
         let mut out: Vec<&str> = self.denials.iter().map(|d| d.prohibitor.as_str()).collect();
@@ -348,10 +386,20 @@ impl Checker {
         }
     }
 
-    /// Runs a complete check.
+    /// Runs a complete check under a new transaction number.
     pub async fn check(&self, subject: &Subject, purpose: Purpose) -> CheckResult {
+        self.check_numbered(subject, purpose, &new_ntn()).await
+    }
+
+    /// Runs a complete check under the transaction number `ntn`.
+    pub async fn check_numbered(
+        &self,
+        subject: &Subject,
+        purpose: Purpose,
+        ntn: &str,
+    ) -> CheckResult {
         let started = Instant::now();
-        let ntn = new_ntn();
+        let ntn = ntn.to_owned();
         let answers =
             futures::future::join_all(self.entries.iter().map(|e| self.ask(e, subject, &ntn)))
                 .await;
@@ -360,6 +408,13 @@ impl Checker {
         };
         let mut denials = Vec::new();
         let mut delays = Vec::new();
+        if self.entries.is_empty() {
+            // Nobody was asked: that is no answer, never a Proceed.
+            delays.push(DelayReason::SourceFailed {
+                source: "(none)".into(),
+                status: "no_sources".into(),
+            });
+        }
         let mut matches = Vec::new();
         let mut sources = Vec::with_capacity(answers.len());
         for (e, (report, records)) in self.entries.iter().zip(answers) {

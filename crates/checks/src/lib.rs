@@ -15,11 +15,15 @@
 //! - [`engine`]: a check — a transaction number, every source asked at once
 //!   under its own timeout and circuit breaker, each record resolved
 //!   against the applicant, and the outcome: Proceed, Delayed or Denied.
+//! - [`service`]: the `checks` service — requests from the permits service,
+//!   workers that run them, the answers told back, and the examiners'
+//!   queue of Delayed checks with the evidence, over gRPC.
 
 pub mod engine;
 pub mod error;
 pub mod matching;
 pub mod prohibitors;
+pub mod service;
 pub mod sources;
 
 pub use engine::{CheckResult, Checker, CheckerConfig, Outcome, Purpose};

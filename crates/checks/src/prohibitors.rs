@@ -357,12 +357,15 @@ fn recent_commitment(content: &Content, f: &Facts) -> Verdict {
 }
 
 /// State disqualifiers for permits, by state: examples for the states the
-/// record sources cover, applied on top of the federal rules.
+/// record sources cover, applied on top of the federal rules. Each code is
+/// the disqualifier's code in the state's permit catalogue
+/// (`crates/permits/catalogue/<state>.toml`), which the permits service
+/// checks a denial's codes against.
 pub const STATES: &[StateRule] = &[
     StateRule {
         state: "MA",
         rule: Rule {
-            code: "MA:active-protection-order",
+            code: "ma-140-131-d-vi",
             kind: RecordKind::ProtectionOrder,
             about: "any active abuse-prevention or harassment order",
             test: any_active_order,
@@ -371,7 +374,7 @@ pub const STATES: &[StateRule] = &[
     StateRule {
         state: "TX",
         rule: Rule {
-            code: "TX:active-protection-order",
+            code: "tx-411-172-a-14",
             kind: RecordKind::ProtectionOrder,
             about: "any active protective order",
             test: any_active_order,
@@ -380,7 +383,7 @@ pub const STATES: &[StateRule] = &[
     StateRule {
         state: "TX",
         rule: Rule {
-            code: "TX:misdemeanour-5-years",
+            code: "tx-411-172-a-8",
             kind: RecordKind::Criminal,
             about: "a misdemeanour conviction in the past five years",
             test: recent_misdemeanour,
@@ -389,7 +392,7 @@ pub const STATES: &[StateRule] = &[
     StateRule {
         state: "IL",
         rule: Rule {
-            code: "IL:mental-health-5-years",
+            code: "il-65-8-e",
             kind: RecordKind::MentalHealth,
             about: "a mental-health commitment or adjudication in the past five years",
             test: recent_commitment,
@@ -480,7 +483,7 @@ mod tests {
             (
                 criminal(Some("misdemeanour"), false, Some("convicted"), Some(12)),
                 Some("TX"),
-                vec![(true, "TX:misdemeanour-5-years")],
+                vec![(true, "tx-411-172-a-8")],
             ),
             (
                 criminal(Some("felony"), false, Some("acquitted"), Some(120)),
@@ -596,7 +599,7 @@ mod tests {
                     authority: None,
                 }),
                 Some("IL"),
-                vec![(true, "IL:mental-health-5-years")],
+                vec![(true, "il-65-8-e")],
             ),
             (
                 Content::MentalHealth(MentalHealth {
@@ -685,7 +688,7 @@ mod tests {
             (
                 po(Some("2028-01-01"), Some(false), true, true),
                 Some("MA"),
-                vec![(true, "MA:active-protection-order")],
+                vec![(true, "ma-140-131-d-vi")],
             ),
             (
                 po(Some("2028-01-01"), None, true, true),

@@ -2,6 +2,7 @@
 
 mod audit;
 mod certs;
+mod checks;
 mod dmv;
 mod identity;
 mod permits;
@@ -28,6 +29,7 @@ pub const SERVICES: &[&str] = &[
     "fulfillment",
     "renewal",
     "permits",
+    "checks",
     "gateway",
 ];
 
@@ -395,6 +397,11 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 "permits: migrations applied ({})",
                 target.describe("permits")
             );
+            db.close().await;
+            let db = plaza_checks::service::open_db(&target)
+                .await
+                .with_context(|| format!("migrating checks ({})", target.describe("checks")))?;
+            println!("checks: migrations applied ({})", target.describe("checks"));
             db.close().await;
             Ok(ExitCode::SUCCESS)
         }

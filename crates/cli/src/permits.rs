@@ -188,6 +188,7 @@ pub fn host(
     config: &Config,
     seal: &CallerSeal,
     db: Db,
+    vault: Option<plaza_permits::application::tokens::VaultTokens>,
     tasks: &mut JoinSet<()>,
     shutdown: Shutdown,
 ) -> anyhow::Result<Hosted> {
@@ -205,7 +206,10 @@ pub fn host(
         Err(e) => return Err(e).context("permits.catalogue_dir"),
     };
     let key = crate::renewal::data_key(config, plaza_permits::SERVICE)?;
-    let app = Applications::new(db, key, Arc::new(catalogue), Arc::new(SystemClock));
+    let mut app = Applications::new(db, key, Arc::new(catalogue), Arc::new(SystemClock));
+    if let Some(vault) = vault {
+        app = app.with_vault(vault);
+    }
     let timers = app.clone();
     tasks.spawn(async move { timers.run_timers(TIMER_TICK, shutdown).await });
     Ok(Hosted {

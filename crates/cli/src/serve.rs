@@ -240,13 +240,59 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         })?;
         relays.push(Relay::new(db.clone(), bus.clone(), RelayConfig::default()));
         dbs.push(db.clone());
+        // Applicants' identifiers go to the vault as tokens for checks.
+        let vault = match endpoint("vault") {
+            Ok(url) => {
+                let mut policy = config.client.clone();
+                policy.tls = tls.clone();
+                Some(
+                    plaza_permits::application::tokens::VaultTokens::connect(
+                        &url,
+                        &policy,
+                        seal.clone(),
+                    )
+                    .context("permits' vault client")?,
+                )
+            }
+            Err(_) => {
+                hints.push(
+                    "permits cannot reach the vault: background checks are asked for without the applicant's identifiers and answer Delayed"
+                        .to_owned(),
+                );
+                None
+            }
+        };
         permits_service = Some(crate::permits::host(
             &config,
             &seal,
             db,
+            vault,
             &mut tasks,
             shutdown.clone(),
         )?);
+    }
+
+    let mut checks_service = None;
+    if config.hosts("checks") {
+        let db = plaza_checks::service::open_db(&storage)
+            .await
+            .with_context(|| {
+                format!(
+                    "opening the checks database ({})",
+                    storage.describe("checks")
+                )
+            })?;
+        relays.push(Relay::new(db.clone(), bus.clone(), RelayConfig::default()));
+        dbs.push(db.clone());
+        let around = crate::renewal::Around {
+            config: &config,
+            seal: &seal,
+            bus: &bus,
+            endpoint: &endpoint,
+            tls: tls.clone(),
+        };
+        checks_service =
+            Some(crate::checks::host(&around, db, &mut tasks, shutdown.clone()).await?);
     }
 
     let mut audit_service = None;
@@ -347,6 +393,9 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         if permit_types.is_some() {
             crate::permits::report_health(&health).await;
         }
+        if checks_service.is_some() {
+            health.set_serving::<crate::checks::Server>().await;
+        }
         health
             .set_service_status("", tonic_health::ServingStatus::Serving)
             .await;
@@ -382,7 +431,8 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
                 .add_optional_service(renewal_services.renewal.take())
                 .add_optional_service(renewal_services.applications.take())
                 .add_optional_service(permit_types)
-                .add_optional_service(permit_applications),
+                .add_optional_service(permit_applications)
+                .add_optional_service(checks_service),
         );
     }
 
@@ -435,6 +485,7 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
             payments: optional_endpoint("payments", &mut hints),
             address: optional_endpoint("address", &mut hints),
             permits: optional_endpoint("permits", &mut hints),
+            checks: optional_endpoint("checks", &mut hints),
         };
         let mut issuers = vec![plaza_gateway::auth::TrustedIssuer::plaza(
             &config.identity_issuer,

@@ -65,3 +65,9 @@ pub mod permits {
         tonic::include_proto!("plaza.permits.v1");
     }
 }
+
+pub mod checks {
+    pub mod v1 {
+        tonic::include_proto!("plaza.checks.v1");
+    }
+}

@@ -22,6 +22,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use plaza_contracts::address::v1::address_service_client::AddressServiceClient;
 use plaza_contracts::audit::v1::audit_service_client::AuditServiceClient;
+use plaza_contracts::checks::v1::checks_service_client::ChecksServiceClient;
 use plaza_contracts::identity::v1::identity_service_client::IdentityServiceClient;
 use plaza_contracts::offices::v1::offices_service_client::OfficesServiceClient;
 use plaza_contracts::payments::v1::payments_service_client::PaymentsServiceClient;
@@ -217,6 +218,30 @@ pub const PROBLEM_CODES: &[(&str, &str)] = &[
         "The permit cannot be renewed now; the detail gives the window.",
     ),
     (
+        "checks.not_found",
+        "No background check has this transaction number (or the caller may not see it).",
+    ),
+    (
+        "checks.not_in_review",
+        "Only a Delayed check awaiting an examiner can be resolved.",
+    ),
+    (
+        "checks.already_resolved",
+        "The check was already resolved with another decision.",
+    ),
+    (
+        "checks.invalid",
+        "A field of the resolution is invalid; the detail names it.",
+    ),
+    (
+        "checks.unknown_prohibitor",
+        "A cited code is neither a federal prohibitor nor a disqualifier of the permit type.",
+    ),
+    (
+        "permits.vault_unavailable",
+        "The applicant's identifiers could not be sealed just now; retry shortly.",
+    ),
+    (
         "service_unavailable",
         "A service behind the API is down or its circuit is open; retry after Retry-After.",
     ),
@@ -249,6 +274,7 @@ pub const PROBLEM_CODES: &[(&str, &str)] = &[
     ),
     tags((name = "offices", description = "DMV offices, police licensing units and card-pickup points"),
          (name = "audit", description = "The tamper-evident audit log: signed tree heads and RFC 6962 proofs"),
+         (name = "checks", description = "Background checks: the examiners' queue of Delayed checks, a check as the caller's role may see it, and examiners' resolutions"),
          (name = "permits", description = "Firearm permits: the permit types a jurisdiction offers, applications with their timeline, officers' queue and decisions, renewal, suspension and revocation"),
          (name = "identity", description = "The signed-in caller. Sign-in itself is OpenID Connect at /oidc (see the README)"),
          (name = "system", description = "Health of this process and its dependencies")),
@@ -293,6 +319,7 @@ pub struct AppState {
     pub address: AddressServiceClient<ClientChannel>,
     pub permit_types: PermitTypesClient<ClientChannel>,
     pub permits: PermitApplicationsClient<ClientChannel>,
+    pub checks: ChecksServiceClient<ClientChannel>,
     /// Health of every downstream service, by name.
     pub health: Vec<(&'static str, HealthClient<ClientChannel>)>,
     pub retries: u32,
@@ -308,6 +335,7 @@ pub struct Endpoints {
     pub payments: String,
     pub address: String,
     pub permits: String,
+    pub checks: String,
 }
 
 /// Downstream clients and their breakers.
@@ -333,6 +361,7 @@ impl Downstreams {
         let (payments, payments_breaker) = resilience::channel("payments", &urls.payments, &slow)?;
         let (address, address_breaker) = resilience::channel("address", &urls.address, policy)?;
         let (permits, permits_breaker) = resilience::channel("permits", &urls.permits, policy)?;
+        let (checks, checks_breaker) = resilience::channel("checks", &urls.checks, policy)?;
         Ok(Downstreams {
             state: AppState {
                 offices: OfficesServiceClient::new(offices.clone()),
@@ -345,6 +374,7 @@ impl Downstreams {
                 address: AddressServiceClient::new(address.clone()),
                 permit_types: PermitTypesClient::new(permits.clone()),
                 permits: PermitApplicationsClient::new(permits.clone()),
+                checks: ChecksServiceClient::new(checks.clone()),
                 health: vec![
                     ("offices", HealthClient::new(offices)),
                     ("audit", HealthClient::new(audit)),
@@ -353,6 +383,7 @@ impl Downstreams {
                     ("payments", HealthClient::new(payments)),
                     ("address", HealthClient::new(address)),
                     ("permits", HealthClient::new(permits)),
+                    ("checks", HealthClient::new(checks)),
                 ],
                 retries: policy.retries,
             },
@@ -364,6 +395,7 @@ impl Downstreams {
                 payments_breaker,
                 address_breaker,
                 permits_breaker,
+                checks_breaker,
             ],
         })
     }
@@ -410,6 +442,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routes::me::router())
         .merge(routes::renewals::router())
         .merge(routes::permits::router())
+        .merge(routes::checks::router())
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .split_for_parts()

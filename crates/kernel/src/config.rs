@@ -367,6 +367,27 @@ const KEYS: &[KeySpec] = &[
         fix: "leave empty for the shipped sample permit types, or give the folder of the agency's permit-type TOML files (check it with `plaza permits lint PATH`)",
     },
     KeySpec {
+        key: "checks.sources_url",
+        env: "PLAZA_CHECKS_SOURCES_URL",
+        default: "http://127.0.0.1:7900",
+        secret: false,
+        fix: "give the base URL whose /records/v1/catalogue lists the record sources, http(s)://host:port (plaza-sim --records plays them for development)",
+    },
+    KeySpec {
+        key: "checks.source_timeout_ms",
+        env: "PLAZA_CHECKS_SOURCE_TIMEOUT_MS",
+        default: "1500",
+        secret: false,
+        fix: "milliseconds each record source has to answer before the check counts it as not answering, 50 to 60000",
+    },
+    KeySpec {
+        key: "checks.concurrency",
+        env: "PLAZA_CHECKS_CONCURRENCY",
+        default: "128",
+        secret: false,
+        fix: "how many checks one process runs at once, 1 to 4096",
+    },
+    KeySpec {
         key: "shutdown.drain_ms",
         env: "PLAZA_SHUTDOWN_DRAIN_MS",
         default: "10000",
@@ -447,6 +468,12 @@ pub struct Config {
     /// The agency's permit types (a folder of TOML files), if not the
     /// shipped ones.
     pub permits_catalogue_dir: Option<PathBuf>,
+    /// Where the record sources' catalogue is served.
+    pub checks_sources_url: String,
+    /// Each record source's deadline in a check.
+    pub checks_source_timeout_ms: u64,
+    /// Checks one process runs at once.
+    pub checks_concurrency: u64,
     /// Where services keep their at-rest data keys.
     pub data_keys_dir: PathBuf,
     /// Every key with its value (secrets masked) and origin, for `config check`.
@@ -831,6 +858,9 @@ impl Config {
             batch_wait_ms: int("fulfillment.batch_wait_ms", 0, 86_400_000)?,
             rules_file: opt("renewal.rules_file").map(PathBuf::from),
             permits_catalogue_dir: opt("permits.catalogue_dir").map(PathBuf::from),
+            checks_sources_url: required_url("checks.sources_url")?,
+            checks_source_timeout_ms: int("checks.source_timeout_ms", 50, 60_000)?,
+            checks_concurrency: int("checks.concurrency", 1, 4096)?,
             data_keys_dir: data_dir.join("keys"),
             smtp_url: url_with("mail.smtp_url", &["smtp"])?,
             mail_from,

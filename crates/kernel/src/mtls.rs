@@ -61,6 +61,8 @@ pub const ALLOW: &[(&str, &[&str])] = &[
         "plaza.permits.v1.PermitApplications",
         &["gateway", "checks"],
     ),
+    // Examiners and officers reach background checks through the gateway.
+    ("plaza.checks.v1.ChecksService", &["gateway"]),
     // The services that keep tokens of personal data.
     (
         "plaza.vault.v1.VaultService",

@@ -49,6 +49,9 @@ pub enum Error {
     Denied(PublicError),
     #[error("stored data does not open: {0}")]
     Corrupt(String),
+    /// The vault did not seal the applicant's identifiers.
+    #[error("vault: {0}")]
+    Vault(String),
     #[error(transparent)]
     Kernel(#[from] plaza_kernel::Error),
     #[error("database error")]
@@ -174,6 +177,11 @@ impl Error {
                 ErrorKind::FailedPrecondition,
                 "permits.waiting_period",
                 format!("The waiting period runs until {until}; the permit is issued after it."),
+            ),
+            Error::Vault(_) => (
+                ErrorKind::Unavailable,
+                "permits.vault_unavailable",
+                "The application could not be recorded just now; please try again shortly.".into(),
             ),
             Error::Denied(e) => return e.clone(),
             Error::Kernel(e) => return e.public(),

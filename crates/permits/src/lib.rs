@@ -29,11 +29,18 @@ use plaza_kernel::migrate::{self, Migration};
 /// The service's name: its database, its events' prefix, its config key.
 pub const SERVICE: &str = "permits";
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "applications",
-    sql: include_str!("../migrations/0001_applications.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "applications",
+        sql: include_str!("../migrations/0001_applications.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "subject_tokens",
+        sql: include_str!("../migrations/0002_subject_tokens.sql"),
+    },
+];
 
 /// Opens the service's database and applies pending migrations.
 pub async fn open_db(target: &StorageTarget) -> Result<Db, plaza_kernel::Error> {

@@ -264,10 +264,7 @@ async fn a_permit_applies_the_state_rules_on_top() {
     let r = checker
         .check(&s, Purpose::Permit { state: "MA".into() })
         .await;
-    assert_eq!(
-        r.prohibitors(),
-        vec!["922(g)(8)", "MA:active-protection-order"]
-    );
+    assert_eq!(r.prohibitors(), vec!["922(g)(8)", "ma-140-131-d-vi"]);
     let r = checker.check(&s, Purpose::Transfer).await;
     assert_eq!(r.prohibitors(), vec!["922(g)(8)"]);
     // An expired order disqualifies under neither.
@@ -279,4 +276,65 @@ async fn a_permit_applies_the_state_rules_on_top() {
         )
         .await;
     assert_eq!(r.outcome, Outcome::Proceed, "{r:#?}");
+}
+
+/// What a permit application gives the check: the names and birth date as
+/// written, nothing else.
+fn form_subject(k: &records::KnownSubject) -> Subject {
+    let p = &k.person;
+    Subject {
+        first: Some(p.first.clone()),
+        last: Some(p.last.clone()),
+        dob: plaza_checks::matching::Date::new(p.dob.year, p.dob.month, p.dob.day),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_only_names_and_birth_date_no_prohibited_person_proceeds() {
+    let (_local, checker) = start(CheckerConfig::default()).await;
+    let mut proceeded = Vec::new();
+    let (mut denied, mut delayed, mut clean_proceeded, mut clean) = (0, 0, 0, 0);
+    for i in 0..KNOWN_SUBJECTS {
+        let k = known_subject(SEED, i);
+        let r = checker
+            .check(&form_subject(&k), Purpose::Permit { state: "IL".into() })
+            .await;
+        assert!(r.failed_sources().is_empty(), "{:?}", r.sources);
+        match (k.profile.expected(), r.outcome) {
+            (Expected::Proceed, Outcome::Proceed) => {
+                clean += 1;
+                clean_proceeded += 1;
+            }
+            (Expected::Proceed, _) => clean += 1,
+            (_, Outcome::Proceed) => proceeded.push(format!("{i} {:?}", k.profile)),
+            (_, Outcome::Denied) => denied += 1,
+            (_, Outcome::Delayed) => delayed += 1,
+        }
+    }
+    println!(
+        "names and birth date only: {denied} denied, {delayed} delayed, {clean_proceeded} of {clean} without a prohibitor proceeded"
+    );
+    assert!(
+        proceeded.is_empty(),
+        "prohibited but proceeded: {proceeded:?}"
+    );
+    assert!(denied > 0 && clean_proceeded > 0);
+}
+
+#[test]
+fn every_state_rule_cites_a_disqualifier_of_that_states_catalogue() {
+    let catalogue = plaza_permits::Catalogue::load(None).unwrap();
+    let set = catalogue.current();
+    for s in plaza_checks::prohibitors::STATES {
+        let j = plaza_permits::Jurisdiction::parse(s.state).unwrap();
+        let cited = set
+            .of_jurisdiction(j)
+            .any(|t| t.state_disqualifiers.iter().any(|d| d.code == s.rule.code));
+        assert!(
+            cited,
+            "{} {} is in no {} permit type",
+            s.state, s.rule.code, s.state
+        );
+    }
 }

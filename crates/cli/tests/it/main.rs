@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+mod checks;
 mod payments;
 mod permits;
 mod renewal;
@@ -99,6 +100,84 @@ async fn admin_token(http: &str, env: &[(&str, String)]) -> String {
     })
     .await
     .access_token
+}
+
+/// An account with `role` (and `jurisdiction`) made with the CLI, signed
+/// in through the server's pages (with its TOTP for staff): its access
+/// token.
+async fn user_token(
+    http: &str,
+    env: &[(&str, String)],
+    client_id: &str,
+    role: &str,
+    jurisdiction: Option<&str>,
+) -> String {
+    let email = format!("{}@plaza.test", unique(role));
+    let mut args = vec![
+        "users",
+        "add",
+        "--email",
+        &email,
+        "--role",
+        role,
+        "--password-stdin",
+    ];
+    if let Some(j) = jurisdiction {
+        args.extend(["--jurisdiction", j]);
+    }
+    let mut child = plaza(&args, env)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        &mut child.stdin.take().unwrap(),
+        b"a user's long password\n",
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let secret = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("secret: "))
+        .map(|s| s.trim().to_owned());
+    plaza_identity::testing::sign_in(&plaza_identity::testing::SignIn {
+        issuer: &format!("{http}/oidc"),
+        client_id,
+        redirect_uri: "http://127.0.0.1/cb",
+        email: &email,
+        password: "a user's long password",
+        totp_secret: secret.as_deref(),
+    })
+    .await
+    .access_token
+}
+
+/// A public client registered with the CLI: its id.
+fn public_client(env: &[(&str, String)]) -> String {
+    let (code, out, err) = run(
+        &[
+            "clients",
+            "add",
+            "--name",
+            &unique("portal"),
+            "--redirect-uri",
+            "http://127.0.0.1/cb",
+            "--public",
+        ],
+        env,
+    );
+    assert_eq!(code, 0, "{err}");
+    out.lines()
+        .find_map(|l| l.strip_prefix("client_id="))
+        .expect("client_id printed")
+        .to_owned()
 }
 
 fn run(args: &[&str], env: &[(&str, String)]) -> (i32, String, String) {

@@ -4,13 +4,12 @@
 //! a payment and its saga are under way. However it dies, the renewal ends
 //! ordered once, with one charge.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use plaza_kernel::testing::{temp_dir, unique};
 use serde_json::{Value, json};
 
-use super::{Server, plaza, run};
+use super::{Server, run};
 
 const REFERENCE_ROWS: &str = "2000";
 const DRIVERS: u64 = 300;
@@ -20,49 +19,10 @@ async fn start_sim() -> (String, plaza_sim::processor::Processor) {
     plaza_sim::start_local().await.unwrap()
 }
 
-/// A public client and a citizen account made with the CLI, signed in
-/// through the server's pages.
+/// A citizen account made with the CLI, signed in through the server's
+/// pages.
 async fn citizen_token(http: &str, env: &[(&str, String)], client_id: &str) -> String {
-    let email = format!("{}@plaza.test", unique("citizen"));
-    let mut child = plaza(
-        &[
-            "users",
-            "add",
-            "--email",
-            &email,
-            "--role",
-            "citizen",
-            "--password-stdin",
-        ],
-        env,
-    )
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"a citizen's password\n").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let secret = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("secret: "))
-        .map(|s| s.trim().to_owned());
-    plaza_identity::testing::sign_in(&plaza_identity::testing::SignIn {
-        issuer: &format!("{http}/oidc"),
-        client_id,
-        redirect_uri: "http://127.0.0.1/cb",
-        email: &email,
-        password: "a citizen's password",
-        totp_secret: secret.as_deref(),
-    })
-    .await
-    .access_token
+    super::user_token(http, env, client_id, "citizen", None).await
 }
 
 /// The seeded drivers that may renew online today (as `plaza dmv seed`

@@ -1,6 +1,7 @@
 //! One module per resource.
 
 pub mod audit;
+pub mod checks;
 pub mod me;
 pub mod offices;
 pub mod permits;

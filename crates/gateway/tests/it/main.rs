@@ -9,6 +9,7 @@ use plaza_audit::grpc::GrpcAudit;
 use plaza_audit::{AuditLog, HeadSigner};
 use plaza_contracts::address::v1::address_service_server::AddressServiceServer;
 use plaza_contracts::audit::v1::audit_service_server::AuditServiceServer;
+use plaza_contracts::checks::v1::checks_service_server::ChecksServiceServer;
 use plaza_contracts::fulfillment::v1::fulfillment_service_server::FulfillmentServiceServer;
 use plaza_contracts::identity::v1::identity_service_server::IdentityServiceServer;
 use plaza_contracts::offices::v1::offices_service_server::OfficesServiceServer;
@@ -47,6 +48,8 @@ struct OfficesServer {
     renewals: plaza_renewal::application::Renewals,
     /// The permits service (its timers are fired by the tests).
     permits: plaza_permits::application::Applications,
+    /// The checks service (its requests are made by the tests).
+    checks: plaza_checks::service::Checks,
     /// Sends card orders to the simulated vendor (driven by the tests).
     batcher: plaza_fulfillment::Batcher,
     /// The simulated processor and vendor.
@@ -150,6 +153,26 @@ async fn start_offices(
         Arc::new(plaza_permits::Catalogue::shipped()),
         clock.clone(),
     );
+    let checks = plaza_checks::service::Checks::new(
+        plaza_checks::service::open_db(&sqlite_target())
+            .await
+            .unwrap(),
+        plaza_kernel::crypt::DataKey::random(),
+        plaza_checks::service::Peers::connect(
+            &format!("http://{addr}"),
+            &format!("http://{addr}"),
+            &ClientPolicy::default(),
+            seal(),
+        )
+        .unwrap(),
+        Arc::new(plaza_permits::Catalogue::shipped()),
+        clock.clone(),
+        4,
+    );
+    let checks_service = ChecksServiceServer::new(plaza_checks::service::grpc::GrpcChecks::new(
+        checks.clone(),
+        seal(),
+    ));
     let permit_types =
         PermitTypesServer::new(plaza_permits::grpc::GrpcPermitTypes::new(permits.clone()));
     let permit_applications = PermitApplicationsServer::new(
@@ -206,6 +229,7 @@ async fn start_offices(
             .add_service(applications)
             .add_service(permit_types)
             .add_service(permit_applications)
+            .add_service(checks_service)
             .serve_with_incoming_shutdown(
                 tonic::transport::server::TcpIncoming::from(listener),
                 async {
@@ -222,6 +246,7 @@ async fn start_offices(
         drivers,
         renewals,
         permits,
+        checks,
         batcher,
         sim,
     }
@@ -346,7 +371,8 @@ async fn spawn_trusting(
             renewal: url.clone(),
             payments: url.clone(),
             address: url.clone(),
-            permits: url,
+            permits: url.clone(),
+            checks: url,
         },
         &policy,
     )
@@ -1409,6 +1435,23 @@ const MATRIX: &[(&str, &str, [u16; 7])] = &[
         "/v1/permits/{number}/revocation",
         [401, 404, 404, 200, 404, 404, 404],
     ),
+    // Examiners work the queue of Delayed checks; PA's officers read a PA
+    // check (without its evidence); to the others it does not exist.
+    (
+        "GET",
+        "/v1/check-queue",
+        [401, 403, 403, 403, 200, 403, 403],
+    ),
+    (
+        "GET",
+        "/v1/checks/{ntn}",
+        [401, 404, 404, 200, 200, 404, 404],
+    ),
+    (
+        "POST",
+        "/v1/checks/{ntn}/resolution",
+        [401, 404, 404, 404, 200, 404, 404],
+    ),
     // Last: the applicant cancels.
     (
         "POST",
@@ -1473,12 +1516,15 @@ async fn every_endpoint_answers_every_role_as_the_policies_say() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{open}");
     let application_id = open["id"].as_str().unwrap().to_owned();
+    let ntn = api.delayed_check("PA").await;
     let mut n = 0;
     let mut wrong = Vec::new();
     for (method, path, expected) in MATRIX {
         for (who, (token, want)) in CALLERS.iter().zip(tokens.iter().zip(expected)) {
             n += 1;
-            let target = if path.starts_with("/v1/drivers/") {
+            let target = if path.starts_with("/v1/checks/") {
+                &ntn
+            } else if path.starts_with("/v1/drivers/") {
                 &driver_id
             } else if path.starts_with("/v1/permit-applications/") {
                 &application_id
@@ -1493,7 +1539,10 @@ async fn every_endpoint_answers_every_role_as_the_policies_say() {
             } else {
                 &id
             };
-            let concrete = path.replace("{id}", target).replace("{number}", target)
+            let concrete = path
+                .replace("{id}", target)
+                .replace("{number}", target)
+                .replace("{ntn}", target)
                 + match *path {
                     "/v1/audit/proofs/inclusion" => "?leaf_index=1&tree_size=4",
                     "/v1/audit/proofs/consistency" => "?first=2&second=4",
@@ -1554,6 +1603,9 @@ async fn every_endpoint_answers_every_role_as_the_policies_say() {
                     req = req.json(&json!({"reasons": ["false_statement"]}))
                 }
                 ("POST", "/v1/permits/{number}/reinstatement") => req = req.json(&json!({})),
+                ("POST", "/v1/checks/{ntn}/resolution") => {
+                    req = req.json(&json!({"decision": "proceed", "note": "matrix"}))
+                }
                 // The office as it is, so the change stays in Pennsylvania.
                 ("PUT", _) => {
                     let mut body = office.clone();
@@ -2411,6 +2463,29 @@ impl Api {
             .await;
         assert_eq!(status, StatusCode::OK, "{v}");
         v["state"].as_str().unwrap().to_owned()
+    }
+
+    /// A check of `state` that no source could answer (there are none):
+    /// Delayed, in the examiners' queue. Its NTN.
+    async fn delayed_check(&self, state: &str) -> String {
+        let checks = &self.server().checks;
+        checks.set_checker(Arc::new(plaza_checks::Checker::new(
+            plaza_checks::sources::Registry::from_sources(Vec::new()),
+            plaza_checks::CheckerConfig::default(),
+        )));
+        let ntn = checks
+            .request("pa_matrix", state, "pa-ltcf", None)
+            .await
+            .unwrap();
+        wait_until(Duration::from_secs(10), "the check delayed", || async {
+            checks.pass().await.unwrap();
+            plaza_checks::service::store::get(checks.db(), &ntn)
+                .await
+                .unwrap()
+                .is_some_and(|c| c.status == "review")
+        })
+        .await;
+        ntn
     }
 
     async fn permit_rows(&self) -> i64 {

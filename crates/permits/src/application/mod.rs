@@ -11,6 +11,7 @@
 pub mod state;
 pub mod store;
 pub mod timers;
+pub mod tokens;
 
 use std::sync::Arc;
 
@@ -143,6 +144,10 @@ struct Inner {
     policies: Policies,
     calendar: BusinessCalendar,
     due_soon_days: u32,
+    /// Where the applicant's identifiers are sealed as tokens for
+    /// background checks; without it, checks are asked for without them
+    /// (and the checks service answers Delayed).
+    vault: Option<tokens::VaultTokens>,
 }
 
 /// The permit applications service.
@@ -202,6 +207,7 @@ impl Applications {
                 policies: Policies::shipped(),
                 calendar: BusinessCalendar::federal(),
                 due_soon_days: DUE_SOON_BUSINESS_DAYS,
+                vault: None,
             }),
         }
     }
@@ -218,6 +224,24 @@ impl Applications {
                 policies: i.policies.clone(),
                 calendar,
                 due_soon_days,
+                vault: i.vault.clone(),
+            }),
+        }
+    }
+
+    /// With the vault that seals applicants' identifiers for checks.
+    pub fn with_vault(self, vault: tokens::VaultTokens) -> Applications {
+        let i = &self.inner;
+        Applications {
+            inner: Arc::new(Inner {
+                db: i.db.clone(),
+                key: i.key.clone(),
+                catalogue: i.catalogue.clone(),
+                clock: i.clock.clone(),
+                policies: i.policies.clone(),
+                calendar: i.calendar.clone(),
+                due_soon_days: i.due_soon_days,
+                vault: Some(vault),
             }),
         }
     }
@@ -437,9 +461,25 @@ impl Applications {
             created_ms: now,
             updated_ms: now,
         };
+        let tokens = match &self.inner.vault {
+            Some(v) => Some(
+                v.subject(
+                    caller,
+                    &applicant.given_name,
+                    &applicant.family_name,
+                    &applicant.birth_date,
+                )
+                .await?,
+            ),
+            None => None,
+        };
         let mut tx = self.inner.db.begin().await?;
         match store::insert(&mut tx, &app, &scoped_key, &hash).await {
-            Ok(()) => {}
+            Ok(()) => {
+                if let Some(t) = &tokens {
+                    store::set_subject_tokens(&mut tx, &app.id, t).await?;
+                }
+            }
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
                 drop(tx);
                 if let Some((id, stored)) = store::by_key(&self.inner.db, &scoped_key).await? {
@@ -697,6 +737,24 @@ impl Applications {
         ntn: &str,
         prohibitors: Vec<String>,
     ) -> Result<View, Error> {
+        // The same answer again (a retry after a lost reply) changes
+        // nothing and answers the application as it is.
+        if let Some(app) = store::get(&self.inner.db, id).await?
+            && app.progress.check.as_ref().is_some_and(|c| {
+                c.ntn == ntn.trim() && c.outcome == outcome && c.prohibitors == prohibitors
+            })
+        {
+            self.inner
+                .policies
+                .require_or_hide(
+                    caller,
+                    RECORD_CHECK,
+                    &Self::app_resource(&app),
+                    Error::ApplicationNotFound.public(),
+                )
+                .map_err(Error::Denied)?;
+            return self.view(app).await;
+        }
         self.apply(
             caller,
             id,

@@ -734,6 +734,74 @@ pub fn transition_on(
                 }
             }
         }
+        // The final answer to a Delayed check after the three business days
+        // let the application go on: a Proceed is recorded; a Denied stops
+        // the application (or puts the permit issued meanwhile under review).
+        (
+            S::ReferencesPending
+            | S::InterviewPending
+            | S::OfficerReview
+            | S::MoreInfoRequested
+            | S::Approved
+            | S::Issued
+            | S::Suspended
+            | S::UnderReview,
+            Event::CheckCompleted {
+                outcome,
+                ntn,
+                prohibitors,
+            },
+        ) if *outcome != CheckOutcome::Delayed
+            && p.check
+                .as_ref()
+                .is_some_and(|c| c.outcome == CheckOutcome::Delayed && c.ntn == ntn.trim()) =>
+        {
+            for code in prohibitors {
+                check_record_code(code, t)?;
+            }
+            if (*outcome == CheckOutcome::Denied) == prohibitors.is_empty() {
+                return Err(Error::invalid(
+                    "prohibitors",
+                    "a Denied check names at least one prohibitor, and only a Denied check does",
+                ));
+            }
+            next.check = Some(CheckRecord {
+                outcome: *outcome,
+                ntn: ntn.trim().to_owned(),
+                prohibitors: prohibitors.clone(),
+                checked_on: today,
+            });
+            match outcome {
+                CheckOutcome::Denied if p.state.is_permit() => {
+                    next.state = S::UnderReview;
+                    if p.state != S::UnderReview {
+                        let due = t.decision_deadline.due(today, cal);
+                        next.decision_due = Some(due);
+                        next.overdue = false;
+                        effects.push(Effect::Arm {
+                            kind: TimerKind::DecisionDeadline,
+                            due_ms: day_start_ms(due.add_days(1)),
+                        });
+                    }
+                    format!(
+                        "Background check, final answer: Denied (NTN {}). An officer reviews the permit.",
+                        ntn.trim()
+                    )
+                }
+                CheckOutcome::Denied => {
+                    effects.push(Effect::Cancel(TimerKind::WaitingPeriod));
+                    next.state = S::OfficerReview;
+                    format!(
+                        "Background check, final answer: Denied (NTN {}). An officer reviews the application.",
+                        ntn.trim()
+                    )
+                }
+                _ => format!(
+                    "Background check, final answer: Proceed (NTN {}).",
+                    ntn.trim()
+                ),
+            }
+        }
         (S::CheckDelayed, Event::DelayedExpired) => {
             next.state = after_check(&next, t);
             "Three business days passed without a final answer from the background check; the application proceeds.".into()
@@ -1013,6 +1081,59 @@ mod tests {
         )
         .unwrap();
         assert_eq!(tr.next.state, State::DocumentsReceived);
+    }
+
+    fn answer(outcome: CheckOutcome, ntn: &str, prohibitors: &[&str]) -> Event {
+        Event::CheckCompleted {
+            outcome,
+            ntn: ntn.into(),
+            prohibitors: prohibitors.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_final_answer_after_the_delay_ran_out_is_recorded_and_a_denial_stops_the_application() {
+        let t = ty("il-foid");
+        let before = [
+            Event::Submit,
+            Event::DocumentsReceived { training: None },
+            answer(CheckOutcome::Delayed, "NTN-1", &[]),
+            Event::DelayedExpired,
+        ];
+        let went_on = run(&t, &before, "2026-03-02").unwrap();
+        assert_eq!(went_on.next.state, State::OfficerReview);
+        let mut events = before.to_vec();
+        events.push(answer(CheckOutcome::Denied, "NTN-1", &["922g1"]));
+        let tr = run(&t, &events, "2026-03-09").unwrap();
+        assert_eq!(tr.next.state, State::OfficerReview);
+        let check = tr.next.check.as_ref().unwrap();
+        assert_eq!(check.outcome, CheckOutcome::Denied);
+        assert_eq!(check.prohibitors, ["922g1"]);
+        assert!(tr.note.contains("final answer: Denied"), "{}", tr.note);
+        // A Proceed is recorded and changes nothing else.
+        let mut events = before.to_vec();
+        events.push(answer(CheckOutcome::Proceed, "NTN-1", &[]));
+        let tr = run(&t, &events, "2026-03-09").unwrap();
+        assert_eq!(tr.next.state, State::OfficerReview);
+        assert_eq!(tr.next.check.unwrap().outcome, CheckOutcome::Proceed);
+        // Another check's answer, or a second Delayed, is out of order.
+        for late in [
+            answer(CheckOutcome::Denied, "NTN-2", &["922g1"]),
+            answer(CheckOutcome::Delayed, "NTN-1", &[]),
+        ] {
+            let mut events = before.to_vec();
+            events.push(late);
+            assert!(matches!(
+                run(&t, &events, "2026-03-09"),
+                Err(Error::OutOfOrder { .. })
+            ));
+        }
+        // A denial must cite, and cite what the type knows.
+        for (codes, bad) in [(&[][..], "empty"), (&["xx-nothing"][..], "unknown")] {
+            let mut events = before.to_vec();
+            events.push(answer(CheckOutcome::Denied, "NTN-1", codes));
+            assert!(run(&t, &events, "2026-03-09").is_err(), "{bad}");
+        }
     }
 
     #[test]

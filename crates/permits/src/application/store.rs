@@ -228,8 +228,36 @@ pub async fn add_entry(tx: &mut Tx, app: &Application, entry: &Entry) -> Result<
     Ok(())
 }
 
-/// Asks for a background check (an event for the checks service).
+/// Keeps the applicant's identifiers as vault tokens, for checks.
+pub async fn set_subject_tokens(
+    tx: &mut Tx,
+    id: &str,
+    tokens: &super::tokens::SubjectTokens,
+) -> Result<(), Error> {
+    sqlx::query("UPDATE permit_applications SET subject_tokens = $1 WHERE id = $2")
+        .bind(serde_json::to_string(tokens).expect("JSON"))
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Asks for a background check (an event for the checks service). The
+/// subject travels as vault tokens, never as values.
 pub async fn request_check(tx: &mut Tx, app: &Application) -> Result<(), Error> {
+    let tokens: Option<String> =
+        sqlx::query("SELECT subject_tokens FROM permit_applications WHERE id = $1")
+            .bind(&app.id)
+            .fetch_optional(&mut **tx)
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()?
+            .flatten();
+    let subject: Option<serde_json::Value> = tokens
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(|e| Error::Corrupt(format!("subject tokens of {}: {e}", app.id)))?;
     outbox::enqueue(
         tx,
         NewEvent {
@@ -240,6 +268,7 @@ pub async fn request_check(tx: &mut Tx, app: &Application) -> Result<(), Error> 
                 "application_id": app.id,
                 "type_id": app.type_id,
                 "jurisdiction": app.jurisdiction,
+                "subject": subject,
             }))
             .expect("JSON"),
         },

@@ -163,11 +163,22 @@ async fn submit(e: &Env, who: &str, permit_type: &str, key: &str) -> String {
         .id
 }
 
+/// The check proceeds; the answer told again (a retry after a lost reply)
+/// changes nothing: no second timeline line.
 async fn proceed(e: &Env, id: &str) -> View {
-    e.apps
+    let v = e
+        .apps
         .check_completed(&checks(), id, CheckOutcome::Proceed, "NTN-1", vec![])
         .await
-        .unwrap()
+        .unwrap();
+    let again = e
+        .apps
+        .check_completed(&checks(), id, CheckOutcome::Proceed, "NTN-1", vec![])
+        .await
+        .unwrap();
+    assert_eq!(again.timeline.len(), v.timeline.len());
+    assert_eq!(again.application.state(), v.application.state());
+    v
 }
 
 /// Submits an IL FOID (no training, prints, references or interview) and
