@@ -427,3 +427,175 @@ async fn applicants_get_permits_through_real_background_checks_and_examiners_res
     assert!(reads.iter().all(|e| e["purpose"] == "background_check"));
     assert_eq!(server.interrupt(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL, NATS and Redis: set PLAZA_TEST_DATABASE_URL, PLAZA_TEST_NATS_URL, PLAZA_TEST_REDIS_URL (.ci/run does)"]
+async fn distributed_permits_checks_and_sources_in_separate_processes_lose_nothing() {
+    use plaza_kernel::testing::{NATS_ENV, PG_ENV, REDIS_ENV, require};
+
+    let dir = temp_dir("checks-split");
+    let local = sources(&dir.join("records")).await;
+    let prefix = format!("{}_", unique("ck"));
+    let common = vec![
+        ("PLAZA_DATA_DIR", dir.join("data").display().to_string()),
+        ("PLAZA_DATABASE_URL", require(PG_ENV)),
+        ("PLAZA_DATABASE_SCHEMA_PREFIX", prefix.clone()),
+        ("PLAZA_NATS_URL", require(NATS_ENV)),
+        ("PLAZA_EVENTS_NAMESPACE", unique("t")),
+        ("PLAZA_REDIS_URL", require(REDIS_ENV)),
+        ("PLAZA_CHECKS_SOURCES_URL", local.base.clone()),
+    ];
+    let start = |services: &str, extra: &[(&'static str, String)], grpc: &str| {
+        let mut env = common.clone();
+        env.extend_from_slice(extra);
+        Server::start(&["serve", "--services", services, "--grpc", grpc], &env)
+    };
+    let grpc = |s: &Server| s.grpc.clone().unwrap();
+    let trust = start("vault,audit", &[], "127.0.0.1:0");
+    let vault = [("PLAZA_ENDPOINT_VAULT", grpc(&trust))];
+    let permits = start("permits", &vault, "127.0.0.1:0");
+    let permits_addr = grpc(&permits).trim_start_matches("http://").to_owned();
+    let checks_env = [
+        ("PLAZA_ENDPOINT_VAULT", grpc(&trust)),
+        ("PLAZA_ENDPOINT_PERMITS", grpc(&permits)),
+        ("PLAZA_CHECKS_SOURCE_TIMEOUT_MS", "5000".to_owned()),
+    ];
+    let checks = start("checks", &checks_env, "127.0.0.1:0");
+    let checks_addr = grpc(&checks).trim_start_matches("http://").to_owned();
+    let mut edge_env = common.clone();
+    edge_env.extend_from_slice(&[
+        ("PLAZA_ENDPOINT_PERMITS", grpc(&permits)),
+        ("PLAZA_ENDPOINT_CHECKS", grpc(&checks)),
+        ("PLAZA_ENDPOINT_AUDIT", grpc(&trust)),
+        ("PLAZA_ENDPOINT_VAULT", grpc(&trust)),
+    ]);
+    let edge = Server::start(
+        &[
+            "serve",
+            "--services",
+            "gateway,identity,offices",
+            "--http",
+            "127.0.0.1:0",
+            "--grpc",
+            "127.0.0.1:0",
+        ],
+        &edge_env,
+    );
+    let base = edge.http.clone().unwrap();
+    let api = Api::new(&base);
+    let client = public_client(&edge_env);
+    let clerk = user_token(&base, &edge_env, &client, "clerk", Some("IL")).await;
+    let officer = user_token(&base, &edge_env, &client, "licensing_officer", Some("IL")).await;
+
+    // Through every process: a clean applicant's check proceeds and the
+    // permit is issued; a felon's is denied.
+    let ann = user_token(&base, &edge_env, &client, "citizen", None).await;
+    let id = api.apply(&ann, &clerk, &subject(Profile::Clean)).await;
+    let (a, ntn) = api.checked(&ann, &id).await;
+    assert_eq!(a["state"], "officer_review", "{a}");
+    let (status, c) = api.get(&officer, &format!("/v1/checks/{ntn}")).await;
+    assert_eq!(status, 200, "{c}");
+    assert_eq!(c["final_outcome"], "proceed");
+    let (status, issued) = api
+        .post(
+            &officer,
+            &format!("/v1/permit-applications/{id}/decision"),
+            json!({"decision": "approve"}),
+        )
+        .await;
+    assert_eq!(
+        (status, issued["state"].as_str()),
+        (200, Some("issued")),
+        "{issued}"
+    );
+
+    // The checks process is down when the check is asked for: the request
+    // waits in the broker and is answered once checks is back.
+    drop(checks);
+    let felon = subject(Profile::FelonyConviction);
+    let bob = user_token(&base, &edge_env, &client, "citizen", None).await;
+    let id = api.apply(&bob, &clerk, &felon).await;
+    let checks = start("checks", &checks_env, &checks_addr);
+    let (a, ntn) = api.checked(&bob, &id).await;
+    assert_eq!(a["state"], "officer_review", "{a}");
+    let answers: Vec<&Value> = a["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["note"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("Background check")
+        })
+        .collect();
+    assert_eq!(answers.len(), 1, "answered once: {a}");
+    assert!(
+        answers[0]["note"].as_str().unwrap().contains("Denied"),
+        "{a}"
+    );
+
+    // The permits process is down when the answer is ready (the sources
+    // take a second, permits dies meanwhile): checks keeps the answer and
+    // tells permits once it is back on the same address.
+    let cy = user_token(&base, &edge_env, &client, "citizen", None).await;
+    local.records.set_faults(
+        None,
+        records::Faults {
+            latency_ms: [1000, 1200],
+            ..records::Faults::default()
+        },
+    );
+    let clean2 = records::known_subjects_with(SEED, Profile::Clean)
+        .into_iter()
+        .nth(1)
+        .unwrap();
+    let id = api.apply(&cy, &clerk, &clean2).await;
+    // Once a worker has taken the check, permits goes.
+    let checks_db = plaza_kernel::db::Db::open(
+        &plaza_kernel::db::StorageTarget::Postgres {
+            url: require(PG_ENV),
+            schema_prefix: prefix.clone(),
+        },
+        "checks",
+    )
+    .await
+    .unwrap();
+    plaza_kernel::testing::wait_until(Duration::from_secs(30), "the check taken", || async {
+        let taken: Option<i64> = sqlx::query_scalar(
+            "SELECT attempts FROM checks WHERE application_id = $1 AND status = 'pending'",
+        )
+        .bind(&id)
+        .fetch_optional(checks_db.reader())
+        .await
+        .unwrap();
+        taken.is_some_and(|n| n > 0)
+    })
+    .await;
+    drop(permits);
+    // The answer is ready and could not be told.
+    plaza_kernel::testing::wait_until(Duration::from_secs(30), "a failed telling", || async {
+        let waiting: Option<i64> = sqlx::query_scalar(
+            "SELECT notify_after_ms FROM checks WHERE application_id = $1 AND notify IS NOT NULL",
+        )
+        .bind(&id)
+        .fetch_optional(checks_db.reader())
+        .await
+        .unwrap();
+        waiting.is_some_and(|at| at > 0)
+    })
+    .await;
+    let permits = start("permits", &vault, &permits_addr);
+    let (a, late) = api.checked(&cy, &id).await;
+    assert_eq!(a["state"], "officer_review", "{a}");
+    let row: (String, Option<String>) =
+        sqlx::query_as("SELECT status, notify_error FROM checks WHERE ntn = $1")
+            .bind(&late)
+            .fetch_one(checks_db.reader())
+            .await
+            .unwrap();
+    assert_eq!(row, ("decided".to_owned(), None));
+    let (_, c) = api.get(&officer, &format!("/v1/checks/{ntn}")).await;
+    assert_eq!(c["final_outcome"], "denied", "{c}");
+    drop((checks, permits, edge, trust));
+}
