@@ -437,14 +437,7 @@ impl Applications {
             &applicant_aad(&id),
             &serde_json::to_string(&applicant).expect("JSON"),
         );
-        let open_key = self.inner.key.blind(
-            format!(
-                "open\n{person}\n{}\n{}",
-                t.id,
-                renews.as_deref().unwrap_or("")
-            )
-            .as_bytes(),
-        );
+        let open_key = self.open_key(&person, &t.id, renews.as_deref());
         let draft = Progress::new();
         let tr = state::transition_on(&self.inner.calendar, &draft, &Event::Submit, &t, now)?;
         let mut app = Application {
@@ -652,9 +645,22 @@ impl Applications {
         }
         if !app.state().holds_or_pending() {
             app.open_key = None;
+        } else if app.open_key.is_none() {
+            // An appeal opens the application again: it holds its place
+            // against a second one, unless one was opened meanwhile.
+            app.open_key =
+                Some(self.open_key(&app.person_blind, &app.type_id, app.renews.as_deref()));
         }
         store::update(tx, app, now_ms).await?;
         Ok(())
+    }
+
+    /// The key that holds one open application per person, type and
+    /// renewed permit.
+    fn open_key(&self, person: &str, type_id: &str, renews: Option<&str>) -> String {
+        self.inner
+            .key
+            .blind(format!("open\n{person}\n{type_id}\n{}", renews.unwrap_or("")).as_bytes())
     }
 
     /// Whether `event` would be accepted by `app` now (a dry run of the

@@ -177,7 +177,15 @@ pub async fn update(tx: &mut Tx, a: &Application, now_ms: i64) -> Result<(), Err
     .bind(now_ms)
     .bind(&a.id)
     .execute(&mut **tx)
-    .await?;
+    .await
+    .map_err(|e| match e {
+        // Only `open_key` can collide: another application of the type is
+        // open for the person.
+        sqlx::Error::Database(d) if d.is_unique_violation() && a.permit_number.is_none() => {
+            Error::Duplicate
+        }
+        other => other.into(),
+    })?;
     Ok(())
 }
 

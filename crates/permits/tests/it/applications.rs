@@ -795,6 +795,15 @@ async fn a_denial_cites_reason_codes_and_may_be_appealed() {
         .await
         .unwrap();
     assert_eq!(v.application.state(), State::Appealed);
+    // While the appeal runs, the application holds its place.
+    assert_eq!(
+        code(
+            e.apps
+                .submit(&gus, "k2", &submission("il-foid", "gus", "1980-05-17"))
+                .await
+        ),
+        "permits.duplicate"
+    );
     assert_eq!(
         code(
             e.apps
@@ -1258,4 +1267,38 @@ async fn the_timer_loop_fires_what_is_due_and_stops_on_shutdown() {
     assert!(stored.progress.overdue);
     // Fired once: a second pass has nothing left to do.
     assert_eq!(e.apps.fire_due(at("2026-04-16")).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn an_appeal_is_refused_while_a_new_application_of_the_type_is_open() {
+    let e = env(sqlite_target(), "2026-03-02").await;
+    let il = officer("IL");
+    let id = in_review(&e, "ivy", "k1").await;
+    proceed(&e, &id).await;
+    e.apps
+        .apply(
+            &il,
+            &id,
+            Event::Deny {
+                reasons: vec!["incomplete".into()],
+            },
+        )
+        .await
+        .unwrap();
+    // Denied: the person may apply afresh.
+    let ivy = citizen("ivy");
+    e.apps
+        .submit(&ivy, "k2", &submission("il-foid", "ivy", "1980-05-17"))
+        .await
+        .unwrap();
+    // Then appealing the old one would make two open applications.
+    let appeal = Event::Appeal {
+        grounds: "The documents were complete.".into(),
+    };
+    assert_eq!(
+        code(e.apps.apply(&ivy, &id, appeal).await),
+        "permits.duplicate"
+    );
+    let v = e.apps.get(&ivy, &id).await.unwrap();
+    assert_eq!(v.application.state(), State::Denied, "nothing changed");
 }
