@@ -193,6 +193,7 @@ struct Inner {
     calendar: BusinessCalendar,
     wake: Notify,
     slots: Arc<Semaphore>,
+    concurrency: u32,
 }
 
 /// The checks service.
@@ -235,7 +236,8 @@ impl Checks {
                 clock,
                 calendar: BusinessCalendar::federal(),
                 wake: Notify::new(),
-                slots: Arc::new(Semaphore::new(concurrency.max(1))),
+                slots: Arc::new(Semaphore::new(concurrency.clamp(1, 1 << 16))),
+                concurrency: concurrency.clamp(1, 1 << 16) as u32,
             }),
         }
     }
@@ -330,12 +332,9 @@ impl Checks {
                 _ = shutdown.wait() => break,
             }
         }
-        // Checks in flight finish (or their leases run out).
-        let _ = self
-            .inner
-            .slots
-            .acquire_many(u32::try_from(self.inner.slots.available_permits()).unwrap_or(u32::MAX))
-            .await;
+        // Checks in flight finish (or, if the process is stopped first,
+        // their leases run out and another worker runs them).
+        let _ = self.inner.slots.acquire_many(self.inner.concurrency).await;
     }
 
     /// Starts what is pending and tells what is untold.
@@ -510,6 +509,7 @@ impl Checks {
                 delayed_until: delayed_until.as_deref(),
             },
             now,
+            now + NOTIFY_RETRY_MS,
         )
         .await?;
         if !answered {
@@ -803,11 +803,14 @@ impl Checks {
         store::resolve(
             &mut tx,
             &c.ntn,
-            outcome,
-            &prohibitors,
-            &examiner,
-            &note,
+            &store::Resolution {
+                outcome,
+                prohibitors: &prohibitors,
+                examiner: &examiner,
+                note: &note,
+            },
             now,
+            now + NOTIFY_RETRY_MS,
         )
         .await?;
         let tokens: Option<SubjectTokens> = c

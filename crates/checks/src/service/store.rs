@@ -175,12 +175,19 @@ pub struct Answer<'a> {
     pub delayed_until: Option<&'a str>,
 }
 
-/// Records the answer of a pending check (and that permits is to be told);
-/// false if it was no longer pending.
-pub async fn answer(tx: &mut Tx, ntn: &str, a: &Answer<'_>, now_ms: i64) -> Result<bool, Error> {
+/// Records the answer of a pending check, and that permits is to be told
+/// (by the caller at once; by the background pass from `retry_at_ms` if
+/// that fails); false if it was no longer pending.
+pub async fn answer(
+    tx: &mut Tx,
+    ntn: &str,
+    a: &Answer<'_>,
+    now_ms: i64,
+    retry_at_ms: i64,
+) -> Result<bool, Error> {
     let n = sqlx::query(
         "UPDATE checks SET status = $1, outcome = $2, final_outcome = $2, prohibitors = $3, summary = $4, evidence_sealed = $5,
-                delayed_until = $6, notify = $2, notify_after_ms = 0, decided_ms = $7, updated_ms = $7
+                delayed_until = $6, notify = $2, notify_after_ms = $9, decided_ms = $7, updated_ms = $7
          WHERE ntn = $8 AND status = 'pending'",
     )
     .bind(a.status)
@@ -191,33 +198,42 @@ pub async fn answer(tx: &mut Tx, ntn: &str, a: &Answer<'_>, now_ms: i64) -> Resu
     .bind(a.delayed_until)
     .bind(now_ms)
     .bind(ntn)
+    .bind(retry_at_ms)
     .execute(&mut **tx)
     .await?
     .rows_affected();
     Ok(n == 1)
 }
 
-/// An examiner's decision on a check in review.
+/// An examiner's decision.
+pub struct Resolution<'a> {
+    pub outcome: &'a str,
+    pub prohibitors: &'a [String],
+    pub examiner: &'a str,
+    pub note: &'a str,
+}
+
+/// An examiner's decision on a check in review, to be told to permits (see
+/// [`answer`] for `retry_at_ms`).
 pub async fn resolve(
     tx: &mut Tx,
     ntn: &str,
-    outcome: &str,
-    prohibitors: &[String],
-    examiner: &str,
-    note: &str,
+    r: &Resolution<'_>,
     now_ms: i64,
+    retry_at_ms: i64,
 ) -> Result<(), Error> {
     sqlx::query(
         "UPDATE checks SET status = 'resolved', final_outcome = $1, prohibitors = $2, examiner = $3, resolution_note = $4,
-                notify = $1, notify_after_ms = 0, notify_error = NULL, updated_ms = $5
+                notify = $1, notify_after_ms = $7, notify_error = NULL, updated_ms = $5
          WHERE ntn = $6",
     )
-    .bind(outcome)
-    .bind(serde_json::to_string(prohibitors).expect("JSON"))
-    .bind(examiner)
-    .bind(note)
+    .bind(r.outcome)
+    .bind(serde_json::to_string(r.prohibitors).expect("JSON"))
+    .bind(r.examiner)
+    .bind(r.note)
     .bind(now_ms)
     .bind(ntn)
+    .bind(retry_at_ms)
     .execute(&mut **tx)
     .await?;
     Ok(())
