@@ -23,6 +23,9 @@ pub enum Error {
     UnknownProhibitor(String),
     #[error("not permitted: {}", .0.code)]
     Denied(PublicError),
+    /// A record notice whose signature does not verify.
+    #[error("notice signature: {0}")]
+    NoticeSignature(&'static str),
     /// A service the check needs did not answer.
     #[error("{0}")]
     Peer(String),
@@ -75,6 +78,11 @@ impl Error {
                 format!(
                     "{code:?} is neither a federal prohibitor (922(g)(1)–(9), 922(n)) nor a disqualifier of this permit type."
                 ),
+            ),
+            Error::NoticeSignature(_) => (
+                ErrorKind::Unauthenticated,
+                "checks.notice_signature_invalid",
+                "The record notice's signature does not verify.".into(),
             ),
             Error::Denied(e) => return e.clone(),
             Error::Peer(_) => return PublicError::unavailable("checks"),

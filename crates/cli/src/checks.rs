@@ -54,7 +54,8 @@ pub async fn host(
         Arc::new(catalogue),
         Arc::new(SystemClock),
         config.checks_concurrency as usize,
-    );
+    )
+    .with_notice_secret(&config.checks_notice_secret);
     app.subscribe(around.bus, shutdown.clone())
         .await
         .context("subscribing to check requests")?;

@@ -222,6 +222,10 @@ pub const PROBLEM_CODES: &[(&str, &str)] = &[
         "No background check has this transaction number (or the caller may not see it).",
     ),
     (
+        "checks.notice_signature_invalid",
+        "A record notice's signature does not verify (or no notice secret is configured).",
+    ),
+    (
         "checks.not_in_review",
         "Only a Delayed check awaiting an examiner can be resolved.",
     ),

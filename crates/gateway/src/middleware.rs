@@ -72,8 +72,12 @@ pub async fn require_idempotency_key(req: Request, next: Next) -> Response {
         *req.method(),
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
     );
-    // Processors' webhooks carry their own event ids instead.
-    let webhook = req.uri().path() == crate::routes::renewals::WEBHOOK_PATH;
+    // Processors' webhooks and sources' notices carry their own ids instead.
+    let webhook = [
+        crate::routes::renewals::WEBHOOK_PATH,
+        crate::routes::checks::NOTICE_PATH,
+    ]
+    .contains(&req.uri().path());
     if mutating && !webhook && req.uri().path().starts_with("/v1/") {
         let key = req
             .headers()

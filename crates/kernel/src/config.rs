@@ -381,6 +381,13 @@ const KEYS: &[KeySpec] = &[
         fix: "milliseconds each record source has to answer before the check counts it as not answering, 50 to 60000",
     },
     KeySpec {
+        key: "checks.notice_secret",
+        env: "PLAZA_CHECKS_NOTICE_SECRET",
+        default: "whsec_plaza_sim",
+        secret: true,
+        fix: "the secret record sources sign their new-record notices (Rap Back) with; set the real one in production",
+    },
+    KeySpec {
         key: "checks.concurrency",
         env: "PLAZA_CHECKS_CONCURRENCY",
         default: "128",
@@ -474,6 +481,8 @@ pub struct Config {
     pub checks_source_timeout_ms: u64,
     /// Checks one process runs at once.
     pub checks_concurrency: u64,
+    /// The secret record sources sign their notices with.
+    pub checks_notice_secret: String,
     /// Where services keep their at-rest data keys.
     pub data_keys_dir: PathBuf,
     /// Every key with its value (secrets masked) and origin, for `config check`.
@@ -861,6 +870,7 @@ impl Config {
             checks_sources_url: required_url("checks.sources_url")?,
             checks_source_timeout_ms: int("checks.source_timeout_ms", 50, 60_000)?,
             checks_concurrency: int("checks.concurrency", 1, 4096)?,
+            checks_notice_secret: get("checks.notice_secret"),
             data_keys_dir: data_dir.join("keys"),
             smtp_url: url_with("mail.smtp_url", &["smtp"])?,
             mail_from,

@@ -24,6 +24,7 @@ pub mod saga;
 pub mod shutdown;
 pub mod telemetry;
 pub mod testing;
+pub mod webhook;
 
 pub use error::Error;
 

@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use hmac::{KeyInit, Mac};
 use serde::Deserialize;
 
 /// A charge as the processor reports it.
@@ -240,72 +239,12 @@ pub fn parse_settlement(text: &str) -> Result<Vec<SettlementLine>, String> {
     Ok(out)
 }
 
-/// Checks a webhook's `t=<unix seconds>,v1=<hex HMAC-SHA-256("<t>.<body>")>`
-/// signature, and that it was made within `tolerance_s` of `now_s` (so a
-/// captured delivery cannot be replayed later). Comparison is constant-time.
-pub fn verify_signature(
-    secret: &str,
-    header: &str,
-    body: &[u8],
-    now_s: i64,
-    tolerance_s: i64,
-) -> Result<(), &'static str> {
-    let mut t = None;
-    let mut sigs = Vec::new();
-    for part in header.split(',') {
-        match part.trim().split_once('=') {
-            Some(("t", v)) => t = v.parse::<i64>().ok(),
-            Some(("v1", v)) => sigs.push(v),
-            _ => {}
-        }
-    }
-    let t = t.ok_or("no timestamp")?;
-    if (now_s - t).abs() > tolerance_s {
-        return Err("timestamp outside tolerance");
-    }
-    for sig in sigs {
-        let Some(raw) = plaza_kernel::hex::decode(sig) else {
-            continue;
-        };
-        let mut mac =
-            hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key");
-        mac.update(t.to_string().as_bytes());
-        mac.update(b".");
-        mac.update(body);
-        if mac.verify_slice(&raw).is_ok() {
-            return Ok(());
-        }
-    }
-    Err("no matching signature")
-}
+/// Checks a webhook's signature header (see [`plaza_kernel::webhook`]).
+pub use plaza_kernel::webhook::verify as verify_signature;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn sign(secret: &str, t: i64, body: &[u8]) -> String {
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-        mac.update(format!("{t}.").as_bytes());
-        mac.update(body);
-        format!(
-            "t={t},v1={}",
-            plaza_kernel::hex::encode(&mac.finalize().into_bytes())
-        )
-    }
-
-    #[test]
-    fn signatures_verify_only_with_the_secret_body_and_a_fresh_time() {
-        let h = sign("s", 1000, b"{}");
-        assert_eq!(verify_signature("s", &h, b"{}", 1010, 300), Ok(()));
-        assert!(verify_signature("x", &h, b"{}", 1010, 300).is_err());
-        assert!(verify_signature("s", &h, b"{ }", 1010, 300).is_err());
-        assert_eq!(
-            verify_signature("s", &h, b"{}", 2000, 300),
-            Err("timestamp outside tolerance")
-        );
-        assert!(verify_signature("s", "v1=00", b"{}", 0, 300).is_err());
-        assert!(verify_signature("s", "", b"{}", 0, 300).is_err());
-    }
 
     #[test]
     fn settlement_files_parse_and_bad_lines_are_named() {

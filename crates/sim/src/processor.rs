@@ -36,7 +36,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use hmac::{KeyInit, Mac};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -151,14 +150,7 @@ fn problem(status: StatusCode, code: &str, message: &str) -> Response {
 
 /// `t=<unix seconds>,v1=<hex HMAC-SHA-256("<t>.<body>")>`.
 pub fn signature(secret: &str, t: i64, body: &[u8]) -> String {
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key");
-    mac.update(t.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    format!(
-        "t={t},v1={}",
-        plaza_kernel::hex::encode(&mac.finalize().into_bytes())
-    )
+    plaza_kernel::webhook::sign(secret, t, body)
 }
 
 fn luhn_ok(digits: &str) -> bool {

@@ -111,4 +111,23 @@ impl ChecksService for GrpcChecks {
             .map_err(status)?;
         Ok(Response::new(check(v)))
     }
+
+    async fn record_notice(
+        &self,
+        req: Request<pb::RecordNoticeRequest>,
+    ) -> Result<Response<pb::RecordNoticeResult>, Status> {
+        // Authenticated by the source's signature, not by a caller.
+        let r = req.into_inner();
+        let n = self
+            .app
+            .record_notice(&r.body, &r.signature)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::RecordNoticeResult {
+            event_id: n.event_id,
+            record_id: n.record_id,
+            prohibitors: n.prohibitors,
+            moved: n.moved,
+        }))
+    }
 }

@@ -194,6 +194,8 @@ struct Inner {
     wake: Notify,
     slots: Arc<Semaphore>,
     concurrency: u32,
+    /// The secret record sources sign their notices with.
+    notice_secret: String,
 }
 
 /// The checks service.
@@ -238,12 +240,24 @@ impl Checks {
                 wake: Notify::new(),
                 slots: Arc::new(Semaphore::new(concurrency.clamp(1, 1 << 16))),
                 concurrency: concurrency.clamp(1, 1 << 16) as u32,
+                notice_secret: String::new(),
             }),
         }
     }
 
     pub fn db(&self) -> &Db {
         &self.inner.db
+    }
+
+    /// With the secret record sources sign their notices with (without
+    /// one, every notice is refused).
+    pub fn with_notice_secret(self, secret: &str) -> Checks {
+        let mut inner = Arc::try_unwrap(self.inner)
+            .unwrap_or_else(|_| panic!("with_notice_secret before the service is shared"));
+        inner.notice_secret = secret.to_owned();
+        Checks {
+            inner: Arc::new(inner),
+        }
     }
 
     /// The sources are known: pending checks start.
@@ -831,6 +845,130 @@ impl Checks {
         let c = store::get(db, &c.ntn).await?.ok_or(Error::NotFound)?;
         self.tell_permits(&c).await;
         self.view(caller, c).await
+    }
+}
+
+/// What a record notice came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoticeOutcome {
+    pub event_id: String,
+    pub record_id: String,
+    /// What the record could establish, as permits cites it.
+    pub prohibitors: Vec<String>,
+    /// The applications (permits) sent to officer review.
+    pub moved: Vec<String>,
+}
+
+/// How old a notice's signature may be, in seconds.
+const NOTICE_TOLERANCE_S: i64 = 300;
+
+#[derive(Deserialize)]
+struct Notice {
+    event_id: String,
+    source: String,
+    hit: serde_json::Value,
+}
+
+impl Checks {
+    /// Continuous evaluation: a source's signed notice of a new record
+    /// about a person. A record that could establish a prohibitor (under
+    /// federal law or any state's rules) goes to the permits service, which
+    /// sends that person's permits to officer review, once per record.
+    /// Audited either way.
+    pub async fn record_notice(
+        &self,
+        body: &[u8],
+        signature: &str,
+    ) -> Result<NoticeOutcome, Error> {
+        let now = self.now();
+        if self.inner.notice_secret.is_empty() {
+            return Err(Error::NoticeSignature("no notice secret is configured"));
+        }
+        plaza_kernel::webhook::verify(
+            &self.inner.notice_secret,
+            signature,
+            body,
+            now.div_euclid(1000),
+            NOTICE_TOLERANCE_S,
+        )
+        .map_err(Error::NoticeSignature)?;
+        let invalid = |reason: String| Error::Invalid {
+            field: "notice",
+            reason,
+        };
+        let n: Notice =
+            serde_json::from_slice(body).map_err(|e| invalid(format!("not a notice: {e}")))?;
+        let record = crate::sources::json::parse_hit(&n.hit).map_err(|e| invalid(e.to_string()))?;
+        let today = crate::engine::civil_from_days(now.div_euclid(86_400_000));
+        let facts = crate::prohibitors::Facts { today };
+        let mut findings = crate::prohibitors::assess(&record.content, &facts, None);
+        for rule in crate::prohibitors::STATES {
+            findings.extend(
+                crate::prohibitors::assess(&record.content, &facts, Some(rule.state))
+                    .into_iter()
+                    .filter(|f| f.code() == rule.rule.code),
+            );
+        }
+        let mut prohibitors: Vec<String> = findings.iter().map(|f| canonical(f.code())).collect();
+        prohibitors.sort();
+        prohibitors.dedup();
+        let mut moved = Vec::new();
+        if !prohibitors.is_empty() {
+            let s = &record.subject;
+            let (Some(first), Some(last), Some(dob)) = (&s.first, &s.last, s.dob) else {
+                return Err(invalid(
+                    "the record names no person (first and last name, date of birth)".into(),
+                ));
+            };
+            let summary: Vec<String> = findings
+                .iter()
+                .map(|f| match f {
+                    crate::prohibitors::Finding::Prohibits { code, reason }
+                    | crate::prohibitors::Finding::Open { code, reason } => {
+                        format!("{code}: {reason}")
+                    }
+                })
+                .collect();
+            let req = ppb::RecordPushedRequest {
+                given_name: first.clone(),
+                family_name: last.clone(),
+                birth_date: crate::sources::day(dob),
+                record_id: record.record_id.clone(),
+                source: n.source.clone(),
+                summary: summary.join("; ").chars().take(500).collect(),
+            };
+            let mut permits = self.inner.peers.permits.clone();
+            moved = self
+                .inner
+                .peers
+                .as_service(async move { permits.record_pushed(req).await })
+                .await
+                .map_err(|s| Error::Peer(format!("permits: {}", s.message())))?
+                .into_inner()
+                .moved;
+        }
+        let mut tx = self.inner.db.begin().await?;
+        self.audit(
+            &mut tx,
+            &format!("source:{}", n.source),
+            "checks.record_notice",
+            &format!("record/{}/{}", n.source, record.record_id),
+            None,
+            if moved.is_empty() {
+                "no_permit_to_review"
+            } else {
+                "permits_to_review"
+            },
+            now,
+        )
+        .await?;
+        self.inner.db.commit(tx).await?;
+        Ok(NoticeOutcome {
+            event_id: n.event_id,
+            record_id: record.record_id,
+            prohibitors,
+            moved,
+        })
     }
 }
 

@@ -113,7 +113,7 @@ pub fn parse_answer(
     if v["hit_count"].as_u64() != Some(hits.len() as u64) {
         return Err(SourceError::malformed("hit_count differs from the hits"));
     }
-    hits.iter().map(hit).collect()
+    hits.iter().map(parse_hit).collect()
 }
 
 fn text(v: &Value, k: &str) -> Result<Option<String>, SourceError> {
@@ -128,7 +128,8 @@ fn required(v: &Value, k: &str) -> Result<String, SourceError> {
     text(v, k)?.ok_or_else(|| SourceError::malformed(format!("a hit has no {k}")))
 }
 
-fn hit(h: &Value) -> Result<SourceRecord, SourceError> {
+/// One hit of a JSON answer (also the record of a Rap Back notice).
+pub fn parse_hit(h: &Value) -> Result<SourceRecord, SourceError> {
     let record_id = required(h, "record_id")?;
     let kind = RecordKind::parse(&required(h, "kind")?)
         .ok_or_else(|| SourceError::malformed("unknown record kind"))?;

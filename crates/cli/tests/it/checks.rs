@@ -245,6 +245,76 @@ async fn applicants_get_permits_through_real_background_checks_and_examiners_res
         404
     );
 
+    // Continuous evaluation: the FBI's file reports a new felony
+    // conviction of the holder (Rap Back); the permit goes to review.
+    let sim = reqwest::Client::new();
+    let r = sim
+        .post(format!("{}/records/v1/admin/rapback", local.base))
+        .json(&json!({"url": format!("{base}/v1/records/notices"), "secret": "whsec_plaza_sim"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let p = &clean.person;
+    let notice: Value = sim
+        .post(format!("{}/records/v1/admin/rapback/notify", local.base))
+        .json(
+            &json!({"source": "fbi-iii", "first": p.first, "last": p.last,
+            "dob": format!("{:04}-{:02}-{:02}", p.dob.year, p.dob.month, p.dob.day)}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(notice["delivery_status"], 200, "{notice}");
+    let ack: Value = serde_json::from_str(notice["delivery_answer"].as_str().unwrap()).unwrap();
+    assert_eq!(ack["prohibitors"], json!(["922g1"]), "{ack}");
+    assert_eq!(ack["moved"], json!([id]), "{ack}");
+    let (_, held) = api
+        .get(&ann, &format!("/v1/permit-applications/{id}"))
+        .await;
+    assert_eq!(held["state"], "under_review", "{held}");
+    let (_, queue) = api.get(&officer, "/v1/permit-queue").await;
+    assert!(
+        queue["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["application_id"] == id.as_str()),
+        "{queue}"
+    );
+    // The same notice again (a redelivery) moves nothing more; a notice
+    // without the source's signature is refused.
+    let r = api
+        .http
+        .post(format!("{base}/v1/records/notices"))
+        .json(&notice["notice"])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "checks.notice_signature_invalid");
+    let again = notice["notice"].to_string();
+    let t = plaza_kernel::clock::now_ms() / 1000;
+    let r = api
+        .http
+        .post(format!("{base}/v1/records/notices"))
+        .header(
+            "Plaza-Sim-Signature",
+            plaza_kernel::webhook::sign("whsec_plaza_sim", t, again.as_bytes()),
+        )
+        .header("content-type", "application/json")
+        .body(again)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let ack: Value = r.json().await.unwrap();
+    assert_eq!(ack["moved"], json!([]), "acted on once: {ack}");
+
     // A felon: Denied citing 922(g)(1) and the record; the officer denies.
     let felon = subject(Profile::FelonyConviction);
     let bob = token("citizen", None).await;

@@ -2,7 +2,9 @@
 //! what the caller's role may see of it, and an examiner's resolution.
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use plaza_contracts::checks::v1 as pb;
 use plaza_kernel::resilience::call;
 use serde::{Deserialize, Serialize};
@@ -19,7 +21,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(queue))
         .routes(routes!(get_check))
         .routes(routes!(resolve))
+        .routes(routes!(record_notice))
 }
+
+/// Where record sources deliver notices of new records (no
+/// Idempotency-Key: the record id is).
+pub const NOTICE_PATH: &str = "/v1/records/notices";
 
 fn problem(e: tonic::Status) -> Problem {
     Problem::from_status(&e, "checks")
@@ -246,4 +253,49 @@ async fn resolve(
         .map_err(problem)?
         .into_inner();
     Ok(Json(check(c)))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct NoticeAck {
+    pub event_id: String,
+    pub record_id: String,
+    /// What the record could establish (empty: nothing disqualifying).
+    pub prohibitors: Vec<String>,
+    /// The applications (permits) sent to officer review by this notice
+    /// (none when it was delivered before).
+    pub moved: Vec<String>,
+}
+
+/// A record source's signed notice of a new record about a person
+/// (Rap Back, `Plaza-Sim-Signature`). A record that could disqualify sends
+/// the person's permits to officer review, once per record.
+#[utoipa::path(post, path = "/v1/records/notices", tag = "checks", request_body(content = String, content_type = "application/json"),
+    responses((status = 200, body = NoticeAck), (status = 400, body = Problem, content_type = "application/problem+json"),
+              (status = 401, body = Problem, content_type = "application/problem+json")))]
+async fn record_notice(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<NoticeAck>, Problem> {
+    let signature = headers
+        .get("plaza-sim-signature")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let r = s
+        .checks
+        .clone()
+        .record_notice(pb::RecordNoticeRequest {
+            body: body.to_vec(),
+            signature,
+        })
+        .await
+        .map_err(problem)?
+        .into_inner();
+    Ok(Json(NoticeAck {
+        event_id: r.event_id,
+        record_id: r.record_id,
+        prohibitors: r.prohibitors,
+        moved: r.moved,
+    }))
 }

@@ -630,9 +630,14 @@ async fn openapi_document_matches_the_committed_file() {
     let spec: Value = serde_json::from_str(&generated).unwrap();
     assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"));
     // Every POST and PUT documents its Idempotency-Key, but the processor's
-    // webhook, whose event id does that job.
+    // webhook and the sources' notices, whose own ids do that job.
     for (path, item) in spec["paths"].as_object().unwrap() {
-        if path == plaza_gateway::routes::renewals::WEBHOOK_PATH {
+        if [
+            plaza_gateway::routes::renewals::WEBHOOK_PATH,
+            plaza_gateway::routes::checks::NOTICE_PATH,
+        ]
+        .contains(&path.as_str())
+        {
             assert!(item["post"]["parameters"].is_null());
             continue;
         }
@@ -1452,6 +1457,8 @@ const MATRIX: &[(&str, &str, [u16; 7])] = &[
         "/v1/checks/{ntn}/resolution",
         [401, 404, 404, 404, 200, 404, 404],
     ),
+    // A record notice without the source's signature, whoever sends it.
+    ("POST", "/v1/records/notices", [401; 7]),
     // Last: the applicant cancels.
     (
         "POST",
@@ -1583,7 +1590,9 @@ async fn every_endpoint_answers_every_role_as_the_policies_say() {
                 ("POST", "/v1/renewals/{id}/cancel") => {
                     req = req.json(&json!({"reason": "matrix"}))
                 }
-                ("POST", "/v1/payments/webhook") => req = req.json(&json!({})),
+                ("POST", "/v1/payments/webhook") | ("POST", "/v1/records/notices") => {
+                    req = req.json(&json!({}))
+                }
                 ("POST", "/v1/permit-applications") => {
                     req = req.json(&json!({"permit_type": "pa-ltcf",
                         "applicant": pa_applicant(&format!("Matrix {n}")), "resident": true}))
@@ -1630,6 +1639,9 @@ async fn every_endpoint_answers_every_role_as_the_policies_say() {
                 let fits = match got {
                     401 if *path == "/v1/payments/webhook" => {
                         code == "payments.webhook_signature_invalid"
+                    }
+                    401 if *path == "/v1/records/notices" => {
+                        code == "checks.notice_signature_invalid"
                     }
                     401 => code == "sign_in_required",
                     403 => code == "forbidden",

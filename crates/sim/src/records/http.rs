@@ -29,6 +29,11 @@ pub fn router(records: Records) -> axum::Router {
     axum::Router::new()
         .route("/records/v1/catalogue", get(catalogue_answer))
         .route("/records/v1/admin/faults", get(get_faults).post(set_faults))
+        .route("/records/v1/admin/rapback", post(super::rapback::subscribe))
+        .route(
+            "/records/v1/admin/rapback/notify",
+            post(super::rapback::notify),
+        )
         .route("/records/v1/{source}/search", post(json_format::search))
         .route("/records/niem/v1/{source}/search", post(niem::search))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

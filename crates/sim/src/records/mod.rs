@@ -23,6 +23,7 @@ pub mod json;
 pub mod keys;
 pub mod model;
 pub mod niem;
+pub mod rapback;
 pub mod store;
 
 use std::net::SocketAddr;
@@ -319,6 +320,8 @@ struct Inner {
     stores: Vec<SourceStore>,
     faults: RwLock<Vec<Faults>>,
     fixed_addr: RwLock<Option<SocketAddr>>,
+    /// Rap Back: where new records are told.
+    subscriber: RwLock<Option<rapback::Subscriber>>,
 }
 
 impl std::fmt::Debug for Records {
@@ -350,6 +353,7 @@ impl Records {
                 stores,
                 faults: RwLock::new(vec![faults; CATALOGUE.len()]),
                 fixed_addr: RwLock::new(None),
+                subscriber: RwLock::new(None),
             }),
         })
     }
@@ -372,6 +376,17 @@ impl Records {
     }
 
     /// Sets the faults of one source, or of all when `source` is None.
+    /// Sets (or clears) the Rap Back subscriber.
+    pub fn set_subscriber(&self, s: Option<rapback::Subscriber>) {
+        if let Ok(mut w) = self.inner.subscriber.write() {
+            *w = s;
+        }
+    }
+
+    pub fn subscriber(&self) -> Option<rapback::Subscriber> {
+        self.inner.subscriber.read().ok().and_then(|s| s.clone())
+    }
+
     pub fn set_faults(&self, source: Option<usize>, faults: Faults) {
         if let Ok(mut all) = self.inner.faults.write() {
             match source {
