@@ -17,109 +17,19 @@
 //! cargo bench -p plaza-cli --bench renewals -- --postgres postgres://postgres@127.0.0.1:5432/test
 //! ```
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use base64::Engine;
-use serde_json::{Value, json};
+use common::{Api, arg, percentile, rss_kib, run};
+use serde_json::json;
 
-const BIN: &str = env!("CARGO_BIN_EXE_plaza");
 const ADDRESSES: u64 = 100_000;
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn plaza(env: &[(&str, String)], args: &[&str]) -> Command {
-    let mut c = Command::new(BIN);
-    // PLAZA_BENCH_LOG_LEVEL (e.g. `warn,sqlx::query=debug` to see every
-    // statement) is passed on as the server's log level.
-    let level = std::env::var("PLAZA_BENCH_LOG_LEVEL").unwrap_or_else(|_| "warn".into());
-    c.args(args).env("PLAZA_LOG_LEVEL", level);
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c
-}
-
-fn run(env: &[(&str, String)], args: &[&str], stdin: Option<&[u8]>) -> String {
-    let mut child = plaza(env, args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input).unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "plaza {args:?} failed");
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
 
 struct Citizen {
     token: String,
-}
-
-#[derive(Clone)]
-struct Api {
-    http: reqwest::Client,
-    base: String,
-}
-
-impl Api {
-    async fn post(&self, token: &str, path: &str, body: &Value) -> Value {
-        let mut wait = Duration::from_millis(50);
-        loop {
-            let r = self
-                .http
-                .post(format!("{}{path}", self.base))
-                .bearer_auth(token)
-                .header("Idempotency-Key", uuid())
-                .json(body)
-                .send()
-                .await
-                .unwrap();
-            let status = r.status();
-            // The photo pool answers busy when full: a client waits and retries.
-            if status.as_u16() == 429 || status.as_u16() == 503 {
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(Duration::from_secs(1));
-                continue;
-            }
-            let v: Value = r.json().await.unwrap_or(Value::Null);
-            assert!(status.is_success(), "{path}: {status} {v}");
-            return v;
-        }
-    }
-}
-
-fn uuid() -> String {
-    format!("{:032x}", rand_u128())
-}
-
-fn rand_u128() -> u128 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(1);
-    let n = N.fetch_add(1, Ordering::Relaxed) as u128;
-    (std::process::id() as u128) << 64 | n
 }
 
 struct Prepared {
@@ -186,10 +96,6 @@ async fn pay(api: &Api, p: &Prepared) {
     assert_eq!(r["status"], "ordered", "{r}");
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
-}
-
 #[tokio::main]
 async fn main() {
     let full = arg("--full", 300);
@@ -244,88 +150,18 @@ async fn main() {
         ],
         None,
     );
-    let out = run(
-        env,
-        &[
-            "clients",
-            "add",
-            "--name",
-            "bench",
-            "--redirect-uri",
-            "http://127.0.0.1/cb",
-            "--public",
-        ],
-        None,
-    );
-    let client_id = out
-        .lines()
-        .find_map(|l| l.strip_prefix("client_id="))
-        .unwrap()
-        .to_owned();
-    let mut accounts = Vec::new();
-    for i in 0..citizens_n {
-        let email = format!("citizen-{i}@bench.plaza");
-        let out = run(
-            env,
-            &[
-                "users",
-                "add",
-                "--email",
-                &email,
-                "--role",
-                "citizen",
-                "--password-stdin",
-            ],
-            Some(b"a bench password\n"),
-        );
-        let secret = out
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("secret: "))
-            .map(|s| s.trim().to_owned());
-        accounts.push((email, secret));
-    }
+    let client_id = common::public_client(env);
+    let accounts: Vec<_> = (0..citizens_n)
+        .map(|i| common::account(env, &format!("citizen-{i}@bench.plaza"), "citizen", None))
+        .collect();
 
-    let http_addr = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().to_string()
-    };
-    let mut server: Child = plaza(
-        env,
-        &["serve", "--http", &http_addr, "--grpc", "127.0.0.1:0"],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::inherit())
-    .spawn()
-    .unwrap();
-    let stdout = server.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    for line in lines.by_ref() {
-        if line.unwrap().starts_with("Press Ctrl-C") {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    let base = format!("http://{http_addr}");
-    let api = Api {
-        http: reqwest::Client::builder()
-            .pool_max_idle_per_host(256)
-            .build()
-            .unwrap(),
-        base: base.clone(),
-    };
+    let (server, base) = common::serve(env);
+    let api = Api::new(&base);
     let mut citizens = Vec::new();
-    for (email, secret) in &accounts {
-        let token = plaza_identity::testing::sign_in(&plaza_identity::testing::SignIn {
-            issuer: &format!("{base}/oidc"),
-            client_id: &client_id,
-            redirect_uri: "http://127.0.0.1/cb",
-            email,
-            password: "a bench password",
-            totp_secret: secret.as_deref(),
-        })
-        .await
-        .access_token;
-        citizens.push(Citizen { token });
+    for a in &accounts {
+        citizens.push(Citizen {
+            token: common::sign_in(&base, &client_id, a).await,
+        });
     }
     let citizens = Arc::new(citizens);
 
@@ -494,9 +330,6 @@ async fn main() {
         percentile(&lat, 0.99).as_secs_f64() * 1000.0,
         rss_kib(pid) / 1024
     );
-    let _ = Command::new("kill")
-        .args(["-INT", &pid.to_string()])
-        .status();
-    let _ = server.wait();
+    common::stop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
