@@ -196,6 +196,8 @@ struct Inner {
     concurrency: u32,
     /// The secret record sources sign their notices with.
     notice_secret: String,
+    /// How long a worker holds a check.
+    lease_ms: i64,
 }
 
 /// The checks service.
@@ -241,6 +243,7 @@ impl Checks {
                 slots: Arc::new(Semaphore::new(concurrency.clamp(1, 1 << 16))),
                 concurrency: concurrency.clamp(1, 1 << 16) as u32,
                 notice_secret: String::new(),
+                lease_ms: LEASE_MS,
             }),
         }
     }
@@ -249,15 +252,25 @@ impl Checks {
         &self.inner.db
     }
 
-    /// With the secret record sources sign their notices with (without
-    /// one, every notice is refused).
-    pub fn with_notice_secret(self, secret: &str) -> Checks {
+    fn with(self, change: impl FnOnce(&mut Inner)) -> Checks {
         let mut inner = Arc::try_unwrap(self.inner)
-            .unwrap_or_else(|_| panic!("with_notice_secret before the service is shared"));
-        inner.notice_secret = secret.to_owned();
+            .unwrap_or_else(|_| panic!("settings are made before the service is shared"));
+        change(&mut inner);
         Checks {
             inner: Arc::new(inner),
         }
+    }
+
+    /// With the secret record sources sign their notices with (without
+    /// one, every notice is refused).
+    pub fn with_notice_secret(self, secret: &str) -> Checks {
+        self.with(|i| i.notice_secret = secret.to_owned())
+    }
+
+    /// With how long a worker holds a check before another may take it
+    /// (30 s by default).
+    pub fn with_lease(self, lease: Duration) -> Checks {
+        self.with(|i| i.lease_ms = lease.as_millis() as i64)
     }
 
     /// The sources are known: pending checks start.
@@ -358,7 +371,7 @@ impl Checks {
             if free > 0 {
                 let now = self.now();
                 for ntn in store::claimable(&self.inner.db, now, free as i64).await? {
-                    if !store::claim(&self.inner.db, &ntn, now, LEASE_MS).await? {
+                    if !store::claim(&self.inner.db, &ntn, now, self.inner.lease_ms).await? {
                         continue;
                     }
                     let Ok(slot) = self.inner.slots.clone().acquire_owned().await else {

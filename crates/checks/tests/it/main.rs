@@ -5,4 +5,5 @@
 mod adapters;
 mod checks;
 mod matching;
+mod service;
 mod sim;
