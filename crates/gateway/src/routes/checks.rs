@@ -277,11 +277,7 @@ async fn record_notice(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<NoticeAck>, Problem> {
-    let signature = headers
-        .get("plaza-sim-signature")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let signature = super::delivery_signature(&headers);
     let r = s
         .checks
         .clone()

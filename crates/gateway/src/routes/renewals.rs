@@ -754,11 +754,7 @@ async fn webhook(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<WebhookAck>, Problem> {
-    let signature = headers
-        .get("plaza-sim-signature")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let signature = super::delivery_signature(&headers);
     let r = s
         .payments
         .clone()

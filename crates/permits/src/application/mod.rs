@@ -212,38 +212,37 @@ impl Applications {
         }
     }
 
+    /// A setting changed on the service before it is shared (each clone
+    /// keeps the settings it was made with).
+    fn with(self, change: impl FnOnce(&mut Inner)) -> Applications {
+        let i = &self.inner;
+        let mut inner = Inner {
+            db: i.db.clone(),
+            key: i.key.clone(),
+            catalogue: i.catalogue.clone(),
+            clock: i.clock.clone(),
+            policies: i.policies.clone(),
+            calendar: i.calendar.clone(),
+            due_soon_days: i.due_soon_days,
+            vault: i.vault.clone(),
+        };
+        change(&mut inner);
+        Applications {
+            inner: Arc::new(inner),
+        }
+    }
+
     /// With the agency's business calendar and "due soon" horizon.
     pub fn with_calendar(self, calendar: BusinessCalendar, due_soon_days: u32) -> Applications {
-        let i = &self.inner;
-        Applications {
-            inner: Arc::new(Inner {
-                db: i.db.clone(),
-                key: i.key.clone(),
-                catalogue: i.catalogue.clone(),
-                clock: i.clock.clone(),
-                policies: i.policies.clone(),
-                calendar,
-                due_soon_days,
-                vault: i.vault.clone(),
-            }),
-        }
+        self.with(|i| {
+            i.calendar = calendar;
+            i.due_soon_days = due_soon_days;
+        })
     }
 
     /// With the vault that seals applicants' identifiers for checks.
     pub fn with_vault(self, vault: tokens::VaultTokens) -> Applications {
-        let i = &self.inner;
-        Applications {
-            inner: Arc::new(Inner {
-                db: i.db.clone(),
-                key: i.key.clone(),
-                catalogue: i.catalogue.clone(),
-                clock: i.clock.clone(),
-                policies: i.policies.clone(),
-                calendar: i.calendar.clone(),
-                due_soon_days: i.due_soon_days,
-                vault: Some(vault),
-            }),
-        }
+        self.with(|i| i.vault = Some(vault))
     }
 
     pub fn db(&self) -> &Db {

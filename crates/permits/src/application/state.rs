@@ -571,6 +571,28 @@ fn after_check(p: &Progress, t: &PermitType) -> State {
     }
 }
 
+/// A permit goes to officer review: a new decision deadline, unless it is
+/// under review already.
+fn to_review(
+    p: &Progress,
+    next: &mut Progress,
+    effects: &mut Vec<Effect>,
+    t: &PermitType,
+    today: Date,
+    cal: &BusinessCalendar,
+) {
+    next.state = State::UnderReview;
+    if p.state != State::UnderReview {
+        let due = t.decision_deadline.due(today, cal);
+        next.decision_due = Some(due);
+        next.overdue = false;
+        effects.push(Effect::Arm {
+            kind: TimerKind::DecisionDeadline,
+            due_ms: day_start_ms(due.add_days(1)),
+        });
+    }
+}
+
 fn out_of_order(p: &Progress, event: &Event) -> Error {
     Error::OutOfOrder {
         state: p.state.as_str().to_owned(),
@@ -773,16 +795,7 @@ pub fn transition_on(
             });
             match outcome {
                 CheckOutcome::Denied if p.state.is_permit() => {
-                    next.state = S::UnderReview;
-                    if p.state != S::UnderReview {
-                        let due = t.decision_deadline.due(today, cal);
-                        next.decision_due = Some(due);
-                        next.overdue = false;
-                        effects.push(Effect::Arm {
-                            kind: TimerKind::DecisionDeadline,
-                            due_ms: day_start_ms(due.add_days(1)),
-                        });
-                    }
+                    to_review(p, &mut next, &mut effects, t, today, cal);
                     format!(
                         "Background check, final answer: Denied (NTN {}). An officer reviews the permit.",
                         ntn.trim()
@@ -971,16 +984,7 @@ pub fn transition_on(
         (S::Issued | S::Suspended | S::UnderReview, Event::RecordPushed { record_id, source }) => {
             text("record_id", record_id, 128)?;
             text("source", source, 64)?;
-            next.state = S::UnderReview;
-            if p.state != S::UnderReview {
-                let due = t.decision_deadline.due(today, cal);
-                next.decision_due = Some(due);
-                next.overdue = false;
-                effects.push(Effect::Arm {
-                    kind: TimerKind::DecisionDeadline,
-                    due_ms: day_start_ms(due.add_days(1)),
-                });
-            }
+            to_review(p, &mut next, &mut effects, t, today, cal);
             format!(
                 "A new record was reported by {}; an officer reviews the permit.",
                 source.trim()
