@@ -55,7 +55,11 @@ pub async fn host(
         Arc::new(SystemClock),
         config.checks_concurrency as usize,
     )
-    .with_notice_secret(&config.checks_notice_secret);
+    .with_notice_secret(&config.checks_notice_secret)
+    .with_calendar(
+        plaza_permits::BusinessCalendar::federal()
+            .in_local_time(crate::permits::local_time(config)?),
+    );
     app.subscribe(around.bus, shutdown.clone())
         .await
         .context("subscribing to check requests")?;

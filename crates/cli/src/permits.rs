@@ -20,7 +20,7 @@ use plaza_permits::application::Applications;
 use plaza_permits::catalogue::shipped_sources;
 use plaza_permits::lint::{self, LintError};
 use plaza_permits::types::dollars;
-use plaza_permits::{Error, TypeSet};
+use plaza_permits::{BusinessCalendar, Error, LocalTime, TypeSet};
 use tokio::task::JoinSet;
 use tonic_health::server::HealthReporter;
 
@@ -206,7 +206,11 @@ pub fn host(
         Err(e) => return Err(e).context("permits.catalogue_dir"),
     };
     let key = crate::renewal::data_key(config, plaza_permits::SERVICE)?;
-    let mut app = Applications::new(db, key, Arc::new(catalogue), Arc::new(SystemClock));
+    let mut app = Applications::new(db, key, Arc::new(catalogue), Arc::new(SystemClock))
+        .with_calendar(
+            BusinessCalendar::federal().in_local_time(local_time(config)?),
+            plaza_permits::application::DUE_SOON_BUSINESS_DAYS,
+        );
     if let Some(vault) = vault {
         app = app.with_vault(vault);
     }
@@ -218,6 +222,16 @@ pub fn host(
             app,
             seal.clone(),
         )),
+    })
+}
+
+/// The agency's local time from `permits.time_zone`.
+pub fn local_time(config: &Config) -> anyhow::Result<LocalTime> {
+    LocalTime::parse(&config.permits_time_zone).ok_or_else(|| {
+        anyhow::anyhow!(
+            "permits.time_zone = {:?}: give UTC, a US zone such as US/Central, or an offset such as -06:00 (with ' dst' for US daylight saving time)",
+            config.permits_time_zone
+        )
     })
 }
 

@@ -367,6 +367,13 @@ const KEYS: &[KeySpec] = &[
         fix: "leave empty for the shipped sample permit types, or give the folder of the agency's permit-type TOML files (check it with `plaza permits lint PATH`)",
     },
     KeySpec {
+        key: "permits.time_zone",
+        env: "PLAZA_PERMITS_TIME_ZONE",
+        default: "UTC",
+        secret: false,
+        fix: "the agency's local time, in which statutory days begin: UTC, US/Eastern, US/Central, US/Mountain, US/Arizona, US/Pacific, US/Alaska, US/Hawaii, or an offset such as -06:00 (add ' dst' for US daylight saving time)",
+    },
+    KeySpec {
         key: "checks.sources_url",
         env: "PLAZA_CHECKS_SOURCES_URL",
         default: "http://127.0.0.1:7900",
@@ -475,6 +482,8 @@ pub struct Config {
     /// The agency's permit types (a folder of TOML files), if not the
     /// shipped ones.
     pub permits_catalogue_dir: Option<PathBuf>,
+    /// The agency's local time (`UTC`, `US/Central`, `-06:00 dst`, …).
+    pub permits_time_zone: String,
     /// Where the record sources' catalogue is served.
     pub checks_sources_url: String,
     /// Each record source's deadline in a check.
@@ -867,6 +876,7 @@ impl Config {
             batch_wait_ms: int("fulfillment.batch_wait_ms", 0, 86_400_000)?,
             rules_file: opt("renewal.rules_file").map(PathBuf::from),
             permits_catalogue_dir: opt("permits.catalogue_dir").map(PathBuf::from),
+            permits_time_zone: get("permits.time_zone"),
             checks_sources_url: required_url("checks.sources_url")?,
             checks_source_timeout_ms: int("checks.source_timeout_ms", 50, 60_000)?,
             checks_concurrency: int("checks.concurrency", 1, 4096)?,

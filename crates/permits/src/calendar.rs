@@ -324,15 +324,118 @@ pub fn federal_holiday_on(date: Date) -> Option<Holiday> {
     })
 }
 
+const HOUR_MS: i64 = 3_600_000;
+const DAY_MS: i64 = 86_400_000;
+
+/// The agency's local time, in which its days begin and end: a standard
+/// offset from UTC, and whether United States daylight saving time applies
+/// (from 2:00 on the second Sunday of March to 2:00 on the first Sunday of
+/// November, 15 U.S.C. 260a). A statutory deadline ends at the agency's
+/// midnight, not at UTC's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LocalTime {
+    pub standard_offset_minutes: i32,
+    pub us_daylight_saving: bool,
+}
+
+impl LocalTime {
+    pub const UTC: LocalTime = LocalTime {
+        standard_offset_minutes: 0,
+        us_daylight_saving: false,
+    };
+
+    /// `UTC`, a US zone (`US/Eastern`, `US/Central`, `US/Mountain`,
+    /// `US/Arizona`, `US/Pacific`, `US/Alaska`, `US/Hawaii`), or an offset
+    /// `±HH:MM`, with ` dst` for US daylight saving time.
+    pub fn parse(s: &str) -> Option<LocalTime> {
+        let zone = |hours: i32, dst: bool| LocalTime {
+            standard_offset_minutes: hours * 60,
+            us_daylight_saving: dst,
+        };
+        Some(match s.trim() {
+            "UTC" => LocalTime::UTC,
+            "US/Eastern" => zone(-5, true),
+            "US/Central" => zone(-6, true),
+            "US/Mountain" => zone(-7, true),
+            "US/Arizona" => zone(-7, false),
+            "US/Pacific" => zone(-8, true),
+            "US/Alaska" => zone(-9, true),
+            "US/Hawaii" => zone(-10, false),
+            other => {
+                let (offset, dst) = match other.split_once(' ') {
+                    Some((o, "dst")) => (o, true),
+                    Some(_) => return None,
+                    None => (other, false),
+                };
+                let sign = match offset.as_bytes().first()? {
+                    b'+' => 1,
+                    b'-' => -1,
+                    _ => return None,
+                };
+                let (h, m) = offset[1..].split_once(':')?;
+                if h.len() != 2 || m.len() != 2 {
+                    return None;
+                }
+                let (h, m): (i32, i32) = (h.parse().ok()?, m.parse().ok()?);
+                if h > 14 || m > 59 {
+                    return None;
+                }
+                LocalTime {
+                    standard_offset_minutes: sign * (h * 60 + m),
+                    us_daylight_saving: dst,
+                }
+            }
+        })
+    }
+
+    fn standard_ms(self) -> i64 {
+        i64::from(self.standard_offset_minutes) * 60_000
+    }
+
+    /// The offset from UTC at the instant `ms`.
+    fn offset_ms_at(self, ms: i64) -> i64 {
+        let standard = self.standard_ms();
+        if !self.us_daylight_saving {
+            return standard;
+        }
+        let Some(year) = Date::from_ms(ms + standard).map(Date::year) else {
+            return standard;
+        };
+        // 2:00 standard time on the second Sunday of March; 2:00 daylight
+        // time (1:00 standard) on the first Sunday of November.
+        let starts =
+            nth_weekday(year, 3, Weekday::Sunday, 2).days() * DAY_MS + 2 * HOUR_MS - standard;
+        let ends = nth_weekday(year, 11, Weekday::Sunday, 1).days() * DAY_MS + HOUR_MS - standard;
+        if (starts..ends).contains(&ms) {
+            standard + HOUR_MS
+        } else {
+            standard
+        }
+    }
+
+    /// The local day of the instant `ms`.
+    pub fn day_of(self, ms: i64) -> Option<Date> {
+        Date::from_ms(ms + self.offset_ms_at(ms))
+    }
+
+    /// The instant the local day `d` begins.
+    pub fn day_start_ms(self, d: Date) -> i64 {
+        let guess = d.days() * DAY_MS - self.standard_ms();
+        d.days() * DAY_MS - self.offset_ms_at(guess)
+    }
+}
+
 /// Which days are business days: Monday to Friday, less observed federal
-/// holidays and any closures the agency adds.
+/// holidays and any closures the agency adds; and when, in the agency's
+/// local time, a day begins.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BusinessCalendar {
     closures: BTreeSet<Date>,
+    local: LocalTime,
 }
 
 impl BusinessCalendar {
-    /// Weekends and federal holidays only.
+    /// Weekends and federal holidays only, days in UTC.
     pub fn federal() -> BusinessCalendar {
         BusinessCalendar::default()
     }
@@ -341,7 +444,28 @@ impl BusinessCalendar {
     pub fn with_closures(closures: impl IntoIterator<Item = Date>) -> BusinessCalendar {
         BusinessCalendar {
             closures: closures.into_iter().collect(),
+            local: LocalTime::UTC,
         }
+    }
+
+    /// With days in the agency's local time.
+    pub fn in_local_time(mut self, local: LocalTime) -> BusinessCalendar {
+        self.local = local;
+        self
+    }
+
+    pub fn local_time(&self) -> LocalTime {
+        self.local
+    }
+
+    /// The agency's day at the instant `ms`.
+    pub fn day_of(&self, ms: i64) -> Option<Date> {
+        self.local.day_of(ms)
+    }
+
+    /// The instant the agency's day `d` begins.
+    pub fn day_start_ms(&self, d: Date) -> i64 {
+        self.local.day_start_ms(d)
     }
 
     pub fn is_business_day(&self, date: Date) -> bool {
@@ -418,6 +542,82 @@ pub fn nics_proceed_valid_through(checked_on: Date) -> Date {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_agency_day_begins_at_its_own_midnight_with_daylight_saving_time() {
+        let central = LocalTime::parse("US/Central").unwrap();
+        assert_eq!(LocalTime::parse("-06:00 dst"), Some(central));
+        assert_eq!(LocalTime::parse("UTC"), Some(LocalTime::UTC));
+        assert_eq!(
+            LocalTime::parse("+05:30").map(|l| l.standard_offset_minutes),
+            Some(330)
+        );
+        for bad in ["", "-6", "-06:00 summer", "06:00", "-15:00", "US/Nowhere"] {
+            assert_eq!(LocalTime::parse(bad), None, "{bad:?}");
+        }
+        let at = |s: &str| {
+            // `YYYY-MM-DDTHH:MM` UTC.
+            let (day, hm) = s.split_once('T').unwrap();
+            let (h, m) = hm.split_once(':').unwrap();
+            Date::parse(day).unwrap().days() * 86_400_000
+                + h.parse::<i64>().unwrap() * 3_600_000
+                + m.parse::<i64>().unwrap() * 60_000
+        };
+        // Winter: UTC-6. 2026-01-15 05:59 UTC is still the 14th in Chicago.
+        assert_eq!(
+            central.day_of(at("2026-01-15T05:59")),
+            Date::parse("2026-01-14").ok()
+        );
+        assert_eq!(
+            central.day_of(at("2026-01-15T06:00")),
+            Date::parse("2026-01-15").ok()
+        );
+        assert_eq!(
+            central.day_start_ms(Date::parse("2026-01-15").unwrap()),
+            at("2026-01-15T06:00")
+        );
+        // Summer: UTC-5.
+        assert_eq!(
+            central.day_start_ms(Date::parse("2026-07-04").unwrap()),
+            at("2026-07-04T05:00")
+        );
+        assert_eq!(
+            central.day_of(at("2026-07-04T04:59")),
+            Date::parse("2026-07-03").ok()
+        );
+        // 2026-03-08 (second Sunday of March) begins in standard time, the
+        // next day in daylight time; 2026-11-01 begins in daylight time.
+        assert_eq!(
+            central.day_start_ms(Date::parse("2026-03-08").unwrap()),
+            at("2026-03-08T06:00")
+        );
+        assert_eq!(
+            central.day_start_ms(Date::parse("2026-03-09").unwrap()),
+            at("2026-03-09T05:00")
+        );
+        assert_eq!(
+            central.day_start_ms(Date::parse("2026-11-01").unwrap()),
+            at("2026-11-01T05:00")
+        );
+        assert_eq!(
+            central.day_start_ms(Date::parse("2026-11-02").unwrap()),
+            at("2026-11-02T06:00")
+        );
+        // Arizona keeps standard time.
+        let arizona = LocalTime::parse("US/Arizona").unwrap();
+        assert_eq!(
+            arizona.day_start_ms(Date::parse("2026-07-04").unwrap()),
+            at("2026-07-04T07:00")
+        );
+        // Every day's start is that day, and an instant before it the day before.
+        let mut d = Date::parse("2026-01-01").unwrap();
+        for _ in 0..400 {
+            let start = central.day_start_ms(d);
+            assert_eq!(central.day_of(start), Some(d));
+            assert_eq!(central.day_of(start - 1), Some(d.add_days(-1)));
+            d = d.add_days(1);
+        }
+    }
+
     use super::*;
 
     fn d(s: &str) -> Date {

@@ -16,7 +16,7 @@ pub mod grpc;
 pub mod lint;
 pub mod types;
 
-pub use calendar::{BusinessCalendar, Date};
+pub use calendar::{BusinessCalendar, Date, LocalTime};
 pub use catalogue::{Catalogue, TypeSet};
 pub use error::Error;
 pub use federal::FederalProhibitor;

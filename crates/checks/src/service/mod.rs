@@ -267,6 +267,12 @@ impl Checks {
         self.with(|i| i.notice_secret = secret.to_owned())
     }
 
+    /// With the agency's business calendar and local time (for the day a
+    /// Delayed check lets an application go on).
+    pub fn with_calendar(self, calendar: BusinessCalendar) -> Checks {
+        self.with(|i| i.calendar = calendar)
+    }
+
     /// With how long a worker holds a check before another may take it
     /// (30 s by default).
     pub fn with_lease(self, lease: Duration) -> Checks {
@@ -512,7 +518,11 @@ impl Checks {
             .key
             .encrypt_text(&evidence_aad(ntn), &evidence.to_string());
         let delayed_until = (result.outcome == Outcome::Delayed).then(|| {
-            let today = plaza_permits::Date::from_ms(now).expect("a date after 1970");
+            let today = self
+                .inner
+                .calendar
+                .day_of(now)
+                .expect("a date in the calendar's years");
             self.inner
                 .calendar
                 .nics_delayed_transfer_from(today)

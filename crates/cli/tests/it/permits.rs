@@ -244,3 +244,26 @@ fn serve_refuses_to_start_on_a_refused_catalogue() {
     assert!(err.contains("permits.catalogue_dir"), "{err}");
     assert!(!out.contains("Plaza is running"), "{out}");
 }
+
+#[test]
+fn serve_refuses_a_time_zone_it_does_not_know() {
+    let dir = temp_dir("permits-serve-tz");
+    let (code, out, err) = run(
+        &[
+            "serve",
+            "--http",
+            "127.0.0.1:0",
+            "--grpc",
+            "127.0.0.1:0",
+            "--services",
+            "permits",
+        ],
+        &[
+            ("PLAZA_DATA_DIR", dir.join("data").display().to_string()),
+            ("PLAZA_PERMITS_TIME_ZONE", "Mars/Olympus".to_owned()),
+        ],
+    );
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("permits.time_zone"), "{err}");
+    assert!(err.contains("US/Central"), "{err}");
+}

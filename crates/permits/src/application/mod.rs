@@ -264,7 +264,10 @@ impl Applications {
     }
 
     fn today(&self, now_ms: i64) -> Result<Date, Error> {
-        Date::from_ms(now_ms).ok_or_else(|| Error::InvalidDate(now_ms.to_string()))
+        self.inner
+            .calendar
+            .day_of(now_ms)
+            .ok_or_else(|| Error::InvalidDate(now_ms.to_string()))
     }
 
     /// The keyed hash that finds a person's applications and permits.

@@ -20,7 +20,8 @@ use crate::types::{PermitType, Proof};
 /// Milliseconds in a day.
 pub const DAY_MS: i64 = 86_400_000;
 
-/// The first instant of a day (UTC), when a timer due that day fires.
+/// The first instant of a day in UTC (on a calendar in UTC, when a timer
+/// due that day fires; see [`BusinessCalendar::day_start_ms`]).
 pub fn day_start_ms(d: Date) -> i64 {
     d.days() * DAY_MS
 }
@@ -588,7 +589,7 @@ fn to_review(
         next.overdue = false;
         effects.push(Effect::Arm {
             kind: TimerKind::DecisionDeadline,
-            due_ms: day_start_ms(due.add_days(1)),
+            due_ms: cal.day_start_ms(due.add_days(1)),
         });
     }
 }
@@ -601,7 +602,13 @@ fn out_of_order(p: &Progress, event: &Event) -> Error {
     }
 }
 
-fn issue(next: &mut Progress, t: &PermitType, today: Date, effects: &mut Vec<Effect>) {
+fn issue(
+    next: &mut Progress,
+    t: &PermitType,
+    today: Date,
+    effects: &mut Vec<Effect>,
+    cal: &BusinessCalendar,
+) {
     let expires_on = t.validity.expires_on(today);
     next.state = State::Issued;
     next.issued_on = Some(today);
@@ -612,7 +619,7 @@ fn issue(next: &mut Progress, t: &PermitType, today: Date, effects: &mut Vec<Eff
     });
     effects.push(Effect::Arm {
         kind: TimerKind::PermitExpiry,
-        due_ms: day_start_ms(expires_on.add_days(1)),
+        due_ms: cal.day_start_ms(expires_on.add_days(1)),
     });
 }
 
@@ -636,7 +643,9 @@ pub fn transition_on(
     now_ms: i64,
 ) -> Result<Transition, Error> {
     use State as S;
-    let today = Date::from_ms(now_ms).ok_or_else(|| Error::InvalidDate(now_ms.to_string()))?;
+    let today = cal
+        .day_of(now_ms)
+        .ok_or_else(|| Error::InvalidDate(now_ms.to_string()))?;
     let mut next = p.clone();
     let mut effects = Vec::new();
     let note: String = match (p.state, event) {
@@ -647,7 +656,7 @@ pub fn transition_on(
             next.decision_due = Some(due);
             effects.push(Effect::Arm {
                 kind: TimerKind::DecisionDeadline,
-                due_ms: day_start_ms(due.add_days(1)),
+                due_ms: cal.day_start_ms(due.add_days(1)),
             });
             format!(
                 "Application received for {}; a decision is due by {due} ({}).",
@@ -727,9 +736,8 @@ pub fn transition_on(
                     effects.push(Effect::Cancel(TimerKind::DelayedExpired));
                     effects.push(Effect::Arm {
                         kind: TimerKind::CheckExpired,
-                        due_ms: day_start_ms(
-                            calendar::nics_proceed_valid_through(today).add_days(1),
-                        ),
+                        due_ms: cal
+                            .day_start_ms(calendar::nics_proceed_valid_through(today).add_days(1)),
                     });
                     next.state = after_check(&next, t);
                     format!("Background check: Proceed (NTN {}).", ntn.trim())
@@ -738,7 +746,7 @@ pub fn transition_on(
                     let from = cal.nics_delayed_transfer_from(today);
                     effects.push(Effect::Arm {
                         kind: TimerKind::DelayedExpired,
-                        due_ms: day_start_ms(from),
+                        due_ms: cal.day_start_ms(from),
                     });
                     next.state = S::CheckDelayed;
                     format!(
@@ -867,11 +875,11 @@ pub fn transition_on(
                 next.issue_from = Some(from);
                 effects.push(Effect::Arm {
                     kind: TimerKind::WaitingPeriod,
-                    due_ms: day_start_ms(from),
+                    due_ms: cal.day_start_ms(from),
                 });
                 format!("Approved. The permit is issued on {from}, after the waiting period.")
             } else {
-                issue(&mut next, t, today, &mut effects);
+                issue(&mut next, t, today, &mut effects, cal);
                 format!(
                     "Approved and issued; valid until {}.",
                     next.expires_on.map(|d| d.to_string()).unwrap_or_default()
@@ -884,7 +892,7 @@ pub fn transition_on(
             {
                 return Err(Error::WaitingPeriod(from.to_string()));
             }
-            issue(&mut next, t, today, &mut effects);
+            issue(&mut next, t, today, &mut effects, cal);
             format!(
                 "The waiting period ended; the permit is issued, valid until {}.",
                 next.expires_on.map(|d| d.to_string()).unwrap_or_default()
