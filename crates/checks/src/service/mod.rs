@@ -51,11 +51,18 @@ pub const SERVICE: &str = "checks";
 /// The event the permits service asks for a check with.
 pub const CHECK_REQUESTED: &str = "permits.CheckRequested";
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "checks",
-    sql: include_str!("../../migrations/0001_checks.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "checks",
+        sql: include_str!("../../migrations/0001_checks.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "work_indexes",
+        sql: include_str!("../../migrations/0002_work_indexes.sql"),
+    },
+];
 
 /// Opens the service's database and applies pending migrations.
 pub async fn open_db(target: &StorageTarget) -> Result<Db, plaza_kernel::Error> {
@@ -376,10 +383,10 @@ impl Checks {
             let free = self.inner.slots.available_permits();
             if free > 0 {
                 let now = self.now();
-                for ntn in store::claimable(&self.inner.db, now, free as i64).await? {
-                    if !store::claim(&self.inner.db, &ntn, now, self.inner.lease_ms).await? {
-                        continue;
-                    }
+                let candidates = store::claimable(&self.inner.db, now, free as i64).await?;
+                let claimed =
+                    store::claim_all(&self.inner.db, &candidates, now, self.inner.lease_ms).await?;
+                for ntn in claimed {
                     let Ok(slot) = self.inner.slots.clone().acquire_owned().await else {
                         break;
                     };

@@ -139,13 +139,45 @@ pub async fn lock(tx: &mut Tx, db: &Db, ntn: &str) -> Result<Option<Stored>, Err
 /// Pending checks no worker holds, oldest first.
 pub async fn claimable(db: &Db, now_ms: i64, limit: i64) -> Result<Vec<String>, Error> {
     let rows = sqlx::query(
-        "SELECT ntn FROM checks WHERE status = 'pending' AND lease_until_ms < $1 ORDER BY created_ms LIMIT $2",
+        "SELECT ntn FROM checks WHERE status = 'pending' AND lease_until_ms < $1 ORDER BY status, created_ms LIMIT $2",
     )
     .bind(now_ms)
     .bind(limit)
     .fetch_all(db.reader())
     .await?;
     rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+}
+
+/// Takes for `lease_ms` those of the pending checks `ntns` that no other
+/// worker has meanwhile, in one transaction: the ones taken.
+pub async fn claim_all(
+    db: &Db,
+    ntns: &[String],
+    now_ms: i64,
+    lease_ms: i64,
+) -> Result<Vec<String>, Error> {
+    if ntns.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut taken = Vec::with_capacity(ntns.len());
+    let mut tx = db.begin().await?;
+    for ntn in ntns {
+        let n = sqlx::query(
+            "UPDATE checks SET lease_until_ms = $1, attempts = attempts + 1, updated_ms = $2
+             WHERE ntn = $3 AND status = 'pending' AND lease_until_ms < $2",
+        )
+        .bind(now_ms + lease_ms)
+        .bind(now_ms)
+        .bind(ntn)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 1 {
+            taken.push(ntn.clone());
+        }
+    }
+    db.commit(tx).await?;
+    Ok(taken)
 }
 
 /// Takes a pending check for `lease_ms`; false when another worker has it.
@@ -242,7 +274,7 @@ pub async fn resolve(
 /// Answers still to be told, due now.
 pub async fn to_notify(db: &Db, now_ms: i64, limit: i64) -> Result<Vec<Stored>, Error> {
     let q = format!(
-        "SELECT {COLUMNS} FROM checks WHERE notify IS NOT NULL AND notify_after_ms <= $1 ORDER BY updated_ms LIMIT $2"
+        "SELECT {COLUMNS} FROM checks WHERE notify IS NOT NULL AND notify_after_ms <= $1 ORDER BY notify_after_ms LIMIT $2"
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(q))
         .bind(now_ms)
