@@ -81,4 +81,24 @@ impl VaultService for GrpcVault {
             value: value.to_string(),
         }))
     }
+
+    async fn detokenise_many(
+        &self,
+        req: Request<pb::DetokeniseManyRequest>,
+    ) -> Result<Response<pb::DetokeniseManyResponse>, Status> {
+        let caller = self.seal.caller(&req)?;
+        let r = req.into_inner();
+        let values = self
+            .vault
+            .detokenise_many_as(&caller, &r.tokens, &r.purpose)
+            .await
+            .map_err(status)?
+            .into_iter()
+            .map(|(kind, value)| pb::DetokeniseResponse {
+                kind: kind.as_str().to_owned(),
+                value: value.to_string(),
+            })
+            .collect();
+        Ok(Response::new(pb::DetokeniseManyResponse { values }))
+    }
 }

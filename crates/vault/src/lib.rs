@@ -13,7 +13,7 @@ use plaza_kernel::migrate::{self, Migration};
 
 pub use error::Error;
 pub use keys::{FileKeyring, KeyManager};
-pub use vault::{Access, Kind, Rewrap, Vault};
+pub use vault::{Access, Kind, MAX_BATCH, Rewrap, Vault};
 
 pub const SERVICE: &str = "vault";
 

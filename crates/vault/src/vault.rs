@@ -170,6 +170,9 @@ pub struct Access<'a> {
     pub purpose: &'a str,
 }
 
+/// The most tokens [`Vault::detokenise_many_as`] reads at once.
+pub const MAX_BATCH: usize = 16;
+
 /// The vault.
 #[derive(Clone)]
 pub struct Vault {
@@ -401,6 +404,85 @@ impl Vault {
         Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
 
+    /// [`Vault::detokenise_as`] for several tokens at once (at most
+    /// [`MAX_BATCH`]): each is decided by the policies and audited as if
+    /// read alone, in one transaction. One refusal refuses them all (and
+    /// is audited); an unknown token refuses them all.
+    pub async fn detokenise_many_as(
+        &self,
+        caller: &Caller,
+        tokens: &[String],
+        purpose: &str,
+    ) -> Result<Vec<(Kind, Zeroizing<String>)>, Error> {
+        if purpose.trim().len() < 3 {
+            return Err(Error::PurposeRequired);
+        }
+        if tokens.is_empty() || tokens.len() > MAX_BATCH {
+            return Err(Error::Invalid {
+                kind: "tokens",
+                reason: format!("1 to {MAX_BATCH} tokens"),
+            });
+        }
+        let actor = caller.actor();
+        let now = self.clock.now_ms();
+        let refused: Vec<&String> = tokens
+            .iter()
+            .filter(|t| {
+                !self.policies.is_permitted(
+                    caller,
+                    "vault.detokenize",
+                    &Resource::new("VaultRecord", t),
+                    &[("purpose", purpose)],
+                )
+            })
+            .collect();
+        if !refused.is_empty() {
+            let mut tx = self.db.begin().await?;
+            for token in &refused {
+                plaza_audit::trail::record(
+                    &mut tx,
+                    crate::SERVICE,
+                    now,
+                    plaza_audit::trail::Record {
+                        actor: &actor,
+                        action: "vault.detokenise",
+                        resource: "vault",
+                        subject: Some(token),
+                        purpose,
+                        outcome: "denied",
+                    },
+                )
+                .await?;
+            }
+            self.db.commit(tx).await?;
+            return Err(Error::Denied(plaza_policy::denied(caller)));
+        }
+        let mut values = Vec::with_capacity(tokens.len());
+        for token in tokens {
+            values.push(self.open_value(token).await?);
+        }
+        // Audited before they are returned: no trail, no value.
+        let mut tx = self.db.begin().await?;
+        for (token, (kind, _)) in tokens.iter().zip(&values) {
+            plaza_audit::trail::record(
+                &mut tx,
+                crate::SERVICE,
+                now,
+                plaza_audit::trail::Record {
+                    actor: &actor,
+                    action: "vault.detokenise",
+                    resource: &format!("vault/{}", kind.as_str()),
+                    subject: Some(token),
+                    purpose,
+                    outcome: "ok",
+                },
+            )
+            .await?;
+        }
+        self.db.commit(tx).await?;
+        Ok(values)
+    }
+
     /// The value behind `token`. Needs a stated purpose; the access is
     /// written to the audit trail before the value is returned.
     pub async fn detokenise(
@@ -411,6 +493,30 @@ impl Vault {
         if access.purpose.trim().len() < 3 {
             return Err(Error::PurposeRequired);
         }
+        let (kind, text) = self.open_value(token).await?;
+        // Audited before it is returned: no trail, no value.
+        let mut tx = self.db.begin().await?;
+        plaza_audit::trail::record(
+            &mut tx,
+            crate::SERVICE,
+            self.clock.now_ms(),
+            plaza_audit::trail::Record {
+                actor: access.actor,
+                action: "vault.detokenise",
+                resource: &format!("vault/{}", kind.as_str()),
+                subject: Some(token),
+                purpose: access.purpose,
+                outcome: "ok",
+            },
+        )
+        .await?;
+        self.db.commit(tx).await?;
+        Ok(text)
+    }
+
+    /// Opens the value behind `token` (no policy, no audit: the callers
+    /// above do both).
+    async fn open_value(&self, token: &str) -> Result<(Kind, Zeroizing<String>), Error> {
         let row = sqlx::query("SELECT kind, nonce, ciphertext, dek_nonce, wrapped_dek, kek_id, blind_index FROM vault_records WHERE token = $1")
             .bind(token)
             .fetch_optional(self.db.reader())
@@ -438,26 +544,9 @@ impl Vault {
             &row.try_get::<Vec<u8>, _>(2)?,
             &value_aad(token, kind, &row.try_get::<String, _>(6)?),
         )?;
-        // Audited before it is returned: no trail, no value.
-        let mut tx = self.db.begin().await?;
-        plaza_audit::trail::record(
-            &mut tx,
-            crate::SERVICE,
-            self.clock.now_ms(),
-            plaza_audit::trail::Record {
-                actor: access.actor,
-                action: "vault.detokenise",
-                resource: &format!("vault/{}", kind.as_str()),
-                subject: Some(token),
-                purpose: access.purpose,
-                outcome: "ok",
-            },
-        )
-        .await?;
-        self.db.commit(tx).await?;
         let text = String::from_utf8(value.to_vec())
             .map_err(|_| Error::Crypto("value is not UTF-8".into()))?;
-        Ok(Zeroizing::new(text))
+        Ok((kind, Zeroizing::new(text)))
     }
 
     /// Re-wraps up to `batch` data keys not under the current KEK, taking

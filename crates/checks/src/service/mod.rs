@@ -410,32 +410,32 @@ impl Checks {
     /// The identifiers behind the tokens, read from the vault for the
     /// purpose of a background check (the vault audits each read).
     async fn subject(&self, t: &SubjectTokens) -> Result<Option<Subject>, Error> {
-        let detokenise = |token: &str| {
-            let mut vault = self.inner.peers.vault.clone();
-            let req = vpb::DetokeniseRequest {
-                token: token.to_owned(),
-                purpose: PURPOSE.to_owned(),
-            };
-            async move { vault.detokenise(req).await.map(|r| r.into_inner().value) }
+        let mut vault = self.inner.peers.vault.clone();
+        let req = vpb::DetokeniseManyRequest {
+            tokens: vec![
+                t.given_name.clone(),
+                t.family_name.clone(),
+                t.birth_date.clone(),
+            ],
+            purpose: PURPOSE.to_owned(),
         };
         let answer = self
             .inner
             .peers
-            .as_service(async {
-                tokio::try_join!(
-                    detokenise(&t.given_name),
-                    detokenise(&t.family_name),
-                    detokenise(&t.birth_date),
-                )
-            })
-            .await;
+            .as_service(async move { vault.detokenise_many(req).await })
+            .await
+            .map(|r| r.into_inner().values);
         match answer {
-            Ok((first, last, dob)) => Ok(Some(Subject {
-                first: Some(first),
-                last: Some(last),
-                dob: parse_day(&dob),
+            Ok(values) if values.len() == 3 => Ok(Some(Subject {
+                first: Some(values[0].value.clone()),
+                last: Some(values[1].value.clone()),
+                dob: parse_day(&values[2].value),
                 ..Default::default()
             })),
+            Ok(values) => Err(Error::Peer(format!(
+                "vault: {} values for 3 tokens",
+                values.len()
+            ))),
             Err(s)
                 if matches!(
                     s.code(),

@@ -502,3 +502,68 @@ async fn over_grpc_reading_a_value_needs_a_permit_and_a_purpose_and_every_attemp
     assert_eq!(alerts.len(), 2);
     assert!(alerts.iter().all(|a| a.rule == "detokenise_denied"));
 }
+
+#[tokio::test]
+async fn several_values_read_at_once_are_each_decided_and_audited() {
+    use plaza_kernel::auth::{Caller, Role};
+    let v = vault(&sqlite_target(), &temp_dir("vault").join("keyring")).await;
+    let given = v.tokenise(Kind::Name, "Ann").await.unwrap();
+    let family = v.tokenise(Kind::Name, "Roe").await.unwrap();
+    let born = v.tokenise(Kind::BirthDate, "1980-05-17").await.unwrap();
+    let tokens = vec![given.clone(), family.clone(), born.clone()];
+    let checks = Caller::service("checks");
+    let values = v
+        .detokenise_many_as(&checks, &tokens, "background_check")
+        .await
+        .unwrap();
+    let plain: Vec<&str> = values.iter().map(|(_, v)| v.as_str()).collect();
+    assert_eq!(plain, ["ANN", "ROE", "1980-05-17"]);
+    assert_eq!(values[2].0, Kind::BirthDate);
+    let audited = |outcome: &'static str| {
+        let db = v.db().clone();
+        async move {
+            let rows =
+                sqlx::query("SELECT payload FROM outbox WHERE event_type = 'vault.AuditRecorded'")
+                    .fetch_all(db.reader())
+                    .await
+                    .unwrap();
+            rows.iter()
+                .map(|r| String::from_utf8_lossy(&r.get::<Vec<u8>, _>(0)).into_owned())
+                .filter(|t| t.contains(outcome))
+                .count()
+        }
+    };
+    assert_eq!(audited("background_check").await, 3, "one record per value");
+    // Another purpose is refused for all, and each refusal is audited.
+    assert!(matches!(
+        v.detokenise_many_as(&checks, &tokens, "curiosity").await,
+        Err(plaza_vault::Error::Denied(_))
+    ));
+    assert_eq!(audited("denied").await, 3);
+    // A clerk may not read for a background check either.
+    let clerk = Caller {
+        subject: "clerk-1".into(),
+        issuer: "https://idp.example".into(),
+        roles: vec![Role::Clerk],
+        jurisdiction: Some("IL".into()),
+    };
+    assert!(
+        v.detokenise_many_as(&clerk, &tokens, "background_check")
+            .await
+            .is_err()
+    );
+    // An unknown token refuses the lot, and so do too many.
+    let mut unknown = tokens.clone();
+    unknown.push("tok_nope".into());
+    assert!(
+        v.detokenise_many_as(&checks, &unknown, "background_check")
+            .await
+            .is_err()
+    );
+    let many = vec![given; plaza_vault::MAX_BATCH + 1];
+    assert!(
+        v.detokenise_many_as(&checks, &many, "background_check")
+            .await
+            .is_err()
+    );
+}
