@@ -319,12 +319,85 @@ impl AuditLog {
         self.append_inner(Some((consumer, event_id)), events).await
     }
 
+    /// Appends the audit events of several bus events at once, each
+    /// recorded in the consumer's inbox, in one transaction: those
+    /// delivered before are skipped. Answers, per item, whether it was
+    /// appended now.
+    pub async fn append_delivered_batch(
+        &self,
+        consumer: &str,
+        items: &[(&str, AuditEvent)],
+    ) -> Result<Vec<bool>, Error> {
+        let mut frontier = self.frontier.lock().await;
+        let mut tx = self.db.begin().await?;
+        let mut fresh = Vec::with_capacity(items.len());
+        let mut appended = Vec::with_capacity(items.len());
+        for (event_id, ev) in items {
+            let new = self.record_delivery(&mut tx, consumer, event_id).await?;
+            if new {
+                fresh.push(ev);
+            }
+            appended.push(new);
+        }
+        if fresh.is_empty() {
+            tx.commit().await?;
+            return Ok(appended);
+        }
+        let next = self.write(&mut tx, &frontier, &fresh).await?;
+        tx.commit().await?;
+        *frontier = next;
+        Ok(appended)
+    }
+
     async fn append_inner(
         &self,
         delivered: Option<(&str, &str)>,
         events: &[AuditEvent],
     ) -> Result<Option<u64>, Error> {
         let mut frontier = self.frontier.lock().await;
+        let first = frontier.size;
+        let mut tx = self.db.begin().await?;
+        if let Some((consumer, event_id)) = delivered
+            && !self.record_delivery(&mut tx, consumer, event_id).await?
+        {
+            return Ok(None);
+        }
+        let events: Vec<&AuditEvent> = events.iter().collect();
+        let next = self.write(&mut tx, &frontier, &events).await?;
+        tx.commit().await?;
+        *frontier = next;
+        Ok(Some(first))
+    }
+
+    /// Records bus event `event_id` in the consumer's inbox: false when it
+    /// was delivered before.
+    async fn record_delivery(
+        &self,
+        tx: &mut Tx,
+        consumer: &str,
+        event_id: &str,
+    ) -> Result<bool, Error> {
+        let fresh = sqlx::query(
+            "INSERT INTO inbox (consumer, event_id, processed_at_ms) VALUES ($1, $2, $3)
+             ON CONFLICT (consumer, event_id) DO NOTHING",
+        )
+        .bind(consumer)
+        .bind(event_id)
+        .bind(self.clock.now_ms())
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        Ok(fresh == 1)
+    }
+
+    /// Writes `events` after the tree `frontier` describes, in `tx`: the
+    /// tree after them, to install once `tx` commits.
+    async fn write(
+        &self,
+        tx: &mut Tx,
+        frontier: &Frontier,
+        events: &[&AuditEvent],
+    ) -> Result<Frontier, Error> {
         let first = frontier.size;
         let mut next = frontier.clone();
         let mut completed = Vec::new();
@@ -336,26 +409,10 @@ impl AuditLog {
             next.push(leaf, &mut completed);
             rows.push((entry, leaf, prev, ev.at_ms));
         }
-        let mut tx = self.db.begin().await?;
-        if let Some((consumer, event_id)) = delivered {
-            let fresh = sqlx::query(
-                "INSERT INTO inbox (consumer, event_id, processed_at_ms) VALUES ($1, $2, $3)
-                 ON CONFLICT (consumer, event_id) DO NOTHING",
-            )
-            .bind(consumer)
-            .bind(event_id)
-            .bind(self.clock.now_ms())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if fresh == 0 {
-                return Ok(None);
-            }
-        }
         // One writer: if another process appended, this one's view of the
         // tree is stale and appending would corrupt it.
         let max: Option<i64> = sqlx::query("SELECT MAX(seq) FROM audit_log")
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut **tx)
             .await?
             .try_get(0)?;
         if max.map(|m| m + 1).unwrap_or(0) != first as i64 {
@@ -365,18 +422,16 @@ impl AuditLog {
                 max.map(|m| m + 1).unwrap_or(0)
             )));
         }
-        insert_rows(&mut tx, first, rows).await?;
+        insert_rows(tx, first, rows).await?;
         for (p, h) in completed {
             sqlx::query("INSERT INTO audit_nodes (level, idx, hash) VALUES ($1, $2, $3)")
                 .bind(p.level as i64)
                 .bind(p.index as i64)
                 .bind(h.to_vec())
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
         }
-        tx.commit().await?;
-        *frontier = next;
-        Ok(Some(first))
+        Ok(next)
     }
 
     /// The current size and root.

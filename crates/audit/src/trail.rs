@@ -105,20 +105,33 @@ struct Append {
 #[async_trait]
 impl Handler for Append {
     async fn handle(&self, ev: &Envelope) -> Result<(), HandlerError> {
-        let e = pb::AuditEvent::decode(ev.payload.as_ref())?;
-        let event = AuditEvent::from(e);
+        self.handle_batch(&[ev]).await
+    }
+
+    /// The events a relay published together are appended in one
+    /// transaction (each recorded in the inbox, so a redelivery appends
+    /// nothing).
+    async fn handle_batch(&self, evs: &[&Envelope]) -> Result<(), HandlerError> {
+        let mut items = Vec::with_capacity(evs.len());
+        for ev in evs {
+            let e = pb::AuditEvent::decode(ev.payload.as_ref())?;
+            items.push((ev.id.as_str(), AuditEvent::from(e)));
+        }
         let appended = self
             .log
-            .append_delivered(&self.consumer, &ev.id, std::slice::from_ref(&event))
+            .append_delivered_batch(&self.consumer, &items)
             .await?;
         // Rules see each event once: a redelivery appends nothing.
-        if appended.is_some()
-            && let Some(detector) = &self.detector
-        {
-            for alert in detector.observe(&event) {
-                self.log.append(&[alert.to_event()]).await?;
-                if let Some(hook) = &self.webhook {
-                    hook.send(&alert);
+        if let Some(detector) = &self.detector {
+            for ((_, event), new) in items.iter().zip(appended) {
+                if !new {
+                    continue;
+                }
+                for alert in detector.observe(event) {
+                    self.log.append(&[alert.to_event()]).await?;
+                    if let Some(hook) = &self.webhook {
+                        hook.send(&alert);
+                    }
                 }
             }
         }

@@ -84,6 +84,16 @@ pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
 #[async_trait]
 pub trait Handler: Send + Sync {
     async fn handle(&self, ev: &Envelope) -> Result<(), HandlerError>;
+
+    /// Applies events published together, in order: by default one by one;
+    /// a handler that can apply them at once (in one transaction) does.
+    /// On an error any of them may be delivered again.
+    async fn handle_batch(&self, evs: &[&Envelope]) -> Result<(), HandlerError> {
+        for ev in evs {
+            self.handle(ev).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Where events go and where consumers get them.
@@ -128,17 +138,32 @@ impl InProcessBus {
 impl Bus for InProcessBus {
     async fn publish(&self, batch: &[Envelope]) -> Result<usize, Error> {
         let subs = self.subscribers.read().await;
-        for (n, ev) in batch.iter().enumerate() {
-            for (consumer, filter, handler) in subs.iter() {
-                if filter.matches(ev)
-                    && let Err(e) = handler.handle(ev).await
-                {
-                    tracing::warn!(consumer, event_id = %ev.id, error = %e, "consumer failed; event will be redelivered");
-                    return Ok(n);
+        // Each subscriber gets its events of the batch together, in order.
+        // When one fails, the batch counts as delivered up to that
+        // subscriber's first event of it; from there everything is
+        // delivered again (to every subscriber: handlers are idempotent).
+        let mut delivered = batch.len();
+        for (consumer, filter, handler) in subs.iter() {
+            let (first, mine): (Option<usize>, Vec<&Envelope>) = {
+                let mut first = None;
+                let mut mine = Vec::new();
+                for (n, ev) in batch.iter().enumerate() {
+                    if filter.matches(ev) {
+                        first.get_or_insert(n);
+                        mine.push(ev);
+                    }
                 }
+                (first, mine)
+            };
+            let Some(first) = first else {
+                continue;
+            };
+            if let Err(e) = handler.handle_batch(&mine).await {
+                tracing::warn!(consumer, event_id = %mine[0].id, events = mine.len(), error = %e, "consumer failed; its events will be redelivered");
+                delivered = delivered.min(first);
             }
         }
-        Ok(batch.len())
+        Ok(delivered)
     }
 
     async fn subscribe(

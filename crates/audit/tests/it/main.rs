@@ -383,3 +383,41 @@ async fn a_persons_entries_are_found_before_and_after_the_subject_index_catches_
         .unwrap();
     assert_eq!(other.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [10]);
 }
+
+#[tokio::test]
+async fn events_delivered_together_are_appended_once_each_in_one_tree() {
+    let log = log_with(&sqlite_target(), 10, &[]).await;
+    let items: Vec<(String, AuditEvent)> =
+        (10..20).map(|i| (format!("ev-{i}"), event(i))).collect();
+    let borrowed: Vec<(&str, AuditEvent)> = items
+        .iter()
+        .map(|(id, e)| (id.as_str(), e.clone()))
+        .collect();
+    let appended = log
+        .append_delivered_batch("audit-from-offices", &borrowed[..6])
+        .await
+        .unwrap();
+    assert_eq!(appended, vec![true; 6]);
+    // Redelivered with the rest (and one twice in the same batch): only the
+    // new ones are appended.
+    let mut again = borrowed.clone();
+    again.push(borrowed[7].clone());
+    let appended = log
+        .append_delivered_batch("audit-from-offices", &again)
+        .await
+        .unwrap();
+    assert_eq!(
+        appended,
+        [vec![false; 6], vec![true; 4], vec![false]].concat()
+    );
+    assert_eq!(log.head().await.0, 20);
+    log.sign_head().await.unwrap();
+    let report = verify(log.db().reader(), &[log.signer().public()], &|_, _| {})
+        .await
+        .unwrap();
+    assert!(report.ok(), "{:?}", report.findings);
+    assert_eq!(report.entries, 20);
+    // The tree is the one appending them one by one builds.
+    let single = log_with(&sqlite_target(), 20, &[]).await;
+    assert_eq!(single.head().await.1, log.head().await.1);
+}

@@ -489,3 +489,99 @@ async fn nats_consumer_resumes_after_restart_without_replaying_applied_events() 
         .unwrap();
     assert_eq!((rows.get::<i64, _>(0), rows.get::<i64, _>(1)), (60, 60));
 }
+
+/// Counts what it was given, and fails every batch that holds an event
+/// whose aggregate is `fail_on`.
+struct Counting {
+    seen: std::sync::Mutex<Vec<String>>,
+    batches: std::sync::atomic::AtomicUsize,
+    fail_on: Option<String>,
+}
+
+#[async_trait]
+impl Handler for Counting {
+    async fn handle(&self, ev: &Envelope) -> Result<(), HandlerError> {
+        self.handle_batch(&[ev]).await
+    }
+
+    async fn handle_batch(&self, evs: &[&Envelope]) -> Result<(), HandlerError> {
+        self.batches
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if evs
+            .iter()
+            .any(|e| Some(&e.aggregate_id) == self.fail_on.as_ref())
+        {
+            return Err("refused".into());
+        }
+        self.seen
+            .lock()
+            .unwrap()
+            .extend(evs.iter().map(|e| e.id.clone()));
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_in_process_bus_hands_each_consumer_its_events_of_a_batch_together() {
+    let bus = InProcessBus::new();
+    let counting = |fail_on: Option<&str>| {
+        Arc::new(Counting {
+            seen: Default::default(),
+            batches: Default::default(),
+            fail_on: fail_on.map(str::to_owned),
+        })
+    };
+    let (all, odd, failing) = (counting(None), counting(None), counting(Some("a7")));
+    let never = Shutdown::never();
+    bus.subscribe(
+        "all",
+        EventFilter::service("world"),
+        Durability::Durable,
+        all.clone(),
+        never.clone(),
+    )
+    .await
+    .unwrap();
+    bus.subscribe(
+        "odd",
+        EventFilter::event("world.Odd"),
+        Durability::Durable,
+        odd.clone(),
+        never.clone(),
+    )
+    .await
+    .unwrap();
+    let batch: Vec<Envelope> = (0..10)
+        .map(|i| Envelope {
+            id: format!("e{i}"),
+            event_type: if i % 2 == 1 {
+                "world.Odd"
+            } else {
+                "world.Even"
+            }
+            .into(),
+            aggregate_type: "a".into(),
+            aggregate_id: format!("a{i}"),
+            payload: Default::default(),
+            correlation_id: String::new(),
+            occurred_at_ms: 0,
+        })
+        .collect();
+    assert_eq!(bus.publish(&batch).await.unwrap(), 10);
+    assert_eq!(all.batches.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(all.seen.lock().unwrap().len(), 10);
+    assert_eq!(*odd.seen.lock().unwrap(), ["e1", "e3", "e5", "e7", "e9"]);
+    // A consumer that fails: the batch counts as delivered up to that
+    // consumer's first event of it, to be published again from there.
+    bus.subscribe(
+        "failing",
+        EventFilter::event("world.Odd"),
+        Durability::Durable,
+        failing.clone(),
+        never,
+    )
+    .await
+    .unwrap();
+    assert_eq!(bus.publish(&batch).await.unwrap(), 1);
+    assert!(failing.seen.lock().unwrap().is_empty());
+}
