@@ -182,19 +182,9 @@ pub async fn claim_all(
 
 /// Takes a pending check for `lease_ms`; false when another worker has it.
 pub async fn claim(db: &Db, ntn: &str, now_ms: i64, lease_ms: i64) -> Result<bool, Error> {
-    let mut tx = db.begin().await?;
-    let n = sqlx::query(
-        "UPDATE checks SET lease_until_ms = $1, attempts = attempts + 1, updated_ms = $2
-         WHERE ntn = $3 AND status = 'pending' AND lease_until_ms < $2",
-    )
-    .bind(now_ms + lease_ms)
-    .bind(now_ms)
-    .bind(ntn)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    db.commit(tx).await?;
-    Ok(n == 1)
+    Ok(!claim_all(db, &[ntn.to_owned()], now_ms, lease_ms)
+        .await?
+        .is_empty())
 }
 
 /// The automated answer.
