@@ -275,56 +275,10 @@ impl Vault {
         token: &str,
         purpose: &str,
     ) -> Result<(Kind, Zeroizing<String>), Error> {
-        if purpose.trim().len() < 3 {
-            return Err(Error::PurposeRequired);
-        }
-        let actor = caller.actor();
-        let permitted = self.policies.require_with(
-            caller,
-            "vault.detokenize",
-            &Resource::new("VaultRecord", token),
-            &[("purpose", purpose)],
-        );
-        if let Err(denied) = permitted {
-            let mut tx = self.db.begin().await?;
-            plaza_audit::trail::record(
-                &mut tx,
-                crate::SERVICE,
-                self.clock.now_ms(),
-                plaza_audit::trail::Record {
-                    actor: &actor,
-                    action: "vault.detokenise",
-                    resource: "vault",
-                    subject: Some(token),
-                    purpose,
-                    outcome: "denied",
-                },
-            )
+        let mut values = self
+            .detokenise_many_as(caller, &[token.to_owned()], purpose)
             .await?;
-            self.db.commit(tx).await?;
-            return Err(Error::Denied(denied));
-        }
-        let kind = self.kind_of(token).await?;
-        let value = self
-            .detokenise(
-                token,
-                &Access {
-                    actor: &actor,
-                    purpose,
-                },
-            )
-            .await?;
-        Ok((kind, value))
-    }
-
-    async fn kind_of(&self, token: &str) -> Result<Kind, Error> {
-        let row = sqlx::query("SELECT kind FROM vault_records WHERE token = $1")
-            .bind(token)
-            .fetch_optional(self.db.reader())
-            .await?
-            .ok_or(Error::NoSuchToken)?;
-        let text: String = row.try_get(0)?;
-        Kind::parse(&text).ok_or_else(|| Error::Crypto(format!("stored kind {text}")))
+        Ok(values.remove(0))
     }
 
     pub fn db(&self) -> &Db {
@@ -425,18 +379,20 @@ impl Vault {
         }
         let actor = caller.actor();
         let now = self.clock.now_ms();
-        let refused: Vec<&String> = tokens
-            .iter()
-            .filter(|t| {
-                !self.policies.is_permitted(
-                    caller,
-                    "vault.detokenize",
-                    &Resource::new("VaultRecord", t),
-                    &[("purpose", purpose)],
-                )
-            })
-            .collect();
-        if !refused.is_empty() {
+        let mut refused = Vec::new();
+        let mut denied = None;
+        for t in tokens {
+            if let Err(e) = self.policies.require_with(
+                caller,
+                "vault.detokenize",
+                &Resource::new("VaultRecord", t),
+                &[("purpose", purpose)],
+            ) {
+                refused.push(t);
+                denied = Some(e);
+            }
+        }
+        if let Some(denied) = denied {
             let mut tx = self.db.begin().await?;
             for token in &refused {
                 plaza_audit::trail::record(
@@ -455,7 +411,7 @@ impl Vault {
                 .await?;
             }
             self.db.commit(tx).await?;
-            return Err(Error::Denied(plaza_policy::denied(caller)));
+            return Err(Error::Denied(denied));
         }
         let mut values = Vec::with_capacity(tokens.len());
         for token in tokens {

@@ -50,6 +50,16 @@ pub(crate) fn transport_error(e: &reqwest::Error) -> SourceError {
     }
 }
 
+/// Sends a search over HTTP: the answer's status and body.
+pub(crate) async fn exchange(
+    request: reqwest::RequestBuilder,
+) -> Result<(u16, bytes::Bytes), SourceError> {
+    let answer = request.send().await.map_err(|e| transport_error(&e))?;
+    let status = answer.status().as_u16();
+    let bytes = answer.bytes().await.map_err(|e| transport_error(&e))?;
+    Ok((status, bytes))
+}
+
 impl Source for JsonSource {
     fn id(&self) -> &str {
         &self.id
@@ -61,15 +71,8 @@ impl Source for JsonSource {
         ntn: &'a str,
     ) -> BoxFuture<'a, Result<Vec<SourceRecord>, SourceError>> {
         Box::pin(async move {
-            let answer = self
-                .http
-                .post(&self.url)
-                .json(&request_body(subject, ntn))
-                .send()
-                .await
-                .map_err(|e| transport_error(&e))?;
-            let status = answer.status().as_u16();
-            let bytes = answer.bytes().await.map_err(|e| transport_error(&e))?;
+            let request = self.http.post(&self.url).json(&request_body(subject, ntn));
+            let (status, bytes) = exchange(request).await?;
             parse_answer(&self.id, ntn, status, &bytes)
         })
     }

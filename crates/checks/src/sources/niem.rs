@@ -9,7 +9,7 @@ use super::{
     parse_day, parse_sex, sex_code, snake_case,
 };
 use crate::matching::Descriptors;
-use crate::sources::json::transport_error;
+use crate::sources::json::exchange;
 
 pub const RS: &str = "urn:plaza:sim:records:1";
 pub const NC: &str = "http://release.niem.gov/niem/niem-core/5.0/";
@@ -44,16 +44,13 @@ impl Source for NiemSource {
         ntn: &'a str,
     ) -> BoxFuture<'a, Result<Vec<SourceRecord>, SourceError>> {
         Box::pin(async move {
-            let answer = self
-                .http
-                .post(&self.url)
-                .header("content-type", "application/xml")
-                .body(request(subject, ntn))
-                .send()
-                .await
-                .map_err(|e| transport_error(&e))?;
-            let status = answer.status().as_u16();
-            let bytes = answer.bytes().await.map_err(|e| transport_error(&e))?;
+            let (status, bytes) = exchange(
+                self.http
+                    .post(&self.url)
+                    .header("content-type", "application/xml")
+                    .body(request(subject, ntn)),
+            )
+            .await?;
             parse_answer(&self.id, ntn, status, &bytes)
         })
     }
