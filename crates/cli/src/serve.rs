@@ -4,7 +4,8 @@
 //! its gRPC service on the process's gRPC endpoint, with health and
 //! reflection. The gateway reaches every service through its gRPC client,
 //! at the address configuration gives, or this process's own gRPC endpoint
-//! when the service is hosted here: splitting services apart is only
+//! when the service is hosted here (served in process, without a socket,
+//! unless mutual TLS is on): splitting services apart is only
 //! configuration.
 
 use std::process::ExitCode;
@@ -86,6 +87,16 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     };
     let http_addr = http_listener.as_ref().map(|l| l.local_addr()).transpose()?;
     let mut config = config;
+    // Calls between the services hosted here stay in the process (without
+    // TLS; with it, every call shows its caller's certificate over the wire).
+    let in_process = match (grpc_addr, &tls) {
+        (Some(addr), None) => {
+            let local = plaza_kernel::resilience::InProcess::pending(&format!("http://{addr}"));
+            config.client.in_process = Some(local.clone());
+            Some(local)
+        }
+        _ => None,
+    };
     if config.identity_issuer_derived
         && let Some(addr) = http_addr
     {
@@ -410,6 +421,37 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
                 .tls_config(tls.server())
                 .context("configuring TLS for gRPC")?;
         }
+        let mut routes = tonic::service::Routes::builder();
+        routes.add_service(health_service).add_service(reflection);
+        macro_rules! hosted {
+            ($($svc:expr),* $(,)?) => {$(
+                if let Some(svc) = $svc {
+                    routes.add_service(svc);
+                }
+            )*};
+        }
+        hosted!(
+            offices_service,
+            audit_service,
+            identity_service,
+            vault_service,
+            renewal_services.address.take(),
+            renewal_services.photo.take(),
+            renewal_services.payments.take(),
+            renewal_services.fulfillment.take(),
+            renewal_services.renewal.take(),
+            renewal_services.applications.take(),
+            permit_types,
+            permit_applications,
+            checks_service,
+        );
+        let routes = routes.routes().prepare();
+        if let Some(local) = &in_process {
+            local.serve(tower::Layer::layer(
+                &plaza_kernel::grpc::ServerLayer,
+                routes.clone(),
+            ));
+        }
         grpc_router = Some(
             builder
                 // With TLS, only the services ALLOW names may call a method.
@@ -418,21 +460,7 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
                 ))
                 .layer(plaza_kernel::grpc::ServerLayer)
                 .concurrency_limit_per_connection(1024)
-                .add_service(health_service)
-                .add_service(reflection)
-                .add_optional_service(offices_service)
-                .add_optional_service(audit_service)
-                .add_optional_service(identity_service)
-                .add_optional_service(vault_service)
-                .add_optional_service(renewal_services.address.take())
-                .add_optional_service(renewal_services.photo.take())
-                .add_optional_service(renewal_services.payments.take())
-                .add_optional_service(renewal_services.fulfillment.take())
-                .add_optional_service(renewal_services.renewal.take())
-                .add_optional_service(renewal_services.applications.take())
-                .add_optional_service(permit_types)
-                .add_optional_service(permit_applications)
-                .add_optional_service(checks_service),
+                .add_routes(routes),
         );
     }
 

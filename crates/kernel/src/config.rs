@@ -761,6 +761,7 @@ impl Config {
             max_in_flight: int("client.max_in_flight", 1, 100_000)? as usize,
             retries: 2,
             tls: None,
+            in_process: None,
         };
         let effective = specs
             .iter()

@@ -63,6 +63,8 @@ pub struct ClientPolicy {
     pub retries: u32,
     /// Mutual TLS to the services, when configured.
     pub tls: Option<crate::mtls::TlsFiles>,
+    /// The services this process hosts itself, called without a socket.
+    pub in_process: Option<InProcess>,
 }
 
 impl Default for ClientPolicy {
@@ -75,6 +77,7 @@ impl Default for ClientPolicy {
             max_in_flight: 512,
             retries: 2,
             tls: None,
+            in_process: None,
         }
     }
 }
@@ -279,6 +282,91 @@ where
     }
 }
 
+type LocalService = tower::util::BoxCloneSyncService<GrpcRequest, GrpcResponse, BoxError>;
+
+/// The gRPC services of this process, for its own clients. A call from one
+/// hosted service to another (or from the gateway) goes straight to the
+/// server's routes, through the same server layer as a call from outside,
+/// instead of through HTTP/2 over loopback TCP. Each call runs as a task of
+/// its own, as the network server runs each request: a caller that gives up
+/// does not cut the handler short.
+///
+/// Only without TLS: with mutual TLS every call proves its caller's name
+/// with a certificate, which an in-process call has none of.
+#[derive(Clone)]
+pub struct InProcess {
+    /// The process's own gRPC address (`http://host:port`): clients given
+    /// exactly this address are served in process.
+    url: String,
+    routes: Arc<tokio::sync::watch::Sender<Option<LocalService>>>,
+}
+
+impl std::fmt::Debug for InProcess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InProcess")
+            .field("url", &self.url)
+            .field("serving", &self.routes.borrow().is_some())
+            .finish()
+    }
+}
+
+impl InProcess {
+    /// The process's services at `url`, not yet serving: calls wait until
+    /// [`InProcess::serve`] is given the routes, as calls to a bound socket
+    /// wait for its server.
+    pub fn pending(url: &str) -> Self {
+        InProcess {
+            url: url.to_owned(),
+            routes: Arc::new(tokio::sync::watch::Sender::new(None)),
+        }
+    }
+
+    /// Serve calls with `routes` (the server's services with its layers).
+    pub fn serve<S>(&self, routes: S)
+    where
+        S: Service<GrpcRequest, Response = GrpcResponse> + Clone + Send + Sync + 'static,
+        S::Error: Into<BoxError>,
+        S::Future: Send + 'static,
+    {
+        let svc = ServiceBuilder::new().map_err(Into::into).service(routes);
+        self.routes.send_replace(Some(LocalService::new(svc)));
+    }
+
+    fn serves(&self, url: &str) -> bool {
+        self.url == url
+    }
+}
+
+impl Service<GrpcRequest> for InProcess {
+    type Response = GrpcResponse;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<GrpcResponse, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: GrpcRequest) -> Self::Future {
+        let ready = self.routes.borrow().clone();
+        let mut waiting = ready.is_none().then(|| self.routes.subscribe());
+        Box::pin(async move {
+            let svc = match (ready, waiting.as_mut()) {
+                (Some(svc), _) => svc,
+                (None, Some(rx)) => rx
+                    .wait_for(Option::is_some)
+                    .await
+                    .map_err(|_| -> BoxError { "the process is stopping".into() })?
+                    .clone()
+                    .ok_or_else(|| -> BoxError { "the process is stopping".into() })?,
+                (None, None) => return Err("the process is stopping".into()),
+            };
+            tokio::spawn(tower::ServiceExt::oneshot(svc, req))
+                .await
+                .map_err(|e| -> BoxError { format!("the handler failed: {e}").into() })?
+        })
+    }
+}
+
 /// A client channel to `downstream` at `url` (`http://host:port` or
 /// `https://…`), connecting lazily so a service that starts before its
 /// peers still starts. Returns the channel and its breaker.
@@ -287,6 +375,13 @@ pub fn channel(
     url: &str,
     policy: &ClientPolicy,
 ) -> Result<(ClientChannel, Breaker), Error> {
+    let breaker = Breaker::new(downstream, policy.failure_threshold, policy.open_for);
+    if let Some(local) = &policy.in_process
+        && policy.tls.is_none()
+        && local.serves(url)
+    {
+        return Ok((guarded(local.clone(), &breaker, policy), breaker));
+    }
     let url = match (&policy.tls, url.strip_prefix("http://")) {
         (Some(_), Some(rest)) => format!("https://{rest}"),
         _ => url.to_owned(),
@@ -304,9 +399,18 @@ pub fn channel(
         .http2_keep_alive_interval(Duration::from_secs(10))
         .keep_alive_timeout(Duration::from_secs(5));
     let channel: Channel = endpoint.connect_lazy();
-    let breaker = Breaker::new(downstream, policy.failure_threshold, policy.open_for);
+    Ok((guarded(channel, &breaker, policy), breaker))
+}
+
+/// `inner` behind the breaker, the timeout and the concurrency limit.
+fn guarded<S>(inner: S, breaker: &Breaker, policy: &ClientPolicy) -> ClientChannel
+where
+    S: Service<GrpcRequest, Response = GrpcResponse> + Clone + Send + Sync + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+{
     let guard = Guard {
-        inner: channel,
+        inner,
         breaker: breaker.clone(),
         timeout: policy.request_timeout,
     };
@@ -321,10 +425,7 @@ pub fn channel(
         .load_shed()
         .concurrency_limit(policy.max_in_flight)
         .service(guard);
-    Ok((
-        ClientChannel(tower::util::BoxCloneSyncService::new(svc)),
-        breaker,
-    ))
+    ClientChannel(tower::util::BoxCloneSyncService::new(svc))
 }
 
 /// Calls `f` and, for an idempotent call, retries it with jittered
@@ -368,6 +469,120 @@ pub fn backoff(attempt: u32, base: Duration, cap: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn request(path: &str) -> GrpcRequest {
+        http::Request::builder()
+            .uri(path)
+            .body(tonic::body::Body::empty())
+            .unwrap()
+    }
+
+    /// Answers every call after `delay`, counting the calls it finished.
+    fn slow_routes(
+        delay: Duration,
+        finished: Arc<std::sync::atomic::AtomicUsize>,
+    ) -> tower::util::BoxCloneSyncService<GrpcRequest, GrpcResponse, std::convert::Infallible> {
+        tower::util::BoxCloneSyncService::new(tower::service_fn(move |req: GrpcRequest| {
+            let finished = finished.clone();
+            async move {
+                tokio::time::sleep(delay).await;
+                finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut resp = http::Response::new(tonic::body::Body::empty());
+                resp.headers_mut().insert(
+                    "x-path",
+                    http::HeaderValue::from_str(req.uri().path()).unwrap(),
+                );
+                Ok(resp)
+            }
+        }))
+    }
+
+    fn local_policy(local: &InProcess, timeout: Duration) -> ClientPolicy {
+        ClientPolicy {
+            request_timeout: timeout,
+            in_process: Some(local.clone()),
+            ..ClientPolicy::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_call_to_this_process_is_served_in_process_once_the_routes_are_there() {
+        let local = InProcess::pending("http://127.0.0.1:9");
+        let finished = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        // Port 9 (discard) has no gRPC server: an answer can only come from
+        // the routes handed over below.
+        let (mut client, _) = channel(
+            "peer",
+            "http://127.0.0.1:9",
+            &local_policy(&local, Duration::from_secs(5)),
+        )
+        .unwrap();
+        let call = tokio::spawn(async move {
+            tower::ServiceExt::ready(&mut client)
+                .await
+                .unwrap()
+                .call(request("/plaza.test.v1.T/Ping"))
+                .await
+        });
+        tokio::task::yield_now().await;
+        assert!(!call.is_finished(), "the call waits for the routes");
+        local.serve(slow_routes(Duration::ZERO, finished.clone()));
+        let resp = call.await.unwrap().expect("served in process");
+        assert_eq!(resp.headers()["x-path"], "/plaza.test.v1.T/Ping");
+        assert_eq!(finished.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_caller_that_gives_up_does_not_cut_the_handler_short() {
+        let local = InProcess::pending("http://127.0.0.1:9");
+        let finished = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        local.serve(slow_routes(Duration::from_millis(200), finished.clone()));
+        let (mut client, breaker) = channel(
+            "peer",
+            "http://127.0.0.1:9",
+            &local_policy(&local, Duration::from_millis(20)),
+        )
+        .unwrap();
+        let err = tower::ServiceExt::ready(&mut client)
+            .await
+            .unwrap()
+            .call(request("/plaza.test.v1.T/Slow"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::DeadlineExceeded);
+        assert_eq!(finished.load(std::sync::atomic::Ordering::SeqCst), 0);
+        // The handler goes on as it would on a server, and finishes.
+        for _ in 0..100 {
+            if finished.load(std::sync::atomic::Ordering::SeqCst) == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(finished.load(std::sync::atomic::Ordering::SeqCst), 1);
+        drop(breaker);
+    }
+
+    #[tokio::test]
+    async fn another_address_goes_over_the_network() {
+        let local = InProcess::pending("http://127.0.0.1:9");
+        let finished = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        local.serve(slow_routes(Duration::ZERO, finished.clone()));
+        // Nothing listens on port 1: over the network the call fails.
+        let (mut client, _) = channel(
+            "peer",
+            "http://127.0.0.1:1",
+            &local_policy(&local, Duration::from_secs(2)),
+        )
+        .unwrap();
+        let err = tower::ServiceExt::ready(&mut client)
+            .await
+            .unwrap()
+            .call(request("/plaza.test.v1.T/Ping"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::Unavailable, "{err}");
+        assert_eq!(finished.load(std::sync::atomic::Ordering::SeqCst), 0);
+    }
 
     #[test]
     fn breaker_opens_after_threshold_and_probes_after_cooldown() {
