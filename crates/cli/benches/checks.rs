@@ -187,6 +187,7 @@ async fn main() {
         count("denied"),
     );
     db.close().await;
+    api.save_metrics().await;
     common::stop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }

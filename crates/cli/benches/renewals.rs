@@ -330,6 +330,7 @@ async fn main() {
         percentile(&lat, 0.99).as_secs_f64() * 1000.0,
         rss_kib(pid) / 1024
     );
+    api.save_metrics().await;
     common::stop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }

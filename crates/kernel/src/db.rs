@@ -181,18 +181,34 @@ impl Db {
         &self.read
     }
 
-    /// Starts a write transaction.
+    /// The write pool, for a single statement that is a transaction of its
+    /// own (the outbox relay's deletions).
+    pub(crate) fn writer(&self) -> &AnyPool {
+        &self.write
+    }
+
+    /// Starts a write transaction. How long it waited for the writer (on
+    /// SQLite, the one write connection) is the metric
+    /// `plaza_db_begin_wait_seconds`.
     pub async fn begin(&self) -> Result<Tx, Error> {
-        Ok(match self.dialect {
+        let asked = std::time::Instant::now();
+        let tx = match self.dialect {
             Dialect::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await?,
             Dialect::Postgres => self.write.begin().await?,
-        })
+        };
+        metrics::histogram!("plaza_db_begin_wait_seconds", "service" => self.service.clone())
+            .record(asked.elapsed().as_secs_f64());
+        Ok(tx)
     }
 
     /// Commits `tx` and wakes the outbox relay, which publishes any events
-    /// the transaction wrote.
+    /// the transaction wrote. The commit's own time is the metric
+    /// `plaza_db_commit_seconds`.
     pub async fn commit(&self, tx: Tx) -> Result<(), Error> {
+        let asked = std::time::Instant::now();
         tx.commit().await?;
+        metrics::histogram!("plaza_db_commit_seconds", "service" => self.service.clone())
+            .record(asked.elapsed().as_secs_f64());
         self.signal.notify();
         Ok(())
     }

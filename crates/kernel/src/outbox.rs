@@ -213,7 +213,11 @@ impl Relay {
     /// transaction that stays open while it is published and commits the
     /// deletion: a relay that dies lets go of its rows at once. On SQLite a
     /// write transaction cannot stay open that long (it would stop every
-    /// writer), so rows are claimed with a lease of their own instead.
+    /// writer), so rows are claimed with a lease of their own instead, when
+    /// the relay takes or renews its lease; while its lease is fresh no
+    /// other relay may publish, and the batch is read without a write. There
+    /// the deletion is one statement on the write connection, no
+    /// transaction around it.
     ///
     /// A pass that finds the outbox empty (most wake-ups: a commit without
     /// events) costs one read and no write, and the lease is renewed only
@@ -236,73 +240,90 @@ impl Relay {
         let now = now_ms();
         let until = now + self.cfg.lease.as_millis() as i64;
         let held_until = self.held_until.load(Ordering::Relaxed);
-        let waiting = sqlx::query("SELECT id FROM outbox LIMIT 1")
-            .fetch_optional(self.db.reader())
-            .await?
-            .is_some();
-        if !waiting {
+        let half = self.cfg.lease.as_millis() as i64 / 2;
+        let fresh = held_until - half > now;
+        let plain_read = fresh && self.db.dialect() == Dialect::Sqlite;
+        if !plain_read
+            && sqlx::query("SELECT id FROM outbox LIMIT 1")
+                .fetch_optional(self.db.reader())
+                .await?
+                .is_none()
+        {
             metrics::gauge!("plaza_outbox_lag_seconds", "service" => service).set(0.0);
             return Ok(Pass {
                 leader: held_until > now,
                 ..Pass::default()
             });
         }
-        let mut tx = self.db.begin().await?;
-        let half = self.cfg.lease.as_millis() as i64 / 2;
-        let leader = held_until - half > now
-            || sqlx::query(
-                "INSERT INTO relay_lease (name, holder, until_ms) VALUES ('outbox', $1, $2)
-                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until_ms = excluded.until_ms
-                 WHERE relay_lease.holder = excluded.holder OR relay_lease.until_ms < $3",
-            )
-            .bind(&self.cfg.instance)
-            .bind(until)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                == 1;
-        if !leader {
-            self.held_until.store(0, Ordering::Relaxed);
-            tx.commit().await?;
-            return Ok(Pass::default());
-        }
-        // Rows are claimed until the relay's lease ends, never beyond it: a
-        // relay that takes over after the lease must find every row this one
-        // claimed free again, or it would publish later events first.
-        let claim_until = if held_until - half <= now {
-            self.held_until.store(until, Ordering::Relaxed);
-            until
-        } else {
-            held_until
-        };
         const COLUMNS: &str = "id, event_id, event_type, aggregate_type, aggregate_id, payload, correlation_id, created_at_ms";
-        let (rows, open_tx) = match self.db.dialect() {
-            Dialect::Postgres => {
-                let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "SELECT {COLUMNS} FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"
-                )))
-                .bind(self.cfg.batch_size)
-                .fetch_all(&mut *tx)
-                .await?;
-                (rows, Some(tx))
-            }
-            Dialect::Sqlite => {
-                let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "UPDATE outbox SET claimed_by = $1, claimed_until_ms = $2, attempts = attempts + 1
-                     WHERE id IN (SELECT id FROM outbox
-                                  WHERE claimed_until_ms IS NULL OR claimed_until_ms < $3 OR claimed_by = $1
-                                  ORDER BY id LIMIT $4)
-                     RETURNING {COLUMNS}"
-                )))
+        let (rows, open_tx) = if plain_read {
+            // The lease is this relay's for at least half its length, and
+            // every claim another relay made ended with its lease, before
+            // this one began: no other relay publishes, so there is nothing
+            // to claim, and the batch is a plain read, without the writer.
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {COLUMNS} FROM outbox ORDER BY id LIMIT $1"
+            )))
+            .bind(self.cfg.batch_size)
+            .fetch_all(self.db.reader())
+            .await?;
+            (rows, None)
+        } else {
+            let mut tx = self.db.begin().await?;
+            let leader = fresh
+                || sqlx::query(
+                    "INSERT INTO relay_lease (name, holder, until_ms) VALUES ('outbox', $1, $2)
+                     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until_ms = excluded.until_ms
+                     WHERE relay_lease.holder = excluded.holder OR relay_lease.until_ms < $3",
+                )
                 .bind(&self.cfg.instance)
-                .bind(claim_until)
+                .bind(until)
                 .bind(now)
-                .bind(self.cfg.batch_size)
-                .fetch_all(&mut *tx)
-                .await?;
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+            if !leader {
+                self.held_until.store(0, Ordering::Relaxed);
                 tx.commit().await?;
-                (rows, None)
+                return Ok(Pass::default());
+            }
+            // Rows are claimed until the relay's lease ends, never beyond it: a
+            // relay that takes over after the lease must find every row this one
+            // claimed free again, or it would publish later events first.
+            let claim_until = if fresh {
+                held_until
+            } else {
+                self.held_until.store(until, Ordering::Relaxed);
+                until
+            };
+            match self.db.dialect() {
+                Dialect::Postgres => {
+                    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "SELECT {COLUMNS} FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"
+                    )))
+                    .bind(self.cfg.batch_size)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    (rows, Some(tx))
+                }
+                Dialect::Sqlite => {
+                    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "UPDATE outbox SET claimed_by = $1, claimed_until_ms = $2, attempts = attempts + 1
+                         WHERE id IN (SELECT id FROM outbox
+                                      WHERE claimed_until_ms IS NULL OR claimed_until_ms < $3 OR claimed_by = $1
+                                      ORDER BY id LIMIT $4)
+                         RETURNING {COLUMNS}"
+                    )))
+                    .bind(&self.cfg.instance)
+                    .bind(claim_until)
+                    .bind(now)
+                    .bind(self.cfg.batch_size)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    (rows, None)
+                }
             }
         };
         let mut batch: Vec<(i64, Envelope)> = rows
@@ -328,7 +349,7 @@ impl Relay {
             }
             metrics::gauge!("plaza_outbox_lag_seconds", "service" => service).set(0.0);
             return Ok(Pass {
-                leader,
+                leader: true,
                 ..Pass::default()
             });
         }
@@ -355,44 +376,62 @@ impl Relay {
                 .collect::<Vec<_>>()
                 .join(",")
         };
-        let mut tx = match open_tx {
-            Some(tx) => tx,
-            None => self.db.begin().await?,
-        };
-        if published > 0 {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
+        // On PostgreSQL the deletion commits the transaction that locked the
+        // batch. On SQLite each statement is a transaction of its own on the
+        // write connection: deleting what was published and releasing what
+        // was not are each whole, and either order of them is correct.
+        let delete = (published > 0).then(|| {
+            format!(
                 "DELETE FROM outbox WHERE id IN ({})",
                 ids(&batch[..published])
-            )))
-            .execute(&mut *tx)
-            .await?;
-        }
-        if published < batch.len() && self.db.dialect() == Dialect::Sqlite {
-            // Release the rest so the next pass takes them first, in order.
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "UPDATE outbox SET claimed_by = NULL, claimed_until_ms = NULL
+            )
+        });
+        let release =
+            (published < batch.len() && self.db.dialect() == Dialect::Sqlite).then(|| {
+                // Release the rest so the next pass takes them first, in order.
+                format!(
+                    "UPDATE outbox SET claimed_by = NULL, claimed_until_ms = NULL
                  WHERE claimed_by = $1 AND id IN ({})",
-                ids(&batch[published..])
-            )))
-            .bind(&self.cfg.instance)
-            .execute(&mut *tx)
-            .await?;
+                    ids(&batch[published..])
+                )
+            });
+        match open_tx {
+            Some(mut tx) => {
+                if let Some(sql) = delete {
+                    sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+            }
+            None => {
+                if let Some(sql) = delete {
+                    sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .execute(self.db.writer())
+                        .await?;
+                }
+                if let Some(sql) = release {
+                    sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(&self.cfg.instance)
+                        .execute(self.db.writer())
+                        .await?;
+                }
+            }
         }
         // The oldest event by id (the primary key), not MIN() over the table:
         // a scan of a large backlog on every pass would slow the relay down.
         let oldest: Option<i64> =
             sqlx::query("SELECT created_at_ms FROM outbox ORDER BY id LIMIT 1")
-                .fetch_optional(&mut *tx)
+                .fetch_optional(self.db.reader())
                 .await?
                 .map(|r| r.try_get(0))
                 .transpose()?;
-        tx.commit().await?;
         let lag = oldest
             .map(|t| (now_ms() - t).max(0) as f64 / 1000.0)
             .unwrap_or(0.0);
         metrics::gauge!("plaza_outbox_lag_seconds", "service" => service).set(lag);
         Ok(Pass {
-            leader,
+            leader: true,
             claimed: batch.len(),
             published,
         })

@@ -185,6 +185,25 @@ impl Api {
         }
     }
 
+    /// Saves the server's metrics to the file `PLAZA_BENCH_METRICS` names,
+    /// when it names one: per-method gRPC durations show where time went.
+    pub async fn save_metrics(&self) {
+        let Ok(path) = std::env::var("PLAZA_BENCH_METRICS") else {
+            return;
+        };
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        std::fs::write(&path, text).unwrap();
+        println!("metrics saved to {path}");
+    }
+
     /// POSTs, waiting and retrying while the server says busy.
     pub async fn post(&self, token: &str, path: &str, body: &Value) -> Value {
         let mut wait = Duration::from_millis(50);
