@@ -150,6 +150,13 @@ const KEYS: &[KeySpec] = &[
         fix: "host:port, e.g. 127.0.0.1:50051 (port 0 picks a free port)",
     },
     KeySpec {
+        key: "runtime.worker_threads",
+        env: "PLAZA_RUNTIME_WORKER_THREADS",
+        default: "0",
+        secret: false,
+        fix: "0 for three per CPU core, or a whole number of threads between 1 and 1024",
+    },
+    KeySpec {
         key: "log.format",
         env: "PLAZA_LOG_FORMAT",
         default: "text",
@@ -429,6 +436,8 @@ pub struct Config {
     /// Requests per second per signed-in caller; 0 = no limit.
     pub http_rate_limit_per_principal: u32,
     pub grpc_listen: SocketAddr,
+    /// Threads of the async runtime; 0 means three per CPU core.
+    pub runtime_worker_threads: u64,
     /// Where each service's gRPC endpoint is, when not hosted here.
     pub endpoints: BTreeMap<String, String>,
     pub log_format: LogFormat,
@@ -909,6 +918,7 @@ impl Config {
             http_rate_limit_per_principal: int("http.rate_limit_per_principal", 0, 1_000_000)?
                 as u32,
             grpc_listen,
+            runtime_worker_threads: int("runtime.worker_threads", 0, 1024)?,
             endpoints,
             log_format,
             log_level,
