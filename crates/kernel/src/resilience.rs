@@ -477,16 +477,19 @@ mod tests {
             .unwrap()
     }
 
-    /// Answers every call after `delay`, counting the calls it finished.
+    type Finished = tokio::sync::mpsc::UnboundedSender<()>;
+
+    /// Answers every call after `delay`, sending `()` for each call it
+    /// finished.
     fn slow_routes(
         delay: Duration,
-        finished: Arc<std::sync::atomic::AtomicUsize>,
+        finished: Finished,
     ) -> tower::util::BoxCloneSyncService<GrpcRequest, GrpcResponse, std::convert::Infallible> {
         tower::util::BoxCloneSyncService::new(tower::service_fn(move |req: GrpcRequest| {
             let finished = finished.clone();
             async move {
                 tokio::time::sleep(delay).await;
-                finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                finished.send(()).unwrap();
                 let mut resp = http::Response::new(tonic::body::Body::empty());
                 resp.headers_mut().insert(
                     "x-path",
@@ -508,7 +511,7 @@ mod tests {
     #[tokio::test]
     async fn a_call_to_this_process_is_served_in_process_once_the_routes_are_there() {
         let local = InProcess::pending("http://127.0.0.1:9");
-        let finished = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (finished, mut done) = tokio::sync::mpsc::unbounded_channel();
         // Port 9 (discard) has no gRPC server: an answer can only come from
         // the routes handed over below.
         let (mut client, _) = channel(
@@ -524,20 +527,24 @@ mod tests {
                 .call(request("/plaza.test.v1.T/Ping"))
                 .await
         });
-        tokio::task::yield_now().await;
+        for _ in 0..3 {
+            tokio::task::yield_now().await;
+        }
         assert!(!call.is_finished(), "the call waits for the routes");
-        local.serve(slow_routes(Duration::ZERO, finished.clone()));
+        local.serve(slow_routes(Duration::ZERO, finished));
         let resp = call.await.unwrap().expect("served in process");
         assert_eq!(resp.headers()["x-path"], "/plaza.test.v1.T/Ping");
-        assert_eq!(finished.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(done.try_recv(), Ok(()));
     }
 
-    #[tokio::test]
+    // Paused time: the timeout and the handler's work run on the test's
+    // clock, which moves on only when everything waits.
+    #[tokio::test(start_paused = true)]
     async fn a_caller_that_gives_up_does_not_cut_the_handler_short() {
         let local = InProcess::pending("http://127.0.0.1:9");
-        let finished = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        local.serve(slow_routes(Duration::from_millis(200), finished.clone()));
-        let (mut client, breaker) = channel(
+        let (finished, mut done) = tokio::sync::mpsc::unbounded_channel();
+        local.serve(slow_routes(Duration::from_millis(200), finished));
+        let (mut client, _) = channel(
             "peer",
             "http://127.0.0.1:9",
             &local_policy(&local, Duration::from_millis(20)),
@@ -550,23 +557,20 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.code(), tonic::Code::DeadlineExceeded);
-        assert_eq!(finished.load(std::sync::atomic::Ordering::SeqCst), 0);
+        assert!(
+            done.try_recv().is_err(),
+            "not finished when the caller gave up"
+        );
         // The handler goes on as it would on a server, and finishes.
-        for _ in 0..100 {
-            if finished.load(std::sync::atomic::Ordering::SeqCst) == 1 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        assert_eq!(finished.load(std::sync::atomic::Ordering::SeqCst), 1);
-        drop(breaker);
+        let finished = tokio::time::timeout(Duration::from_secs(5), done.recv()).await;
+        assert_eq!(finished, Ok(Some(())), "the handler was cut short");
     }
 
     #[tokio::test]
     async fn another_address_goes_over_the_network() {
         let local = InProcess::pending("http://127.0.0.1:9");
-        let finished = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        local.serve(slow_routes(Duration::ZERO, finished.clone()));
+        let (finished, mut done) = tokio::sync::mpsc::unbounded_channel();
+        local.serve(slow_routes(Duration::ZERO, finished));
         // Nothing listens on port 1: over the network the call fails.
         let (mut client, _) = channel(
             "peer",
@@ -581,7 +585,7 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.code(), tonic::Code::Unavailable, "{err}");
-        assert_eq!(finished.load(std::sync::atomic::Ordering::SeqCst), 0);
+        assert!(done.try_recv().is_err(), "the routes were not called");
     }
 
     #[test]
