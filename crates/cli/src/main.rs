@@ -612,7 +612,7 @@ async fn import_offices(config: &Config, file: &std::path::Path) -> anyhow::Resu
 /// waits behind every other runnable task, and every writer of that
 /// database waits with it. A few more threads than cores let the operating
 /// system run it sooner: measured on two cores, payment and saga 127/s with
-/// two threads, 161–163/s with six or sixteen, on less CPU per renewal.
+/// two threads, 159–170/s with six, on less CPU per renewal.
 fn worker_threads(configured: u64) -> usize {
     match configured {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()) * 3,

@@ -202,13 +202,9 @@ impl Db {
     }
 
     /// Commits `tx` and wakes the outbox relay, which publishes any events
-    /// the transaction wrote. The commit's own time is the metric
-    /// `plaza_db_commit_seconds`.
+    /// the transaction wrote.
     pub async fn commit(&self, tx: Tx) -> Result<(), Error> {
-        let asked = std::time::Instant::now();
         tx.commit().await?;
-        metrics::histogram!("plaza_db_commit_seconds", "service" => self.service.clone())
-            .record(asked.elapsed().as_secs_f64());
         self.signal.notify();
         Ok(())
     }

@@ -347,19 +347,15 @@ impl Service<GrpcRequest> for InProcess {
     }
 
     fn call(&mut self, req: GrpcRequest) -> Self::Future {
-        let ready = self.routes.borrow().clone();
-        let mut waiting = ready.is_none().then(|| self.routes.subscribe());
+        // Every clone holds the sender: the channel never closes under a
+        // caller, and a call before the routes are there waits for them.
+        let mut routes = self.routes.subscribe();
         Box::pin(async move {
-            let svc = match (ready, waiting.as_mut()) {
-                (Some(svc), _) => svc,
-                (None, Some(rx)) => rx
-                    .wait_for(Option::is_some)
-                    .await
-                    .map_err(|_| -> BoxError { "the process is stopping".into() })?
-                    .clone()
-                    .ok_or_else(|| -> BoxError { "the process is stopping".into() })?,
-                (None, None) => return Err("the process is stopping".into()),
-            };
+            let svc = routes
+                .wait_for(Option::is_some)
+                .await?
+                .clone()
+                .expect("waited for the routes");
             tokio::spawn(tower::ServiceExt::oneshot(svc, req))
                 .await
                 .map_err(|e| -> BoxError { format!("the handler failed: {e}").into() })?
@@ -500,12 +496,23 @@ mod tests {
         }))
     }
 
-    fn local_policy(local: &InProcess, timeout: Duration) -> ClientPolicy {
-        ClientPolicy {
+    /// One call to `url` through a client whose process hosts `local`.
+    async fn call_through(
+        local: &InProcess,
+        url: &str,
+        timeout: Duration,
+        path: &str,
+    ) -> Result<GrpcResponse, Status> {
+        let policy = ClientPolicy {
             request_timeout: timeout,
             in_process: Some(local.clone()),
             ..ClientPolicy::default()
-        }
+        };
+        let (mut client, _) = channel("peer", url, &policy).unwrap();
+        tower::ServiceExt::ready(&mut client)
+            .await?
+            .call(request(path))
+            .await
     }
 
     #[tokio::test]
@@ -514,18 +521,17 @@ mod tests {
         let (finished, mut done) = tokio::sync::mpsc::unbounded_channel();
         // Port 9 (discard) has no gRPC server: an answer can only come from
         // the routes handed over below.
-        let (mut client, _) = channel(
-            "peer",
-            "http://127.0.0.1:9",
-            &local_policy(&local, Duration::from_secs(5)),
-        )
-        .unwrap();
-        let call = tokio::spawn(async move {
-            tower::ServiceExt::ready(&mut client)
+        let call = tokio::spawn({
+            let local = local.clone();
+            async move {
+                call_through(
+                    &local,
+                    "http://127.0.0.1:9",
+                    Duration::from_secs(5),
+                    "/plaza.test.v1.T/Ping",
+                )
                 .await
-                .unwrap()
-                .call(request("/plaza.test.v1.T/Ping"))
-                .await
+            }
         });
         for _ in 0..3 {
             tokio::task::yield_now().await;
@@ -544,18 +550,14 @@ mod tests {
         let local = InProcess::pending("http://127.0.0.1:9");
         let (finished, mut done) = tokio::sync::mpsc::unbounded_channel();
         local.serve(slow_routes(Duration::from_millis(200), finished));
-        let (mut client, _) = channel(
-            "peer",
+        let err = call_through(
+            &local,
             "http://127.0.0.1:9",
-            &local_policy(&local, Duration::from_millis(20)),
+            Duration::from_millis(20),
+            "/plaza.test.v1.T/Slow",
         )
-        .unwrap();
-        let err = tower::ServiceExt::ready(&mut client)
-            .await
-            .unwrap()
-            .call(request("/plaza.test.v1.T/Slow"))
-            .await
-            .unwrap_err();
+        .await
+        .unwrap_err();
         assert_eq!(err.code(), tonic::Code::DeadlineExceeded);
         assert!(
             done.try_recv().is_err(),
@@ -572,18 +574,14 @@ mod tests {
         let (finished, mut done) = tokio::sync::mpsc::unbounded_channel();
         local.serve(slow_routes(Duration::ZERO, finished));
         // Nothing listens on port 1: over the network the call fails.
-        let (mut client, _) = channel(
-            "peer",
+        let err = call_through(
+            &local,
             "http://127.0.0.1:1",
-            &local_policy(&local, Duration::from_secs(2)),
+            Duration::from_secs(2),
+            "/plaza.test.v1.T/Ping",
         )
-        .unwrap();
-        let err = tower::ServiceExt::ready(&mut client)
-            .await
-            .unwrap()
-            .call(request("/plaza.test.v1.T/Ping"))
-            .await
-            .unwrap_err();
+        .await
+        .unwrap_err();
         assert_eq!(err.code(), tonic::Code::Unavailable, "{err}");
         assert!(done.try_recv().is_err(), "the routes were not called");
     }
