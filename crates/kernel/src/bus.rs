@@ -526,45 +526,63 @@ pub trait TxHandler: Send + Sync {
 }
 
 /// A consumer with an inbox: each event's effect happens at most once, however
-/// often the bus delivers it.
+/// often the bus delivers it. Each event's transaction runs on the
+/// database's writer thread ([`Db::on_writer`]).
 pub struct Inbox<H> {
     db: Db,
-    consumer: String,
-    handler: H,
+    consumer: Arc<str>,
+    handler: Arc<H>,
 }
 
-impl<H: TxHandler> Inbox<H> {
+impl<H: TxHandler + 'static> Inbox<H> {
     pub fn new(db: Db, consumer: &str, handler: H) -> Self {
         Inbox {
             db,
-            consumer: consumer.to_owned(),
-            handler,
+            consumer: consumer.into(),
+            handler: Arc::new(handler),
         }
     }
-}
 
-#[async_trait]
-impl<H: TxHandler> Handler for Inbox<H> {
-    async fn handle(&self, ev: &Envelope) -> Result<(), HandlerError> {
-        let mut tx = self.db.begin().await?;
+    async fn record(
+        db: Db,
+        consumer: Arc<str>,
+        handler: Arc<H>,
+        ev: Envelope,
+    ) -> Result<(), HandlerError> {
+        let mut tx = db.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO inbox (consumer, event_id, processed_at_ms) VALUES ($1, $2, $3)
              ON CONFLICT (consumer, event_id) DO NOTHING",
         )
-        .bind(&self.consumer)
+        .bind(&*consumer)
         .bind(&ev.id)
         .bind(crate::clock::now_ms())
         .execute(&mut *tx)
         .await?
         .rows_affected();
         if inserted == 0 {
-            metrics::counter!("plaza_inbox_duplicates_total", "consumer" => self.consumer.clone())
+            metrics::counter!("plaza_inbox_duplicates_total", "consumer" => consumer.to_string())
                 .increment(1);
             return Ok(());
         }
-        self.handler.apply(&mut tx, ev).await?;
-        tx.commit().await?;
+        handler.apply(&mut tx, &ev).await?;
+        // Through the database, so the relay hears of any events the
+        // handler wrote.
+        db.commit(tx).await?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl<H: TxHandler + 'static> Handler for Inbox<H> {
+    async fn handle(&self, ev: &Envelope) -> Result<(), HandlerError> {
+        let work = Self::record(
+            self.db.clone(),
+            self.consumer.clone(),
+            self.handler.clone(),
+            ev.clone(),
+        );
+        self.db.on_writer(work).await
     }
 }
 

@@ -8,7 +8,10 @@
 //! SQLite allows one writer at a time, so writes go through a pool of one
 //! connection (transactions start with `BEGIN IMMEDIATE`, so a second
 //! process waits on the busy timeout instead of failing half-way); reads use
-//! a pool of their own. On PostgreSQL both pools are the same.
+//! a pool of their own. On PostgreSQL both pools are the same. The busiest
+//! write transactions run on a thread of the database's own
+//! ([`Db::on_writer`]), so the one writer is held no longer than their
+//! statements take.
 //!
 //! Pools hand out connections without pinging them first: a ping is a round
 //! trip (on SQLite a hop to the connection's thread) for every statement
@@ -16,8 +19,10 @@
 //! its next statement, which the caller sees as a retryable error, and the
 //! pool replaces it.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
@@ -65,6 +70,9 @@ pub struct Db {
     dialect: Dialect,
     service: String,
     signal: crate::outbox::OutboxSignal,
+    /// SQLite only: the thread write transactions run on (started on first
+    /// use), see [`Db::on_writer`].
+    writer_thread: Option<Arc<OnceLock<WriterThread>>>,
 }
 
 impl Db {
@@ -121,6 +129,7 @@ impl Db {
             dialect: Dialect::Sqlite,
             service: service.to_owned(),
             signal: Default::default(),
+            writer_thread: Some(Default::default()),
         })
     }
 
@@ -165,6 +174,7 @@ impl Db {
             dialect: Dialect::Postgres,
             service: service.to_owned(),
             signal: Default::default(),
+            writer_thread: None,
         })
     }
 
@@ -201,6 +211,59 @@ impl Db {
         Ok(tx)
     }
 
+    /// Runs `work` — a write transaction, begun and committed inside it — on
+    /// this database's writer thread, and returns what it returns.
+    ///
+    /// SQLite has one writer connection, so write transactions queue for it,
+    /// and each statement is a hop to the connection's thread and back. On
+    /// the runtime's threads every way back waits behind whatever else is
+    /// runnable, and the writer stays held meanwhile. On a thread that runs
+    /// nothing but write transactions it is picked up at once. PostgreSQL
+    /// has no single writer: there `work` is a task of the runtime's.
+    ///
+    /// Either way `work` runs to its end even when the caller stops
+    /// waiting, so it never stops half-way through its own transaction; the
+    /// correlation id and the sealed caller go with it. A panic in `work`
+    /// is the caller's.
+    pub async fn on_writer<T, F>(&self, work: F) -> T
+    where
+        T: Send + 'static,
+        F: Future<Output = T> + Send + 'static,
+    {
+        let span = tracing::Span::current();
+        let correlation = crate::telemetry::correlation_id();
+        let caller = crate::auth::sealed_caller();
+        let work = async move {
+            let work = tracing::Instrument::instrument(work, span);
+            match (correlation, caller) {
+                (Some(id), Some(c)) => {
+                    crate::telemetry::with_correlation(id, crate::auth::with_sealed_caller(c, work))
+                        .await
+                }
+                (Some(id), None) => crate::telemetry::with_correlation(id, work).await,
+                (None, Some(c)) => crate::auth::with_sealed_caller(c, work).await,
+                (None, None) => work.await,
+            }
+        };
+        let task = match &self.writer_thread {
+            Some(cell) => cell
+                .get_or_init(|| WriterThread::start(&self.service))
+                .handle
+                .spawn(work),
+            None => tokio::spawn(work),
+        };
+        match task.await {
+            Ok(out) => out,
+            Err(e) => match e.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                // Tasks are never aborted, and the writer thread's runtime
+                // stops only when the last handle on this database is gone,
+                // and `self` is one.
+                Err(e) => unreachable!("database writer task stopped: {e}"),
+            },
+        }
+    }
+
     /// Commits `tx` and wakes the outbox relay, which publishes any events
     /// the transaction wrote.
     pub async fn commit(&self, tx: Tx) -> Result<(), Error> {
@@ -234,6 +297,35 @@ impl Db {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// A thread with a runtime of its own for one SQLite database's write
+/// transactions. It stops when the last [`Db`] handle holding it is gone.
+#[derive(Debug)]
+struct WriterThread {
+    handle: tokio::runtime::Handle,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl WriterThread {
+    fn start(service: &str) -> WriterThread {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime for the database writer thread");
+        let handle = runtime.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name(format!("{service}-db-writer"))
+            .spawn(move || {
+                let _ = runtime.block_on(stopped);
+            })
+            .expect("the database writer thread");
+        WriterThread {
+            handle,
+            _stop: stop,
+        }
     }
 }
 

@@ -334,15 +334,29 @@ impl SagaEngine {
 
     /// Takes the lease of `id` (creating the saga first when `create` says
     /// how), reads it and, when a step is next, logs that step as started,
-    /// all in one transaction. `None` when another process holds the lease.
+    /// all in one transaction on the database's writer. `None` when another
+    /// process holds the lease.
     async fn claim(
         &self,
         id: &str,
         create: Option<(&str, &Value)>,
     ) -> Result<Option<SagaRecord>, Error> {
+        let this = self.clone();
+        let id = id.to_owned();
+        let create = create.map(|(kind, input)| (kind.to_owned(), input.clone()));
+        self.db
+            .on_writer(async move { this.claim_now(&id, create).await })
+            .await
+    }
+
+    async fn claim_now(
+        &self,
+        id: &str,
+        create: Option<(String, Value)>,
+    ) -> Result<Option<SagaRecord>, Error> {
         let now = self.clock.now_ms();
         let mut tx = self.db.begin().await?;
-        let created = match create {
+        let created = match &create {
             Some((kind, input)) => self.insert(&mut tx, kind, id, input, true).await?,
             None => false,
         };
@@ -379,10 +393,7 @@ impl SagaEngine {
             insert_log(
                 &mut tx,
                 id,
-                rec.next_step as usize,
-                step.name(),
-                "action_started",
-                "",
+                &[(rec.next_step as usize, step.name(), "action_started", "")],
                 now,
             )
             .await?;
@@ -659,7 +670,8 @@ impl SagaEngine {
 
     /// Moves the saga to `status` at `next_step`, fenced by the lease, with
     /// the step's event and, when a step comes next, that step's start, in
-    /// one transaction; then updates `rec` to match.
+    /// one transaction on the database's writer; then updates `rec` to
+    /// match.
     async fn transition(
         &self,
         rec: &mut SagaRecord,
@@ -667,19 +679,47 @@ impl SagaEngine {
         status: SagaStatus,
         next_step: i64,
         error: Option<String>,
-        event: Option<(usize, &str, &str)>,
+        event: Option<(usize, &'static str, &'static str)>,
     ) -> Result<(), Error> {
+        let next = (status == SagaStatus::Running)
+            .then(|| {
+                def.steps
+                    .get(usize::try_from(next_step).unwrap_or(usize::MAX))
+                    .map(|s| s.name())
+            })
+            .flatten();
+        let change = Transition {
+            id: rec.id.clone(),
+            status,
+            next_step,
+            outputs: Value::Object(rec.outputs.clone()).to_string(),
+            error: error.clone(),
+            event,
+            next,
+        };
+        let this = self.clone();
+        self.db
+            .on_writer(async move { this.transition_now(change).await })
+            .await?;
+        metrics::counter!("plaza_saga_transitions_total", "status" => status.as_str()).increment(1);
+        rec.status = status;
+        rec.next_step = next_step;
+        rec.error = error;
+        Ok(())
+    }
+
+    async fn transition_now(&self, change: Transition) -> Result<(), Error> {
         let now = self.clock.now_ms();
-        let id = rec.id.as_str();
+        let id = change.id.as_str();
         let mut tx = self.db.begin().await?;
         let moved = sqlx::query(
             "UPDATE saga SET status = $1, next_step = $2, outputs = $3, error = $4, updated_at_ms = $5,
              lease_until_ms = $6 WHERE id = $7 AND lease_owner = $8",
         )
-        .bind(status.as_str())
-        .bind(next_step)
-        .bind(Value::Object(rec.outputs.clone()).to_string())
-        .bind(error.as_deref())
+        .bind(change.status.as_str())
+        .bind(change.next_step)
+        .bind(&change.outputs)
+        .bind(change.error.as_deref())
         .bind(now)
         .bind(now + self.lease.as_millis() as i64)
         .bind(id)
@@ -693,41 +733,32 @@ impl SagaEngine {
                 "saga {id} was taken over by another process; leaving it to that one"
             )));
         }
-        if let Some((step, name, ev)) = event {
-            insert_log(
-                &mut tx,
-                id,
-                step,
-                name,
-                ev,
-                error.as_deref().unwrap_or(""),
-                now,
-            )
-            .await?;
+        let detail = change.error.as_deref().unwrap_or("");
+        let mut events = Vec::with_capacity(2);
+        if let Some((step, name, ev)) = change.event {
+            events.push((step, name, ev, detail));
         }
-        if status == SagaStatus::Running
-            && let Some(next) = def
-                .steps
-                .get(usize::try_from(next_step).unwrap_or(usize::MAX))
-        {
-            insert_log(
-                &mut tx,
-                id,
-                next_step as usize,
-                next.name(),
-                "action_started",
-                "",
-                now,
-            )
-            .await?;
+        if let Some(name) = change.next {
+            events.push((change.next_step as usize, name, "action_started", ""));
         }
+        insert_log(&mut tx, id, &events, now).await?;
         tx.commit().await?;
-        metrics::counter!("plaza_saga_transitions_total", "status" => status.as_str()).increment(1);
-        rec.status = status;
-        rec.next_step = next_step;
-        rec.error = error;
         Ok(())
     }
+}
+
+/// A change of a saga's record, as [`SagaEngine::transition`] makes it.
+struct Transition {
+    id: String,
+    status: SagaStatus,
+    next_step: i64,
+    /// The outputs so far, as JSON.
+    outputs: String,
+    error: Option<String>,
+    /// The event of the step that just ran: `(step, name, event)`.
+    event: Option<(usize, &'static str, &'static str)>,
+    /// The step that starts now, if one does.
+    next: Option<&'static str>,
 }
 
 fn unreachable_status() -> Result<(), Error> {
@@ -752,24 +783,43 @@ fn record(r: &sqlx::any::AnyRow) -> Result<SagaRecord, Error> {
     })
 }
 
+/// Logs `events` (`(step, name, event, detail)`, in order) in one statement.
 async fn insert_log(
     tx: &mut crate::db::Tx,
     id: &str,
-    step: usize,
-    name: &str,
-    event: &str,
-    detail: &str,
+    events: &[(usize, &str, &str, &str)],
     now: i64,
 ) -> Result<(), Error> {
-    sqlx::query("INSERT INTO saga_log (saga_id, step, step_name, event, detail, at_ms) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(id)
-        .bind(step as i64)
-        .bind(name)
-        .bind(event)
-        .bind(detail)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+    if events.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<String> = (0..events.len())
+        .map(|i| {
+            let b = i * 5;
+            format!(
+                "($1, ${}, ${}, ${}, ${}, ${})",
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6
+            )
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO saga_log (saga_id, step, step_name, event, detail, at_ms) VALUES {}",
+        rows.join(", ")
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id);
+    for (step, name, event, detail) in events {
+        q = q
+            .bind(*step as i64)
+            .bind(*name)
+            .bind(*event)
+            .bind(*detail)
+            .bind(now);
+    }
+    q.execute(&mut **tx).await?;
     Ok(())
 }
 

@@ -1,9 +1,11 @@
 //! One storage suite, run on SQLite and on PostgreSQL.
 
-use plaza_kernel::db::StorageTarget;
+use futures::FutureExt;
+use plaza_kernel::db::{Dialect, StorageTarget};
 use plaza_kernel::idempotency;
 use plaza_kernel::migrate::{self, Migration};
 use plaza_kernel::outbox::{self, NewEvent};
+use plaza_kernel::telemetry;
 use plaza_kernel::testing::{postgres_target, sqlite_target};
 
 use crate::{WORLD, world};
@@ -112,6 +114,78 @@ async fn idempotency_records_replay_and_refuse_other_requests(target: StorageTar
     );
     tx.rollback().await.unwrap();
     db.drop_schema().await.unwrap();
+}
+
+async fn write_transactions_run_whole_on_the_writer(target: StorageTarget) {
+    let db = world(&target).await;
+    let sqlite = db.dialect() == Dialect::Sqlite;
+    // SQLite's run on the database's own thread; both carry the caller's
+    // correlation id.
+    let (thread, correlation) = telemetry::with_correlation(
+        "c-writer".into(),
+        db.on_writer(async {
+            (
+                std::thread::current().name().map(str::to_owned),
+                telemetry::correlation_id(),
+            )
+        }),
+    )
+    .await;
+    assert_eq!(correlation.as_deref(), Some("c-writer"));
+    assert_eq!(
+        thread.as_deref() == Some("world-db-writer"),
+        sqlite,
+        "ran on {thread:?}"
+    );
+
+    // A caller that stops waiting does not cut the transaction short.
+    let (go, gate) = tokio::sync::oneshot::channel::<()>();
+    let (finished, done) = tokio::sync::oneshot::channel::<()>();
+    let d = db.clone();
+    let work = db.on_writer(async move {
+        gate.await.expect("the test opens the gate");
+        let mut tx = d.begin().await?;
+        sqlx::query("INSERT INTO holds (idem_key, saga, kind) VALUES ('w1', 's', 'x')")
+            .execute(&mut *tx)
+            .await?;
+        d.commit(tx).await?;
+        let _ = finished.send(());
+        Ok::<(), plaza_kernel::Error>(())
+    });
+    assert!(
+        tokio::time::timeout(std::time::Duration::ZERO, work)
+            .await
+            .is_err(),
+        "the caller gave up before the gate opened"
+    );
+    go.send(()).unwrap();
+    done.await.expect("the transaction ran to its end");
+    let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM holds WHERE idem_key = 'w1'")
+        .fetch_one(db.reader())
+        .await
+        .unwrap();
+    assert_eq!(held, 1);
+
+    // A panic is the caller's, and the writer goes on.
+    let panicked = std::panic::AssertUnwindSafe(db.on_writer(async {
+        panic!("a write transaction's bug");
+    }))
+    .catch_unwind()
+    .await;
+    assert!(panicked.is_err());
+    assert_eq!(db.on_writer(async { 7 }).await, 7);
+    db.drop_schema().await.unwrap();
+}
+
+#[tokio::test]
+async fn sqlite_write_transactions_run_whole_on_the_writer() {
+    write_transactions_run_whole_on_the_writer(sqlite_target()).await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set PLAZA_TEST_DATABASE_URL (.ci/run does)"]
+async fn postgres_write_transactions_run_whole_on_the_writer() {
+    write_transactions_run_whole_on_the_writer(postgres_target()).await;
 }
 
 #[tokio::test]
