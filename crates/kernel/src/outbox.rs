@@ -175,8 +175,10 @@ impl Relay {
                     Pass::default()
                 }
             };
-            if pass.claimed > 0 && pass.published == pass.claimed {
-                continue; // more may be waiting
+            if pass.claimed as i64 >= self.cfg.batch_size && pass.published == pass.claimed {
+                // A full batch: more may be waiting. After a shorter one,
+                // anything committed since the read has raised the signal.
+                continue;
             }
             tokio::select! {
                 _ = self.signal.notified() => {}
@@ -420,12 +422,18 @@ impl Relay {
         }
         // The oldest event by id (the primary key), not MIN() over the table:
         // a scan of a large backlog on every pass would slow the relay down.
-        let oldest: Option<i64> =
+        // A short batch published whole was all there was when it was read;
+        // what came since is the next pass's.
+        let drained = published == batch.len() && (batch.len() as i64) < self.cfg.batch_size;
+        let oldest: Option<i64> = if drained {
+            None
+        } else {
             sqlx::query("SELECT created_at_ms FROM outbox ORDER BY id LIMIT 1")
                 .fetch_optional(self.db.reader())
                 .await?
                 .map(|r| r.try_get(0))
-                .transpose()?;
+                .transpose()?
+        };
         let lag = oldest
             .map(|t| (now_ms() - t).max(0) as f64 / 1000.0)
             .unwrap_or(0.0);
