@@ -39,6 +39,13 @@ pub async fn record(
     at_ms: i64,
     r: Record<'_>,
 ) -> Result<(), plaza_kernel::Error> {
+    outbox::enqueue(tx, event(service, at_ms, r)).await?;
+    Ok(())
+}
+
+/// The outbox event [`record`] queues, for a caller that queues several at
+/// once (`outbox::enqueue_all`).
+pub fn event(service: &str, at_ms: i64, r: Record<'_>) -> NewEvent {
     let event = pb::AuditEvent {
         at_ms,
         service: service.to_owned(),
@@ -50,17 +57,12 @@ pub async fn record(
         correlation_id: plaza_kernel::telemetry::correlation_id_or_new(),
         outcome: r.outcome.to_owned(),
     };
-    outbox::enqueue(
-        tx,
-        NewEvent {
-            event_type: format!("{service}.{EVENT}"),
-            aggregate_type: "audit".to_owned(),
-            aggregate_id: r.resource.to_owned(),
-            payload: event.encode_to_vec(),
-        },
-    )
-    .await?;
-    Ok(())
+    NewEvent {
+        event_type: format!("{service}.{EVENT}"),
+        aggregate_type: "audit".to_owned(),
+        aggregate_id: r.resource.to_owned(),
+        payload: event.encode_to_vec(),
+    }
 }
 
 impl From<AuditEvent> for pb::AuditEvent {

@@ -174,6 +174,13 @@ pub struct Recovered {
     pub refunds_completed: u64,
 }
 
+/// What paying an intent starts from: a claimed attempt, or the intent
+/// already paid.
+enum Attempt {
+    Claimed(i64),
+    Paid(Box<Intent>),
+}
+
 #[derive(Clone)]
 pub struct Payments {
     db: Db,
@@ -423,38 +430,14 @@ impl Payments {
         )?;
         let card = valid_card(card)?;
         // Claim an attempt number (or resume the one in flight).
-        let attempt = {
-            let mut tx = self.db.begin().await?;
-            let Some(current) = self.lock(&mut tx, id).await? else {
-                return Err(Error::NotFound(id.to_owned()));
-            };
-            let attempt = match current.status {
-                Status::Succeeded => return Ok(current),
-                Status::Processing => {
-                    // Resent under the same key: the grace period before
-                    // recovery may reopen the attempt starts again.
-                    sqlx::query("UPDATE payment_intents SET updated_ms = $1 WHERE id = $2")
-                        .bind(self.clock.now_ms())
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
-                    current.attempt
-                }
-                Status::RequiresPayment | Status::Failed => {
-                    let next = current.attempt + 1;
-                    sqlx::query(
-                        "UPDATE payment_intents SET status = 'processing', attempt = $1, decline_code = NULL, updated_ms = $2 WHERE id = $3",
-                    )
-                    .bind(next)
-                    .bind(self.clock.now_ms())
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                    next
-                }
-            };
-            self.db.commit(tx).await?;
-            attempt
+        let (this, intent_id) = (self.clone(), id.to_owned());
+        let attempt = match self
+            .db
+            .on_writer(async move { this.claim_attempt(&intent_id).await })
+            .await?
+        {
+            Attempt::Claimed(attempt) => attempt,
+            Attempt::Paid(intent) => return Ok(*intent),
         };
         let key = format!("{id}/{attempt}");
         let mut last = String::new();
@@ -488,6 +471,42 @@ impl Payments {
         }
         metrics::counter!("plaza_payments_processor_unavailable_total").increment(1);
         Err(Error::ProcessorUnavailable(last))
+    }
+
+    /// Claims an attempt number for paying intent `id` (or resumes the one
+    /// in flight), on the database's writer.
+    async fn claim_attempt(&self, id: &str) -> Result<Attempt, Error> {
+        let mut tx = self.db.begin().await?;
+        let Some(current) = self.lock(&mut tx, id).await? else {
+            return Err(Error::NotFound(id.to_owned()));
+        };
+        let attempt = match current.status {
+            Status::Succeeded => return Ok(Attempt::Paid(Box::new(current))),
+            Status::Processing => {
+                // Resent under the same key: the grace period before
+                // recovery may reopen the attempt starts again.
+                sqlx::query("UPDATE payment_intents SET updated_ms = $1 WHERE id = $2")
+                    .bind(self.clock.now_ms())
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                current.attempt
+            }
+            Status::RequiresPayment | Status::Failed => {
+                let next = current.attempt + 1;
+                sqlx::query(
+                    "UPDATE payment_intents SET status = 'processing', attempt = $1, decline_code = NULL, updated_ms = $2 WHERE id = $3",
+                )
+                .bind(next)
+                .bind(self.clock.now_ms())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                next
+            }
+        };
+        self.db.commit(tx).await?;
+        Ok(Attempt::Claimed(attempt))
     }
 
     async fn mark_failed(&self, id: &str, attempt: i64, code: &str) -> Result<(), Error> {
@@ -538,16 +557,22 @@ impl Payments {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
-        for (account, amount) in postings {
-            sqlx::query(
-                "INSERT INTO ledger_postings (journal_id, account, amount) VALUES ($1, $2, $3)",
-            )
-            .bind(&journal)
-            .bind(*account)
-            .bind(*amount)
-            .execute(&mut **tx)
-            .await?;
+        if postings.is_empty() {
+            return Ok(true);
         }
+        // All postings in one statement: `($1, $2, $3), ($1, $4, $5), …`.
+        let rows: Vec<String> = (0..postings.len())
+            .map(|i| format!("($1, ${}, ${})", 2 * i + 2, 2 * i + 3))
+            .collect();
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO ledger_postings (journal_id, account, amount) VALUES {}",
+            rows.join(", ")
+        )))
+        .bind(&journal);
+        for (account, amount) in postings {
+            q = q.bind(*account).bind(*amount);
+        }
+        q.execute(&mut **tx).await?;
         Ok(true)
     }
 
@@ -570,13 +595,27 @@ impl Payments {
         if c.status != "succeeded" {
             return Ok(());
         }
+        let (this, charge) = (self.clone(), c.clone());
+        let refund_for = self
+            .db
+            .on_writer(async move { this.settle_now(&charge).await })
+            .await?;
+        if let Some(intent) = refund_for {
+            self.send_pending_refunds(Some(&intent)).await?;
+        }
+        Ok(())
+    }
+
+    /// [`Payments::settle_charge`]'s transaction, on the database's writer:
+    /// the intent whose duplicate charge now owes a refund, if one does.
+    async fn settle_now(&self, c: &ProcessorCharge) -> Result<Option<String>, Error> {
         let mut tx = self.db.begin().await?;
         let Some(intent) = self.lock(&mut tx, &c.reference).await? else {
             tracing::warn!(charge = %c.charge_id, "charge for an unknown intent; reconciliation will show it");
-            return Ok(());
+            return Ok(None);
         };
         let duplicate = match (&intent.status, &intent.charge_id) {
-            (Status::Succeeded, Some(id)) if id == &c.charge_id => return Ok(()),
+            (Status::Succeeded, Some(id)) if id == &c.charge_id => return Ok(None),
             (Status::Succeeded, _) => true,
             _ => false,
         };
@@ -607,8 +646,7 @@ impl Payments {
                 metrics::counter!("plaza_payments_duplicate_charges_total").increment(1);
             }
             self.db.commit(tx).await?;
-            self.send_pending_refunds(Some(&intent.id)).await?;
-            return Ok(());
+            return Ok(Some(intent.id));
         }
         let mut postings: Vec<(&str, i64)> = vec![(CLEARING, c.amount)];
         let revenue: Vec<String> = intent
@@ -667,7 +705,7 @@ impl Payments {
         .await?;
         self.db.commit(tx).await?;
         metrics::counter!("plaza_payments_charges_total").increment(1);
-        Ok(())
+        Ok(None)
     }
 
     /// Refunds `amount` cents (0: all that is left) of a paid intent.

@@ -393,24 +393,24 @@ impl Vault {
             }
         }
         if let Some(denied) = denied {
-            let mut tx = self.db.begin().await?;
-            for token in &refused {
-                plaza_audit::trail::record(
-                    &mut tx,
-                    crate::SERVICE,
-                    now,
-                    plaza_audit::trail::Record {
-                        actor: &actor,
-                        action: "vault.detokenise",
-                        resource: "vault",
-                        subject: Some(token),
-                        purpose,
-                        outcome: "denied",
-                    },
-                )
-                .await?;
-            }
-            self.db.commit(tx).await?;
+            let events = refused
+                .iter()
+                .map(|token| {
+                    plaza_audit::trail::event(
+                        crate::SERVICE,
+                        now,
+                        plaza_audit::trail::Record {
+                            actor: &actor,
+                            action: "vault.detokenise",
+                            resource: "vault",
+                            subject: Some(token),
+                            purpose,
+                            outcome: "denied",
+                        },
+                    )
+                })
+                .collect();
+            self.audit(events).await?;
             return Err(Error::Denied(denied));
         }
         let mut values = Vec::with_capacity(tokens.len());
@@ -418,25 +418,40 @@ impl Vault {
             values.push(self.open_value(token).await?);
         }
         // Audited before they are returned: no trail, no value.
-        let mut tx = self.db.begin().await?;
-        for (token, (kind, _)) in tokens.iter().zip(&values) {
-            plaza_audit::trail::record(
-                &mut tx,
-                crate::SERVICE,
-                now,
-                plaza_audit::trail::Record {
-                    actor: &actor,
-                    action: "vault.detokenise",
-                    resource: &format!("vault/{}", kind.as_str()),
-                    subject: Some(token),
-                    purpose,
-                    outcome: "ok",
-                },
-            )
-            .await?;
-        }
-        self.db.commit(tx).await?;
+        let events = tokens
+            .iter()
+            .zip(&values)
+            .map(|(token, (kind, _))| {
+                plaza_audit::trail::event(
+                    crate::SERVICE,
+                    now,
+                    plaza_audit::trail::Record {
+                        actor: &actor,
+                        action: "vault.detokenise",
+                        resource: &format!("vault/{}", kind.as_str()),
+                        subject: Some(token),
+                        purpose,
+                        outcome: "ok",
+                    },
+                )
+            })
+            .collect();
+        self.audit(events).await?;
         Ok(values)
+    }
+
+    /// Writes audit events in one transaction of their own, on the
+    /// database's writer.
+    async fn audit(&self, events: Vec<plaza_kernel::outbox::NewEvent>) -> Result<(), Error> {
+        let db = self.db.clone();
+        self.db
+            .on_writer(async move {
+                let mut tx = db.begin().await?;
+                plaza_kernel::outbox::enqueue_all(&mut tx, events).await?;
+                db.commit(tx).await
+            })
+            .await?;
+        Ok(())
     }
 
     /// The value behind `token`. Needs a stated purpose; the access is
@@ -451,9 +466,7 @@ impl Vault {
         }
         let (kind, text) = self.open_value(token).await?;
         // Audited before it is returned: no trail, no value.
-        let mut tx = self.db.begin().await?;
-        plaza_audit::trail::record(
-            &mut tx,
+        self.audit(vec![plaza_audit::trail::event(
             crate::SERVICE,
             self.clock.now_ms(),
             plaza_audit::trail::Record {
@@ -464,9 +477,8 @@ impl Vault {
                 purpose: access.purpose,
                 outcome: "ok",
             },
-        )
+        )])
         .await?;
-        self.db.commit(tx).await?;
         Ok(text)
     }
 

@@ -572,18 +572,24 @@ impl Checks {
                 m.decision,
             ));
         }
-        for (action, resource, outcome) in entries {
-            self.audit(
-                &mut tx,
-                "system:checks",
-                action,
-                &resource,
-                subject_ref.as_deref(),
-                outcome,
-                now,
-            )
-            .await?;
-        }
+        let events = entries
+            .iter()
+            .map(|(action, resource, outcome)| {
+                plaza_audit::trail::event(
+                    SERVICE,
+                    now,
+                    plaza_audit::trail::Record {
+                        actor: "system:checks",
+                        action,
+                        resource,
+                        subject: subject_ref.as_deref(),
+                        purpose: PURPOSE,
+                        outcome,
+                    },
+                )
+            })
+            .collect();
+        plaza_kernel::outbox::enqueue_all(&mut tx, events).await?;
         db.commit(tx).await?;
         if let Some(c) = store::get(db, ntn).await? {
             self.tell_permits(&c).await;

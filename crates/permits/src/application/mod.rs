@@ -714,6 +714,22 @@ impl Applications {
     /// Applies an event to an application, if the caller may and the
     /// workflow allows it; otherwise nothing changes.
     pub async fn apply(&self, caller: &Caller, id: &str, event: Event) -> Result<View, Error> {
+        let (this, caller, id) = (self.clone(), caller.clone(), id.to_owned());
+        let app = self
+            .inner
+            .db
+            .on_writer(async move { this.apply_now(&caller, &id, event).await })
+            .await?;
+        self.view(app).await
+    }
+
+    /// [`Applications::apply`]'s transaction, on the database's writer.
+    async fn apply_now(
+        &self,
+        caller: &Caller,
+        id: &str,
+        event: Event,
+    ) -> Result<Application, Error> {
         let action = action_for(&event);
         let mut tx = self.inner.db.begin().await?;
         let app = store::lock(&self.inner.db, &mut tx, id)
@@ -733,7 +749,7 @@ impl Applications {
             .transit(&mut tx, app, &event, &caller.actor(), now)
             .await?;
         self.inner.db.commit(tx).await?;
-        self.view(app).await
+        Ok(app)
     }
 
     /// The background check's answer for an application.

@@ -193,24 +193,19 @@ pub async fn update(tx: &mut Tx, a: &Application, now_ms: i64) -> Result<(), Err
 pub async fn add_entry(tx: &mut Tx, app: &Application, entry: &Entry) -> Result<(), Error> {
     let id = app.id.as_str();
     let next: i64 = sqlx::query(
-        "SELECT CAST(COALESCE(MAX(seq), 0) + 1 AS BIGINT) FROM permit_timeline WHERE application_id = $1",
+        "INSERT INTO permit_timeline (application_id, seq, at_ms, from_state, to_state, actor, note)
+         SELECT $1, CAST(COALESCE(MAX(seq), 0) + 1 AS BIGINT), $2, $3, $4, $5, $6
+         FROM permit_timeline WHERE application_id = $1 RETURNING seq",
     )
     .bind(id)
-    .fetch_one(&mut **tx)
-    .await?
-    .try_get(0)?;
-    sqlx::query(
-        "INSERT INTO permit_timeline (application_id, seq, at_ms, from_state, to_state, actor, note) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(id)
-    .bind(next)
     .bind(entry.at_ms)
     .bind(&entry.from)
     .bind(&entry.to)
     .bind(&entry.actor)
     .bind(&entry.note)
-    .execute(&mut **tx)
-    .await?;
+    .fetch_one(&mut **tx)
+    .await?
+    .try_get(0)?;
     outbox::enqueue(
         tx,
         NewEvent {

@@ -597,19 +597,25 @@ impl Renewals {
             }
             SagaStatus::Running | SagaStatus::Unwinding => return Ok(()),
         };
-        let mut tx = self.ctx.db.begin().await?;
-        let Some(mut app) = store::lock(&self.ctx.db, &mut tx, id).await? else {
-            return Ok(());
-        };
-        if app.status != "paid" {
-            return Ok(());
-        }
-        app.status = new_status.into();
-        let now = self.ctx.clock.now_ms();
-        store::update(&mut tx, &app, now).await?;
-        store::add_entry(&mut tx, &app, now, new_status, &note).await?;
-        self.ctx.db.commit(tx).await?;
-        Ok(())
+        let (ctx, id) = (self.ctx.clone(), id.to_owned());
+        self.ctx
+            .db
+            .on_writer(async move {
+                let mut tx = ctx.db.begin().await?;
+                let Some(mut app) = store::lock(&ctx.db, &mut tx, &id).await? else {
+                    return Ok(());
+                };
+                if app.status != "paid" {
+                    return Ok(());
+                }
+                app.status = new_status.into();
+                let now = ctx.clock.now_ms();
+                store::update(&mut tx, &app, now).await?;
+                store::add_entry(&mut tx, &app, now, new_status, &note).await?;
+                ctx.db.commit(tx).await?;
+                Ok::<(), Error>(())
+            })
+            .await
     }
 
     /// Finishes sagas a crash left half-way, and records their ends.
@@ -797,7 +803,14 @@ impl Renewals {
 /// Records that the fee was charged (from the payment answer or the
 /// payments service's event, whichever comes first): a started application
 /// becomes paid; a cancelled one owes a refund. Returns the status after.
-pub async fn payment_arrived(ctx: &Ctx, id: &str) -> Result<String, Error> {
+pub async fn payment_arrived(ctx: &Arc<Ctx>, id: &str) -> Result<String, Error> {
+    let (c, id) = (ctx.clone(), id.to_owned());
+    ctx.db
+        .on_writer(async move { payment_arrived_now(&c, &id).await })
+        .await
+}
+
+async fn payment_arrived_now(ctx: &Ctx, id: &str) -> Result<String, Error> {
     let mut tx = ctx.db.begin().await?;
     let Some(mut app) = store::lock(&ctx.db, &mut tx, id).await? else {
         return Err(Error::ApplicationNotFound);

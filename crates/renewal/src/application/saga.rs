@@ -192,21 +192,18 @@ impl Step for OrderStep {
     async fn action(&self, s: &StepContext) -> Result<Value, StepError> {
         let app = application(&self.0, s).await?;
         let order = create_order(&self.0, &app, &s.idempotency_key).await?;
-        let mut tx = self
-            .0
-            .db
-            .begin()
-            .await
-            .map_err(|e| StepError::Retryable(e.to_string()))?;
-        sqlx::query("UPDATE renewal_applications SET order_id = $1 WHERE id = $2")
-            .bind(&order.id)
-            .bind(&app.id)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| StepError::Retryable(e.to_string()))?;
+        let (ctx, order_id, app_id) = (self.0.clone(), order.id.clone(), app.id);
         self.0
             .db
-            .commit(tx)
+            .on_writer(async move {
+                let mut tx = ctx.db.begin().await?;
+                sqlx::query("UPDATE renewal_applications SET order_id = $1 WHERE id = $2")
+                    .bind(&order_id)
+                    .bind(&app_id)
+                    .execute(&mut *tx)
+                    .await?;
+                ctx.db.commit(tx).await
+            })
             .await
             .map_err(|e| StepError::Retryable(e.to_string()))?;
         Ok(json!({"order_id": order.id}))

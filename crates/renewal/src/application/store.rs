@@ -205,18 +205,11 @@ pub async fn add_entry(
         },
     )
     .await?;
-    let next: i64 = sqlx::query(
-        "SELECT CAST(COALESCE(MAX(seq), 0) + 1 AS BIGINT) FROM renewal_timeline WHERE application_id = $1",
-    )
-    .bind(id)
-    .fetch_one(&mut **tx)
-    .await?
-    .try_get(0)?;
     sqlx::query(
-        "INSERT INTO renewal_timeline (application_id, seq, at_ms, status, note) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO renewal_timeline (application_id, seq, at_ms, status, note)
+         SELECT $1, CAST(COALESCE(MAX(seq), 0) + 1 AS BIGINT), $2, $3, $4 FROM renewal_timeline WHERE application_id = $1",
     )
     .bind(id)
-    .bind(next)
     .bind(at_ms)
     .bind(status)
     .bind(note)
