@@ -9,6 +9,12 @@ mod permits;
 mod renewal;
 mod serve;
 
+/// mimalloc instead of the system allocator: every request allocates many
+/// small buffers on one thread and frees them on another, which glibc's
+/// allocator serves slowly (see docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
