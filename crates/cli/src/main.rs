@@ -611,17 +611,15 @@ async fn import_offices(config: &Config, file: &std::path::Path) -> anyhow::Resu
     Ok(ExitCode::SUCCESS)
 }
 
-/// The runtime's threads: as configured, or three per CPU core. Every
-/// statement on SQLite is a hand-off to its connection's thread and back,
-/// and a task that holds a database's one write connection waits for a
-/// runtime thread after each; with only one runtime thread per core it
-/// waits behind every other runnable task, and every writer of that
-/// database waits with it. A few more threads than cores let the operating
-/// system run it sooner: measured on two cores, payment and saga 127/s with
-/// two threads, 159–170/s with six, on less CPU per renewal.
+/// The runtime's threads: as configured, or one per CPU core. The busiest
+/// write transactions run on their database's own thread
+/// (`Db::on_writer`), so no task holding a write connection waits for a
+/// runtime thread, and more threads than cores only add switching:
+/// measured on two cores, payment and saga 197–222/s with two threads,
+/// 181–183/s with six.
 fn worker_threads(configured: u64) -> usize {
     match configured {
-        0 => std::thread::available_parallelism().map_or(2, |n| n.get()) * 3,
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n as usize,
     }
 }
@@ -629,9 +627,9 @@ fn worker_threads(configured: u64) -> usize {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn runtime_threads_are_three_per_core_unless_configured() {
+    fn runtime_threads_are_one_per_core_unless_configured() {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        assert_eq!(super::worker_threads(0), cores * 3);
+        assert_eq!(super::worker_threads(0), cores);
         assert_eq!(super::worker_threads(5), 5);
     }
 }

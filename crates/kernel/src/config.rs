@@ -154,7 +154,7 @@ const KEYS: &[KeySpec] = &[
         env: "PLAZA_RUNTIME_WORKER_THREADS",
         default: "0",
         secret: false,
-        fix: "0 for three per CPU core, or a whole number of threads between 1 and 1024",
+        fix: "0 for one per CPU core, or a whole number of threads between 1 and 1024",
     },
     KeySpec {
         key: "log.format",
@@ -436,7 +436,7 @@ pub struct Config {
     /// Requests per second per signed-in caller; 0 = no limit.
     pub http_rate_limit_per_principal: u32,
     pub grpc_listen: SocketAddr,
-    /// Threads of the async runtime; 0 means three per CPU core.
+    /// Threads of the async runtime; 0 means one per CPU core.
     pub runtime_worker_threads: u64,
     /// Where each service's gRPC endpoint is, when not hosted here.
     pub endpoints: BTreeMap<String, String>,
