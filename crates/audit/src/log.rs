@@ -361,7 +361,10 @@ impl AuditLog {
         let first = frontier.size;
         let mut tx = self.db.begin().await?;
         if let Some((consumer, event_id)) = delivered
-            && !self.record_delivery(&mut tx, consumer, event_id).await?
+            && self
+                .record_deliveries(&mut tx, consumer, &[event_id])
+                .await?
+                .is_empty()
         {
             return Ok(None);
         }
@@ -370,27 +373,6 @@ impl AuditLog {
         tx.commit().await?;
         *frontier = next;
         Ok(Some(first))
-    }
-
-    /// Records bus event `event_id` in the consumer's inbox: false when it
-    /// was delivered before.
-    async fn record_delivery(
-        &self,
-        tx: &mut Tx,
-        consumer: &str,
-        event_id: &str,
-    ) -> Result<bool, Error> {
-        let fresh = sqlx::query(
-            "INSERT INTO inbox (consumer, event_id, processed_at_ms) VALUES ($1, $2, $3)
-             ON CONFLICT (consumer, event_id) DO NOTHING",
-        )
-        .bind(consumer)
-        .bind(event_id)
-        .bind(self.clock.now_ms())
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-        Ok(fresh == 1)
     }
 
     /// Records bus events `event_ids` in the consumer's inbox with one

@@ -395,20 +395,7 @@ impl Vault {
         if let Some(denied) = denied {
             let events = refused
                 .iter()
-                .map(|token| {
-                    plaza_audit::trail::event(
-                        crate::SERVICE,
-                        now,
-                        plaza_audit::trail::Record {
-                            actor: &actor,
-                            action: "vault.detokenise",
-                            resource: "vault",
-                            subject: Some(token),
-                            purpose,
-                            outcome: "denied",
-                        },
-                    )
-                })
+                .map(|token| detokenised(now, &actor, purpose, token, "vault", "denied"))
                 .collect();
             self.audit(events).await?;
             return Err(Error::Denied(denied));
@@ -422,18 +409,8 @@ impl Vault {
             .iter()
             .zip(&values)
             .map(|(token, (kind, _))| {
-                plaza_audit::trail::event(
-                    crate::SERVICE,
-                    now,
-                    plaza_audit::trail::Record {
-                        actor: &actor,
-                        action: "vault.detokenise",
-                        resource: &format!("vault/{}", kind.as_str()),
-                        subject: Some(token),
-                        purpose,
-                        outcome: "ok",
-                    },
-                )
+                let resource = format!("vault/{}", kind.as_str());
+                detokenised(now, &actor, purpose, token, &resource, "ok")
             })
             .collect();
         self.audit(events).await?;
@@ -466,17 +443,14 @@ impl Vault {
         }
         let (kind, text) = self.open_value(token).await?;
         // Audited before it is returned: no trail, no value.
-        self.audit(vec![plaza_audit::trail::event(
-            crate::SERVICE,
+        let resource = format!("vault/{}", kind.as_str());
+        self.audit(vec![detokenised(
             self.clock.now_ms(),
-            plaza_audit::trail::Record {
-                actor: access.actor,
-                action: "vault.detokenise",
-                resource: &format!("vault/{}", kind.as_str()),
-                subject: Some(token),
-                purpose: access.purpose,
-                outcome: "ok",
-            },
+            access.actor,
+            access.purpose,
+            token,
+            &resource,
+            "ok",
         )])
         .await?;
         Ok(text)
@@ -618,4 +592,27 @@ impl Vault {
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
             .collect()
     }
+}
+
+/// The audit event of one read of `token` (or of a refusal to read it).
+fn detokenised(
+    at_ms: i64,
+    actor: &str,
+    purpose: &str,
+    token: &str,
+    resource: &str,
+    outcome: &str,
+) -> plaza_kernel::outbox::NewEvent {
+    plaza_audit::trail::event(
+        crate::SERVICE,
+        at_ms,
+        plaza_audit::trail::Record {
+            actor,
+            action: "vault.detokenise",
+            resource,
+            subject: Some(token),
+            purpose,
+            outcome,
+        },
+    )
 }
