@@ -9,8 +9,8 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use cedar_policy::{
-    Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid,
-    PolicySet, Request, RestrictedExpression,
+    ActionConstraint, Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName,
+    EntityUid, PolicySet, Request, RestrictedExpression,
 };
 use plaza_kernel::auth::Caller;
 use plaza_kernel::error::{ErrorKind, PublicError};
@@ -70,6 +70,16 @@ pub struct PolicyError {
 #[derive(Clone)]
 pub struct Policies {
     set: Arc<PolicySet>,
+    /// For each action a policy names, the policies that could apply to it:
+    /// those naming it and those naming no action. A decision evaluates
+    /// only these; every other policy's scope rules it out before its
+    /// conditions are read, so the answer is the same as the whole set's
+    /// (the `in` of an action is equality here: requests carry no action
+    /// hierarchy).
+    by_action: Arc<HashMap<EntityUid, PolicySet>>,
+    /// The policies naming no action: all that could apply to an action no
+    /// policy names.
+    any_action: Arc<PolicySet>,
     authorizer: Arc<Authorizer>,
 }
 
@@ -113,8 +123,14 @@ impl Policies {
             file: files.join(", "),
             message: format!("{e:?}"),
         })?;
+        let (by_action, any_action) = by_action(&set).map_err(|message| PolicyError {
+            file: files.join(", "),
+            message,
+        })?;
         Ok(Policies {
             set: Arc::new(set),
+            by_action: Arc::new(by_action),
+            any_action: Arc::new(any_action),
             authorizer: Arc::new(Authorizer::new()),
         })
     }
@@ -125,6 +141,43 @@ impl Policies {
         &self,
         caller: &Caller,
         action: &str,
+        resource: &Resource<'_>,
+        context: &[(&str, &str)],
+    ) -> bool {
+        let action = uid("Action", action);
+        let set = self.by_action.get(&action).unwrap_or(&self.any_action);
+        self.decide(set, caller, action, resource, context)
+    }
+
+    /// [`Policies::is_permitted`] evaluating every policy, for tests that
+    /// check the split by action changes no decision.
+    #[doc(hidden)]
+    pub fn is_permitted_by_every_policy(
+        &self,
+        caller: &Caller,
+        action: &str,
+        resource: &Resource<'_>,
+        context: &[(&str, &str)],
+    ) -> bool {
+        self.decide(&self.set, caller, uid("Action", action), resource, context)
+    }
+
+    /// The actions the policies name.
+    pub fn actions(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .by_action
+            .keys()
+            .map(|a| a.id().unescaped().to_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn decide(
+        &self,
+        set: &PolicySet,
+        caller: &Caller,
+        action: EntityUid,
         resource: &Resource<'_>,
         context: &[(&str, &str)],
     ) -> bool {
@@ -198,11 +251,11 @@ impl Policies {
         let (Ok(context), Ok(entities)) = (context, Entities::from_entities(entities, None)) else {
             return false;
         };
-        let Ok(request) = Request::new(principal, uid("Action", action), res, context, None) else {
+        let Ok(request) = Request::new(principal, action, res, context, None) else {
             return false;
         };
         self.authorizer
-            .is_authorized(&request, &self.set, &entities)
+            .is_authorized(&request, set, &entities)
             .decision()
             == Decision::Allow
     }
@@ -250,6 +303,38 @@ impl Policies {
             other => other,
         }
     }
+}
+
+/// The policies of `set` by the action they name, and those naming none.
+fn by_action(set: &PolicySet) -> Result<(HashMap<EntityUid, PolicySet>, PolicySet), String> {
+    if set.templates().next().is_some() {
+        return Err("policy templates are not supported".to_owned());
+    }
+    let mut any = PolicySet::new();
+    let mut named: HashMap<EntityUid, Vec<cedar_policy::Policy>> = HashMap::new();
+    for p in set.policies() {
+        match p.action_constraint() {
+            ActionConstraint::Any => any.add(p.clone()).map_err(|e| e.to_string())?,
+            ActionConstraint::Eq(a) => named.entry(a).or_default().push(p.clone()),
+            ActionConstraint::In(actions) => {
+                for a in actions {
+                    named.entry(a).or_default().push(p.clone());
+                }
+            }
+        }
+    }
+    let mut sets = HashMap::with_capacity(named.len());
+    for (action, policies) in named {
+        let mut s = any.clone();
+        for p in policies {
+            // A policy listing an action twice is added once.
+            if s.policy(p.id()).is_none() {
+                s.add(p).map_err(|e| e.to_string())?;
+            }
+        }
+        sets.insert(action, s);
+    }
+    Ok((sets, any))
 }
 
 /// The error for a refused caller.

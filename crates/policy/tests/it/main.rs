@@ -111,3 +111,63 @@ fn a_broken_policy_file_is_named_in_the_error() {
         .unwrap_err();
     assert_eq!(err.file, "policies/broken.cedar");
 }
+
+/// A decision evaluates only the policies naming its action (and any naming
+/// none); it must answer as the whole set would, for every action the
+/// policies name, an action none names, and callers, records and purposes
+/// of every kind the policies tell apart.
+#[test]
+fn deciding_among_the_policies_of_the_action_answers_as_the_whole_set() {
+    let p = Policies::shipped();
+    let mut actions = p.actions();
+    assert!(actions.len() >= 40, "{} actions", actions.len());
+    actions.push("nobody.names.this".to_owned());
+    let mut callers = vec![Caller::anonymous()];
+    for s in [
+        "checks",
+        "renewal",
+        "permits",
+        "fulfillment",
+        "payments",
+        "gateway",
+    ] {
+        callers.push(Caller::service(s));
+    }
+    for (i, role) in Role::ALL.iter().enumerate() {
+        for j in [None, Some("PA"), Some("PA/Dauphin")] {
+            callers.push(person(&format!("u{i}"), &[*role], j));
+        }
+    }
+    let (mut allowed, mut refused) = (0, 0);
+    for action in &actions {
+        for caller in &callers {
+            let me = caller.actor();
+            for owner in [None, Some(me.as_str()), Some("someone-else")] {
+                for county in [None, Some("Dauphin")] {
+                    let mut r = Resource::new("PermitApplication", "a-1");
+                    r.owner = owner;
+                    if let Some(c) = county {
+                        r = r.in_jurisdiction("PA", Some(c));
+                    }
+                    for purpose in [None, Some("background_check"), Some("card_production")] {
+                        let context: Vec<(&str, &str)> =
+                            purpose.map(|v| ("purpose", v)).into_iter().collect();
+                        let split = p.is_permitted(caller, action, &r, &context);
+                        let whole = p.is_permitted_by_every_policy(caller, action, &r, &context);
+                        assert_eq!(split, whole, "{action} by {caller:?} on {r:?} {context:?}");
+                        if split {
+                            allowed += 1;
+                        } else {
+                            refused += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // The comparison covered both answers, many times each.
+    assert!(
+        allowed > 500 && refused > 500,
+        "{allowed} allowed, {refused} refused"
+    );
+}
