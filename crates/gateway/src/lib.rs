@@ -311,9 +311,27 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-/// Shared by every handler.
+/// Shared by every handler. Every request clones it (with the route it
+/// runs on), so it is one reference to the clients, not the clients.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Clients>);
+
+impl AppState {
+    pub fn new(clients: Clients) -> AppState {
+        AppState(Arc::new(clients))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Clients;
+
+    fn deref(&self) -> &Clients {
+        &self.0
+    }
+}
+
+/// The clients of every service the gateway calls.
+pub struct Clients {
     pub offices: OfficesServiceClient<ClientChannel>,
     pub audit: AuditServiceClient<ClientChannel>,
     pub identity: IdentityServiceClient<ClientChannel>,
@@ -367,7 +385,7 @@ impl Downstreams {
         let (permits, permits_breaker) = resilience::channel("permits", &urls.permits, policy)?;
         let (checks, checks_breaker) = resilience::channel("checks", &urls.checks, policy)?;
         Ok(Downstreams {
-            state: AppState {
+            state: AppState::new(Clients {
                 offices: OfficesServiceClient::new(offices.clone()),
                 audit: AuditServiceClient::new(audit.clone()),
                 identity: IdentityServiceClient::new(identity.clone()),
@@ -390,7 +408,7 @@ impl Downstreams {
                     ("checks", HealthClient::new(checks)),
                 ],
                 retries: policy.retries,
-            },
+            }),
             breakers: vec![
                 offices_breaker,
                 audit_breaker,
