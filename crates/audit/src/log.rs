@@ -850,7 +850,7 @@ pub(crate) fn to_hash(bytes: Vec<u8>) -> Result<Hash, Error> {
         .map_err(|_| Error::Corrupt("a stored hash is not 32 bytes".into()))
 }
 
-async fn stored_node(pool: &sqlx::AnyPool, p: Perfect) -> Result<Hash, Error> {
+async fn stored_node(pool: &plaza_kernel::db::Readers, p: Perfect) -> Result<Hash, Error> {
     let row = sqlx::query("SELECT hash FROM audit_nodes WHERE level = $1 AND idx = $2")
         .bind(p.level as i64)
         .bind(p.index as i64)
@@ -861,7 +861,11 @@ async fn stored_node(pool: &sqlx::AnyPool, p: Perfect) -> Result<Hash, Error> {
 }
 
 /// Stored leaf hashes of entries `[from, to)`, in order.
-async fn leaf_hashes(pool: &sqlx::AnyPool, from: u64, to: u64) -> Result<Vec<Hash>, Error> {
+async fn leaf_hashes(
+    pool: &plaza_kernel::db::Readers,
+    from: u64,
+    to: u64,
+) -> Result<Vec<Hash>, Error> {
     let rows =
         sqlx::query("SELECT leaf_hash FROM audit_log WHERE seq >= $1 AND seq < $2 ORDER BY seq")
             .bind(from as i64)
@@ -881,7 +885,7 @@ pub(crate) fn head_from_row(r: &sqlx::any::AnyRow) -> Result<TreeHead, Error> {
     })
 }
 
-pub(crate) async fn heads(pool: &sqlx::AnyPool) -> Result<Vec<TreeHead>, Error> {
+pub(crate) async fn heads(pool: &plaza_kernel::db::Readers) -> Result<Vec<TreeHead>, Error> {
     let rows = sqlx::query(
         "SELECT size, root, at_ms, key_id, signature FROM audit_tree_heads ORDER BY size",
     )

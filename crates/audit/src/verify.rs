@@ -102,7 +102,7 @@ impl Report {
 /// Verifies the log in `pool` against the `trusted` signing keys. `progress`
 /// is told (entries checked, entries in all) as it goes.
 pub async fn verify(
-    pool: &sqlx::AnyPool,
+    pool: &plaza_kernel::db::Readers,
     trusted: &[VerifyingKey],
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<Report, Error> {

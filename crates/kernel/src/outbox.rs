@@ -406,19 +406,21 @@ impl Relay {
                 }
                 tx.commit().await?;
             }
-            None => {
+            None if delete.is_some() || release.is_some() => {
+                let mut w = self.db.write_alone().await?;
                 if let Some(sql) = delete {
                     sqlx::query(sqlx::AssertSqlSafe(sql))
-                        .execute(self.db.writer())
+                        .execute(&mut *w)
                         .await?;
                 }
                 if let Some(sql) = release {
                     sqlx::query(sqlx::AssertSqlSafe(sql))
                         .bind(&self.cfg.instance)
-                        .execute(self.db.writer())
+                        .execute(&mut *w)
                         .await?;
                 }
             }
+            None => {}
         }
         // The oldest event by id (the primary key), not MIN() over the table:
         // a scan of a large backlog on every pass would slow the relay down.

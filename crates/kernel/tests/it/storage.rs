@@ -177,6 +177,110 @@ async fn write_transactions_run_whole_on_the_writer(target: StorageTarget) {
     db.drop_schema().await.unwrap();
 }
 
+async fn a_dropped_transaction_is_rolled_back_before_the_next(target: StorageTarget) {
+    let db = world(&target).await;
+    let mut tx = db.begin().await.unwrap();
+    sqlx::query("INSERT INTO holds (idem_key, saga, kind) VALUES ('d1', 's', 'x')")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    drop(tx);
+    // On SQLite this is the same, only, connection: it begins only once
+    // the rollback has run (a second BEGIN inside the first would fail).
+    let mut tx = db.begin().await.unwrap();
+    sqlx::query("INSERT INTO holds (idem_key, saga, kind) VALUES ('d2', 's', 'x')")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let kept: Vec<String> =
+        sqlx::query_scalar("SELECT idem_key FROM holds WHERE idem_key IN ('d1', 'd2')")
+            .fetch_all(db.reader())
+            .await
+            .unwrap();
+    assert_eq!(kept, vec!["d2".to_owned()]);
+    db.drop_schema().await.unwrap();
+}
+
+#[tokio::test]
+async fn sqlite_a_dropped_transaction_is_rolled_back_before_the_next() {
+    a_dropped_transaction_is_rolled_back_before_the_next(sqlite_target()).await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set PLAZA_TEST_DATABASE_URL (.ci/run does)"]
+async fn postgres_a_dropped_transaction_is_rolled_back_before_the_next() {
+    a_dropped_transaction_is_rolled_back_before_the_next(postgres_target()).await;
+}
+
+/// Ends the PostgreSQL session `pid` from a connection of its own.
+async fn terminate(target: &StorageTarget, pid: i32) {
+    use sqlx::Connection;
+    let StorageTarget::Postgres { url, .. } = target else {
+        unreachable!("PostgreSQL only")
+    };
+    let mut admin = sqlx::AnyConnection::connect(url).await.unwrap();
+    let ended: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+        .bind(pid)
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    assert!(ended, "session {pid} ended");
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set PLAZA_TEST_DATABASE_URL (.ci/run does)"]
+async fn postgres_connections_that_died_are_replaced() {
+    let target = postgres_target();
+    let db = world(&target).await;
+    // A read's connection killed while idle: the next read may fail (as a
+    // retryable error), the one after works on a new connection.
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(db.reader())
+        .await
+        .unwrap();
+    terminate(&target, pid).await;
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        let got: Result<i32, _> = sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(db.reader())
+            .await;
+        answers.push(got.is_ok());
+        if let Ok(now) = got {
+            assert_ne!(now, pid, "a new session");
+            break;
+        }
+    }
+    assert_eq!(
+        answers.first(),
+        Some(&false),
+        "the dead connection was tried"
+    );
+    assert_eq!(answers.last(), Some(&true), "then replaced: {answers:?}");
+
+    // A transaction's connection killed while idle: the next transaction
+    // begins on a new one.
+    let mut tx = db.begin().await.unwrap();
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    terminate(&target, pid).await;
+    let mut tx = db.begin().await.unwrap();
+    sqlx::query("INSERT INTO holds (idem_key, saga, kind) VALUES ('r1', 's', 'x')")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM holds WHERE idem_key = 'r1'")
+        .fetch_one(db.reader())
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    db.drop_schema().await.unwrap();
+}
+
 #[tokio::test]
 async fn sqlite_write_transactions_run_whole_on_the_writer() {
     write_transactions_run_whole_on_the_writer(sqlite_target()).await;

@@ -5,30 +5,36 @@
 //! through sqlx's `Any` driver with `$n` placeholders, which both engines
 //! accept; the few places where the engines differ ask [`Db::dialect`].
 //!
-//! SQLite allows one writer at a time, so writes go through a pool of one
-//! connection (transactions start with `BEGIN IMMEDIATE`, so a second
-//! process waits on the busy timeout instead of failing half-way); reads use
-//! a pool of their own. On PostgreSQL both pools are the same. The busiest
-//! write transactions run on a thread of the database's own
-//! ([`Db::on_writer`]), so the one writer is held no longer than their
-//! statements take.
+//! SQLite allows one writer at a time, so writes go through one connection
+//! (transactions start with `BEGIN IMMEDIATE`, so a second process waits on
+//! the busy timeout instead of failing half-way); reads use up to eight
+//! connections of their own. On PostgreSQL transactions and reads have up
+//! to eight connections each. The busiest write transactions run on a
+//! thread of the database's own ([`Db::on_writer`]), so the one writer is
+//! held no longer than their statements take.
 //!
-//! Pools hand out connections without pinging them first: a ping is a round
-//! trip (on SQLite a hop to the connection's thread) for every statement
-//! outside a transaction. A PostgreSQL connection that died while idle fails
-//! its next statement, which the caller sees as a retryable error, and the
-//! pool replaces it.
+//! The database holds these connections itself instead of in sqlx's pools
+//! (see `conns`): a pool tests every connection that comes back with a
+//! round trip, a hop to the connection's thread and back on SQLite, for
+//! every read and every transaction. A PostgreSQL connection that died
+//! while idle fails its next statement, which the caller sees as a
+//! retryable error, and is closed instead of reused; a transaction that
+//! finds its connection dead begins on a new one.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
-use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{Any, AnyPool, Executor, Transaction};
+use sqlx::Executor;
+use sqlx::any::install_default_drivers;
 
 use crate::Error;
+
+mod conns;
+
+use conns::Conns;
+pub use conns::{Readers, Tx};
 
 /// Which SQL engine sits behind a [`Db`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,14 +65,11 @@ impl StorageTarget {
     }
 }
 
-/// A transaction on a service's database.
-pub type Tx = Transaction<'static, Any>;
-
 /// A service's database.
 #[derive(Clone, Debug)]
 pub struct Db {
-    read: AnyPool,
-    write: AnyPool,
+    read: Readers,
+    writers: Arc<Conns>,
     dialect: Dialect,
     service: String,
     signal: crate::outbox::OutboxSignal,
@@ -109,23 +112,23 @@ impl Db {
         })?;
         let path = dir.join(format!("{service}.db"));
         let url = format!("sqlite://{}?mode=rwc", path.display());
-        let write = AnyPoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(30))
-            .test_before_acquire(false)
-            .after_connect(move |conn, _| sqlite_pragmas(conn, full_sync))
-            .connect(&url)
-            .await?;
-        let read = AnyPoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(30))
-            .test_before_acquire(false)
-            .after_connect(|conn, _| sqlite_pragmas(conn, false))
-            .connect(&url)
-            .await?;
+        let writers = Arc::new(Conns::new(
+            url.clone(),
+            Arc::new(move |conn| sqlite_pragmas(conn, full_sync)),
+            "BEGIN IMMEDIATE",
+            1,
+        ));
+        // The file exists, in WAL mode, before the readers open it.
+        drop(writers.alone().await?);
+        let read = Readers(Arc::new(Conns::new(
+            url,
+            Arc::new(|conn| sqlite_pragmas(conn, false)),
+            "BEGIN",
+            8,
+        )));
         Ok(Db {
             read,
-            write,
+            writers,
             dialect: Dialect::Sqlite,
             service: service.to_owned(),
             signal: Default::default(),
@@ -154,23 +157,18 @@ impl Db {
             sqlx::Connection::close(conn).await?;
         }
         let set_path: std::sync::Arc<str> = format!("SET search_path TO {schema}").into();
-        let pool = AnyPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(Duration::from_secs(30))
-            .test_before_acquire(false)
-            .after_connect(move |conn, _| {
-                let set_path = set_path.clone();
-                Box::pin(async move {
-                    conn.execute(sqlx::AssertSqlSafe(set_path.to_string()))
-                        .await?;
-                    Ok(())
-                })
+        let setup: conns::Setup = Arc::new(move |conn| {
+            let path = set_path.clone();
+            Box::pin(async move {
+                conn.execute(sqlx::AssertSqlSafe(path.to_string())).await?;
+                Ok(())
             })
-            .connect(url)
-            .await?;
+        });
+        let writers = Arc::new(Conns::new(url.to_owned(), setup.clone(), "BEGIN", 8));
+        let read = Readers(Arc::new(Conns::new(url.to_owned(), setup, "BEGIN", 8)));
         Ok(Db {
-            read: pool.clone(),
-            write: pool,
+            read,
+            writers,
             dialect: Dialect::Postgres,
             service: service.to_owned(),
             signal: Default::default(),
@@ -186,15 +184,15 @@ impl Db {
         &self.service
     }
 
-    /// The pool for reads.
-    pub fn reader(&self) -> &AnyPool {
+    /// The connections for reads, used as a pool: `.fetch_one(db.reader())`.
+    pub fn reader(&self) -> &Readers {
         &self.read
     }
 
-    /// The write pool, for a single statement that is a transaction of its
-    /// own (the outbox relay's deletions).
-    pub(crate) fn writer(&self) -> &AnyPool {
-        &self.write
+    /// A write connection on which each statement commits on its own (the
+    /// outbox relay's deletions), used as a transaction is (`&mut *w`).
+    pub(crate) async fn write_alone(&self) -> Result<Tx, Error> {
+        Ok(self.writers.alone().await?)
     }
 
     /// Starts a write transaction. How long it waited for the writer (on
@@ -202,10 +200,7 @@ impl Db {
     /// `plaza_db_begin_wait_seconds`.
     pub async fn begin(&self) -> Result<Tx, Error> {
         let asked = std::time::Instant::now();
-        let tx = match self.dialect {
-            Dialect::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await?,
-            Dialect::Postgres => self.write.begin().await?,
-        };
+        let tx = self.writers.begin().await?;
         metrics::histogram!("plaza_db_begin_wait_seconds", "service" => self.service.clone())
             .record(asked.elapsed().as_secs_f64());
         Ok(tx)
@@ -277,10 +272,11 @@ impl Db {
         self.signal.clone()
     }
 
-    /// Closes both pools, waiting for connections in use to come back.
+    /// Closes the idle write connections and the read pool, waiting for
+    /// reads in progress.
     pub async fn close(&self) {
-        self.write.close().await;
-        self.read.close().await;
+        self.writers.close().await;
+        self.read.0.close().await;
     }
 
     /// Drops the service's schema (PostgreSQL) — for tests that clean up.
@@ -289,7 +285,7 @@ impl Db {
             let schema: (String,) = sqlx::query_as("SELECT current_schema()::text")
                 .fetch_one(&self.read)
                 .await?;
-            self.write
+            self.read
                 .execute(sqlx::AssertSqlSafe(format!(
                     "DROP SCHEMA IF EXISTS {} CASCADE",
                     schema.0
