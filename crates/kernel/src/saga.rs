@@ -71,6 +71,15 @@ pub trait Step: Send + Sync {
     async fn undo(&self, ctx: &StepContext, output: &Value) -> Result<(), StepError>;
 }
 
+/// What the saga's owner records of its end, in the transaction that
+/// records the end itself: both are written, or neither.
+#[async_trait]
+pub trait SagaEnd: Send + Sync {
+    /// `saga` has just become done or unwound (its status, outputs and
+    /// error as they are now).
+    async fn ended(&self, tx: &mut crate::db::Tx, saga: &SagaRecord) -> Result<(), Error>;
+}
+
 /// A kind of saga: its name and its steps, in order.
 #[derive(Clone)]
 pub struct SagaDef {
@@ -78,6 +87,8 @@ pub struct SagaDef {
     pub steps: Vec<Arc<dyn Step>>,
     pub max_attempts: u32,
     pub backoff_base: Duration,
+    /// Called as the saga ends (done or unwound), see [`SagaEnd`].
+    pub on_end: Option<Arc<dyn SagaEnd>>,
 }
 
 impl SagaDef {
@@ -87,7 +98,14 @@ impl SagaDef {
             steps,
             max_attempts: 8,
             backoff_base: Duration::from_millis(25),
+            on_end: None,
         }
+    }
+
+    /// Records the end with `on_end`, in the end's own transaction.
+    pub fn with_end(mut self, on_end: Arc<dyn SagaEnd>) -> Self {
+        self.on_end = Some(on_end);
+        self
     }
 }
 
@@ -377,13 +395,27 @@ impl SagaEngine {
                 return Ok(None);
             }
         }
-        let row = sqlx::query(
-            "SELECT id, kind, status, input, outputs, next_step, error FROM saga WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-        let rec = record(&row)?;
+        let rec = match create {
+            // Just recorded: it is what was written.
+            Some((kind, input)) if created => SagaRecord {
+                id: id.to_owned(),
+                kind,
+                status: SagaStatus::Running,
+                input,
+                outputs: Map::new(),
+                next_step: 0,
+                error: None,
+            },
+            _ => {
+                let row = sqlx::query(
+                    "SELECT id, kind, status, input, outputs, next_step, error FROM saga WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+                record(&row)?
+            }
+        };
         if rec.status == SagaStatus::Running
             && let Some(step) = self
                 .def(&rec.kind)?
@@ -688,6 +720,18 @@ impl SagaEngine {
                     .map(|s| s.name())
             })
             .flatten();
+        let end = match (&def.on_end, status) {
+            (Some(on_end), SagaStatus::Done | SagaStatus::Unwound) => Some((
+                on_end.clone(),
+                SagaRecord {
+                    status,
+                    next_step,
+                    error: error.clone(),
+                    ..rec.clone()
+                },
+            )),
+            _ => None,
+        };
         let change = Transition {
             id: rec.id.clone(),
             status,
@@ -696,6 +740,7 @@ impl SagaEngine {
             error: error.clone(),
             event,
             next,
+            end,
         };
         let this = self.clone();
         self.db
@@ -742,7 +787,14 @@ impl SagaEngine {
             events.push((change.next_step as usize, name, "action_started", ""));
         }
         insert_log(&mut tx, id, &events, now).await?;
-        tx.commit().await?;
+        match &change.end {
+            Some((on_end, saga)) => {
+                on_end.ended(&mut tx, saga).await?;
+                // What the end wrote may include events for the relay.
+                self.db.commit(tx).await?;
+            }
+            None => tx.commit().await?,
+        }
         Ok(())
     }
 }
@@ -759,6 +811,8 @@ struct Transition {
     event: Option<(usize, &'static str, &'static str)>,
     /// The step that starts now, if one does.
     next: Option<&'static str>,
+    /// The saga as it ends, with what records its end, when it ends now.
+    end: Option<(Arc<dyn SagaEnd>, SagaRecord)>,
 }
 
 fn unreachable_status() -> Result<(), Error> {

@@ -174,10 +174,21 @@ pub struct Recovered {
     pub refunds_completed: u64,
 }
 
+/// What recording a charge did.
+enum Settled {
+    /// The intent is paid by it (as it is now).
+    Paid(Box<Intent>),
+    /// A second charge of an intent paid already: a refund of it is due.
+    Duplicate(String),
+    /// Known already, or for no intent.
+    Nothing,
+}
+
 /// What paying an intent starts from: a claimed attempt, or the intent
 /// already paid.
 enum Attempt {
-    Claimed(i64),
+    /// The attempt's number, and the intent as it was before.
+    Claimed(i64, Box<Intent>),
     Paid(Box<Intent>),
 }
 
@@ -422,21 +433,15 @@ impl Payments {
     /// intent as it is; a declined card leaves the intent `failed`, ready
     /// for another card.
     pub async fn pay(&self, caller: &Caller, id: &str, card: &str) -> Result<Intent, Error> {
-        let intent = self.get(caller, id).await?;
-        self.require(
-            caller,
-            "payments.pay",
-            &Resource::new("PaymentIntent", id).owned_by(&intent.payer),
-        )?;
         let card = valid_card(card)?;
         // Claim an attempt number (or resume the one in flight).
-        let (this, intent_id) = (self.clone(), id.to_owned());
-        let attempt = match self
+        let (this, intent_id, who) = (self.clone(), id.to_owned(), caller.clone());
+        let (attempt, intent) = match self
             .db
-            .on_writer(async move { this.claim_attempt(&intent_id).await })
+            .on_writer(async move { this.claim_attempt(&who, &intent_id).await })
             .await?
         {
-            Attempt::Claimed(attempt) => attempt,
+            Attempt::Claimed(attempt, intent) => (attempt, intent),
             Attempt::Paid(intent) => return Ok(*intent),
         };
         let key = format!("{id}/{attempt}");
@@ -451,8 +456,10 @@ impl Payments {
                 .await
             {
                 Ok(c) if c.status == "succeeded" => {
-                    self.settle_charge(&c).await?;
-                    return self.load(id).await;
+                    return match self.settle_charge(&c).await? {
+                        Some(settled) if settled.id == id => Ok(settled),
+                        _ => self.load(id).await,
+                    };
                 }
                 Ok(c) => {
                     let code = c.decline_code.unwrap_or_else(|| "declined".into());
@@ -473,13 +480,16 @@ impl Payments {
         Err(Error::ProcessorUnavailable(last))
     }
 
-    /// Claims an attempt number for paying intent `id` (or resumes the one
-    /// in flight), on the database's writer.
-    async fn claim_attempt(&self, id: &str) -> Result<Attempt, Error> {
+    /// Claims an attempt number for `caller` paying intent `id` (or
+    /// resumes the one in flight), on the database's writer.
+    async fn claim_attempt(&self, caller: &Caller, id: &str) -> Result<Attempt, Error> {
         let mut tx = self.db.begin().await?;
         let Some(current) = self.lock(&mut tx, id).await? else {
             return Err(Error::NotFound(id.to_owned()));
         };
+        let resource = Resource::new("PaymentIntent", id).owned_by(&current.payer);
+        self.require(caller, "payments.intent.read", &resource)?;
+        self.require(caller, "payments.pay", &resource)?;
         let attempt = match current.status {
             Status::Succeeded => return Ok(Attempt::Paid(Box::new(current))),
             Status::Processing => {
@@ -506,7 +516,7 @@ impl Payments {
             }
         };
         self.db.commit(tx).await?;
-        Ok(Attempt::Claimed(attempt))
+        Ok(Attempt::Claimed(attempt, Box::new(current)))
     }
 
     async fn mark_failed(&self, id: &str, attempt: i64, code: &str) -> Result<(), Error> {
@@ -590,32 +600,36 @@ impl Payments {
     }
 
     /// Records a succeeded charge, however it was learnt (the answer, a
-    /// webhook, the recovery loop). Idempotent.
-    pub async fn settle_charge(&self, c: &ProcessorCharge) -> Result<(), Error> {
+    /// webhook, the recovery loop). Idempotent. Returns the intent the
+    /// charge paid, when this call recorded it.
+    pub async fn settle_charge(&self, c: &ProcessorCharge) -> Result<Option<Intent>, Error> {
         if c.status != "succeeded" {
-            return Ok(());
+            return Ok(None);
         }
         let (this, charge) = (self.clone(), c.clone());
-        let refund_for = self
+        match self
             .db
             .on_writer(async move { this.settle_now(&charge).await })
-            .await?;
-        if let Some(intent) = refund_for {
-            self.send_pending_refunds(Some(&intent)).await?;
+            .await?
+        {
+            Settled::Paid(intent) => Ok(Some(*intent)),
+            Settled::Duplicate(intent) => {
+                self.send_pending_refunds(Some(&intent)).await?;
+                Ok(None)
+            }
+            Settled::Nothing => Ok(None),
         }
-        Ok(())
     }
 
-    /// [`Payments::settle_charge`]'s transaction, on the database's writer:
-    /// the intent whose duplicate charge now owes a refund, if one does.
-    async fn settle_now(&self, c: &ProcessorCharge) -> Result<Option<String>, Error> {
+    /// [`Payments::settle_charge`]'s transaction, on the database's writer.
+    async fn settle_now(&self, c: &ProcessorCharge) -> Result<Settled, Error> {
         let mut tx = self.db.begin().await?;
-        let Some(intent) = self.lock(&mut tx, &c.reference).await? else {
+        let Some(mut intent) = self.lock(&mut tx, &c.reference).await? else {
             tracing::warn!(charge = %c.charge_id, "charge for an unknown intent; reconciliation will show it");
-            return Ok(None);
+            return Ok(Settled::Nothing);
         };
         let duplicate = match (&intent.status, &intent.charge_id) {
-            (Status::Succeeded, Some(id)) if id == &c.charge_id => return Ok(None),
+            (Status::Succeeded, Some(id)) if id == &c.charge_id => return Ok(Settled::Nothing),
             (Status::Succeeded, _) => true,
             _ => false,
         };
@@ -646,7 +660,7 @@ impl Payments {
                 metrics::counter!("plaza_payments_duplicate_charges_total").increment(1);
             }
             self.db.commit(tx).await?;
-            return Ok(Some(intent.id));
+            return Ok(Settled::Duplicate(intent.id));
         }
         let mut postings: Vec<(&str, i64)> = vec![(CLEARING, c.amount)];
         let revenue: Vec<String> = intent
@@ -705,7 +719,11 @@ impl Payments {
         .await?;
         self.db.commit(tx).await?;
         metrics::counter!("plaza_payments_charges_total").increment(1);
-        Ok(None)
+        intent.status = Status::Succeeded;
+        intent.charge_id = Some(c.charge_id.clone());
+        intent.paid_at_ms = Some(c.created_ms);
+        intent.decline_code = None;
+        Ok(Settled::Paid(Box::new(intent)))
     }
 
     /// Refunds `amount` cents (0: all that is left) of a paid intent.

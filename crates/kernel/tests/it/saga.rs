@@ -7,8 +7,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use plaza_kernel::clock::{ManualClock, SystemClock};
+use plaza_kernel::db::Tx;
 use plaza_kernel::db::{Db, StorageTarget};
-use plaza_kernel::saga::{SagaDef, SagaEngine, SagaStatus, Step, StepContext, StepError, testing};
+use plaza_kernel::saga::{
+    FaultPlan, SagaDef, SagaEnd, SagaEngine, SagaRecord, SagaStatus, Step, StepContext, StepError,
+    testing,
+};
 use plaza_kernel::testing::{postgres_target, sqlite_target, wait_until};
 use serde_json::{Value, json};
 use sqlx::Row;
@@ -390,4 +394,82 @@ async fn a_process_that_lost_its_lease_cannot_move_the_saga() {
     let rec = second.load("s-fence").await.unwrap().unwrap();
     assert_eq!(rec.status, SagaStatus::Done);
     assert_eq!(holds(&db, "s-fence").await, ["a_reserve", "b_charge"]);
+}
+
+/// Records the saga's end as a hold `end:<status>`, or fails when told to.
+struct Ending {
+    fail: AtomicBool,
+}
+
+#[async_trait]
+impl SagaEnd for Ending {
+    async fn ended(&self, tx: &mut Tx, saga: &SagaRecord) -> Result<(), plaza_kernel::Error> {
+        sqlx::query("INSERT INTO holds (idem_key, saga, kind) VALUES ($1, $2, $3)")
+            .bind(format!("{}/end", saga.id))
+            .bind(&saga.id)
+            .bind(format!("end:{:?}", saga.status))
+            .execute(&mut **tx)
+            .await?;
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(plaza_kernel::Error::Invalid(
+                "the owner's record failed".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+async fn the_end_is_recorded_with_the_saga_or_not_at_all(target: StorageTarget) {
+    let db = world(&target).await;
+    let steps = [Hold::new("a_reserve", &db), Hold::new("b_charge", &db)];
+    let ending = Arc::new(Ending {
+        fail: AtomicBool::new(true),
+    });
+    let engine = SagaEngine::new(
+        db.clone(),
+        vec![def(&steps).with_end(ending.clone())],
+        Arc::new(SystemClock),
+    );
+
+    // The owner's record fails: the saga is not done either.
+    assert!(engine.start("booking", "s-end", json!({})).await.is_err());
+    let rec = engine.load("s-end").await.unwrap().unwrap();
+    assert_eq!(rec.status, SagaStatus::Running);
+    assert_eq!(holds(&db, "s-end").await, ["a_reserve", "b_charge"]);
+
+    // Run again, it ends, and its end is recorded once.
+    ending.fail.store(false, Ordering::SeqCst);
+    let rec = engine.run("s-end").await.unwrap();
+    assert_eq!(rec.status, SagaStatus::Done);
+    assert_eq!(
+        holds(&db, "s-end").await,
+        ["a_reserve", "b_charge", "end:Done"]
+    );
+
+    // An unwound saga's end is recorded too.
+    engine.inject(
+        "s-unwound",
+        FaultPlan {
+            fail_at: Some((1, false)),
+            ..FaultPlan::default()
+        },
+    );
+    let rec = engine
+        .start("booking", "s-unwound", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(rec.status, SagaStatus::Unwound);
+    assert_eq!(holds(&db, "s-unwound").await, ["end:Unwound"]);
+    db.drop_schema().await.unwrap();
+}
+
+#[tokio::test]
+async fn sqlite_the_end_is_recorded_with_the_saga_or_not_at_all() {
+    the_end_is_recorded_with_the_saga_or_not_at_all(sqlite_target()).await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set PLAZA_TEST_DATABASE_URL (.ci/run does)"]
+async fn postgres_the_end_is_recorded_with_the_saga_or_not_at_all() {
+    the_end_is_recorded_with_the_saga_or_not_at_all(postgres_target()).await;
 }

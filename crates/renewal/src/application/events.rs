@@ -98,6 +98,12 @@ impl plaza_kernel::bus::Handler for Paid {
         if !e.reference.starts_with("ren_") {
             return Ok(());
         }
+        // Most often the payment's answer got here first: then a read says
+        // so, without taking the writer.
+        match store::get(&self.0.db, &e.reference).await? {
+            Some(app) if super::payment_changes(&app) => {}
+            _ => return Ok(()),
+        }
         match super::payment_arrived(&self.0, &e.reference).await {
             Ok(_) | Err(crate::Error::ApplicationNotFound) => Ok(()),
             Err(e) => Err(Box::new(e)),

@@ -25,9 +25,9 @@ use plaza_contracts::photo::v1 as photo_pb;
 use plaza_kernel::auth::Caller;
 use plaza_kernel::clock::SharedClock;
 use plaza_kernel::crypt::DataKey;
-use plaza_kernel::db::Db;
+use plaza_kernel::db::{Db, Tx};
 use plaza_kernel::error::PublicError;
-use plaza_kernel::saga::{SagaEngine, SagaStatus};
+use plaza_kernel::saga::{SagaEngine, SagaRecord, SagaStatus};
 use plaza_policy::{Policies, Resource};
 
 use crate::Drivers;
@@ -43,6 +43,24 @@ pub struct Ctx {
     pub peers: Peers,
     pub drivers: Drivers,
     pub clock: SharedClock,
+    /// Applications whose saga this process is running, as they were when
+    /// paid. The steps read them here instead of from the database: nothing
+    /// a step reads changes once an application is paid (every change but
+    /// the saga's own needs it `started`, and cancelling waits for the
+    /// saga). Held only while the saga runs.
+    pub in_saga: std::sync::Mutex<std::collections::HashMap<String, Application>>,
+}
+
+/// Removes an application from [`Ctx::in_saga`] when its saga stops
+/// running here, however it stops.
+struct InSaga<'a>(&'a Ctx, &'a str);
+
+impl Drop for InSaga<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.0.in_saga.lock() {
+            m.remove(self.1);
+        }
+    }
 }
 
 /// An application with its timeline and what is still missing.
@@ -104,6 +122,7 @@ impl Renewals {
             peers,
             drivers,
             clock: clock.clone(),
+            in_saga: Default::default(),
         });
         // A renewal whose process died is taken up within seconds.
         let engine = SagaEngine::new(db, vec![saga::definition(ctx.clone())], clock)
@@ -142,15 +161,21 @@ impl Renewals {
         let app = store::get(&self.ctx.db, id)
             .await?
             .ok_or(Error::ApplicationNotFound)?;
+        self.allowed(caller, action, &app)?;
+        Ok(app)
+    }
+
+    /// `caller` may do `action` on `app`; one who may not even see it is
+    /// told it does not exist.
+    fn allowed(&self, caller: &Caller, action: &str, app: &Application) -> Result<(), Error> {
         self.policies
             .require_or_hide(
                 caller,
                 action,
-                &self.resource(&app),
+                &self.resource(app),
                 Error::ApplicationNotFound.public(),
             )
-            .map_err(Error::Denied)?;
-        Ok(app)
+            .map_err(Error::Denied)
     }
 
     fn missing(app: &Application) -> Vec<&'static str> {
@@ -529,6 +554,7 @@ impl Renewals {
     /// Pays the fee, then runs the saga that orders the card.
     pub async fn pay(&self, caller: &Caller, id: &str, card_number: &str) -> Result<View, Error> {
         let app = self.load(caller, UPDATE, id).await?;
+        let mut paid = None;
         if app.status == "started" {
             let missing = Self::missing(&app);
             if !missing.is_empty() {
@@ -546,74 +572,88 @@ impl Renewals {
                 )
                 .await
                 .map_err(|s| downstream(s, "payments"))?;
-            let now_paid = payment_arrived(&self.ctx, id).await?;
-            if now_paid != "paid" {
+            let now = payment_arrived(&self.ctx, id).await?;
+            if now.status != "paid" {
                 // Cancelled while the card was being charged: the payment is
                 // marked for refund, and the card is not ordered.
-                return self.get(caller, id).await;
+                self.allowed(caller, READ, &now)?;
+                return self.view(now).await;
             }
+            paid = Some(now);
         } else if app.status != "paid" {
             // Paid and ordered already: paying again changes nothing.
             return self.view(app).await;
         }
-        self.order_card(id).await?;
-        self.get(caller, id).await
+        match self.run_saga(id, paid).await? {
+            Some(after) => {
+                self.allowed(caller, READ, &after)?;
+                self.view(after).await
+            }
+            None => self.get(caller, id).await,
+        }
     }
 
     /// Runs (or resumes) the saga of a paid application and records its end.
     pub async fn order_card(&self, id: &str) -> Result<(), Error> {
+        self.run_saga(id, None).await.map(|_| ())
+    }
+
+    /// [`Renewals::order_card`], given the application as it was paid when
+    /// the caller has it; the application after the saga's end is recorded
+    /// (`None` while the saga is not at an end).
+    async fn run_saga(
+        &self,
+        id: &str,
+        paid: Option<Application>,
+    ) -> Result<Option<Application>, Error> {
+        let _held = paid.map(|app| {
+            if let Ok(mut m) = self.ctx.in_saga.lock() {
+                m.insert(id.to_owned(), app);
+            }
+            InSaga(&self.ctx, id)
+        });
         let record = self
             .engine
             .start(saga::KIND, id, serde_json::json!({"application_id": id}))
             .await?;
-        self.saga_finished(id, record.status, record.error.as_deref())
-            .await
+        // The saga's end was recorded with it (see `saga::End`), which left
+        // the application here as it is now.
+        if let Some(app) = self
+            .ctx
+            .in_saga
+            .lock()
+            .ok()
+            .and_then(|m| m.get(id).cloned())
+            && app.status != "paid"
+        {
+            return Ok(Some(app));
+        }
+        self.saga_finished(&record).await
     }
 
-    async fn saga_finished(
-        &self,
-        id: &str,
-        status: SagaStatus,
-        error: Option<&str>,
-    ) -> Result<(), Error> {
-        let (new_status, note) = match status {
-            SagaStatus::Done => (
-                "ordered",
-                "Card ordered. Your temporary licence is ready to print.".to_owned(),
-            ),
-            SagaStatus::Unwound => (
-                "failed",
-                format!(
-                    "The card could not be ordered ({}); the fee was refunded.",
-                    error.unwrap_or("unknown reason")
-                ),
-            ),
+    /// Records the end of `saga` on its application, unless it is recorded
+    /// already (a saga that ended in another process, or before the end was
+    /// recorded with it).
+    async fn saga_finished(&self, saga: &SagaRecord) -> Result<Option<Application>, Error> {
+        match saga.status {
             SagaStatus::Stuck => {
                 tracing::error!(
-                    application = id,
+                    application = saga.id,
                     "renewal saga stuck: an operator must look"
                 );
-                return Ok(());
+                return Ok(None);
             }
-            SagaStatus::Running | SagaStatus::Unwinding => return Ok(()),
-        };
-        let (ctx, id) = (self.ctx.clone(), id.to_owned());
+            SagaStatus::Running | SagaStatus::Unwinding => return Ok(None),
+            SagaStatus::Done | SagaStatus::Unwound => {}
+        }
+        let (ctx, saga) = (self.ctx.clone(), saga.clone());
         self.ctx
             .db
             .on_writer(async move {
                 let mut tx = ctx.db.begin().await?;
-                let Some(mut app) = store::lock(&ctx.db, &mut tx, &id).await? else {
-                    return Ok(());
-                };
-                if app.status != "paid" {
-                    return Ok(());
-                }
-                app.status = new_status.into();
-                let now = ctx.clock.now_ms();
-                store::update(&mut tx, &app, now).await?;
-                store::add_entry(&mut tx, &app, now, new_status, &note).await?;
+                let app = record_end(&ctx, &mut tx, &saga).await?;
                 ctx.db.commit(tx).await?;
-                Ok::<(), Error>(())
+                Ok(app)
             })
             .await
     }
@@ -628,8 +668,7 @@ impl Renewals {
         .await?;
         for id in rows {
             if let Some(rec) = self.engine.load(&id).await? {
-                self.saga_finished(&id, rec.status, rec.error.as_deref())
-                    .await?;
+                self.saga_finished(&rec).await?;
             } else {
                 // Paid, but the saga was never recorded: start it.
                 self.order_card(&id).await?;
@@ -802,15 +841,64 @@ impl Renewals {
 
 /// Records that the fee was charged (from the payment answer or the
 /// payments service's event, whichever comes first): a started application
-/// becomes paid; a cancelled one owes a refund. Returns the status after.
-pub async fn payment_arrived(ctx: &Arc<Ctx>, id: &str) -> Result<String, Error> {
+/// becomes paid; a cancelled one owes a refund. Returns the application
+/// after.
+pub async fn payment_arrived(ctx: &Arc<Ctx>, id: &str) -> Result<Application, Error> {
     let (c, id) = (ctx.clone(), id.to_owned());
     ctx.db
         .on_writer(async move { payment_arrived_now(&c, &id).await })
         .await
 }
 
-async fn payment_arrived_now(ctx: &Ctx, id: &str) -> Result<String, Error> {
+/// Records the end of `saga` (done or unwound) on its application, in `tx`:
+/// a paid application becomes ordered, with its order, or failed. The
+/// application after; `None` when there is none.
+async fn record_end(
+    ctx: &Ctx,
+    tx: &mut Tx,
+    saga: &SagaRecord,
+) -> Result<Option<Application>, Error> {
+    let (new_status, note) = match saga.status {
+        SagaStatus::Done => (
+            "ordered",
+            "Card ordered. Your temporary licence is ready to print.".to_owned(),
+        ),
+        SagaStatus::Unwound => (
+            "failed",
+            format!(
+                "The card could not be ordered ({}); the fee was refunded.",
+                saga.error.as_deref().unwrap_or("unknown reason")
+            ),
+        ),
+        SagaStatus::Running | SagaStatus::Unwinding | SagaStatus::Stuck => return Ok(None),
+    };
+    let Some(mut app) = store::lock(&ctx.db, tx, &saga.id).await? else {
+        return Ok(None);
+    };
+    if app.status != "paid" {
+        return Ok(Some(app));
+    }
+    app.status = new_status.into();
+    if let Some(order) = saga
+        .outputs
+        .get("order")
+        .and_then(|o| o["order_id"].as_str())
+    {
+        app.order_id = Some(order.to_owned());
+    }
+    let now = ctx.clock.now_ms();
+    app.updated_ms = now;
+    store::update(tx, &app, now).await?;
+    store::add_entry(tx, &app, now, new_status, &note).await?;
+    Ok(Some(app))
+}
+
+/// Whether a payment arriving changes `app` (see [`payment_arrived`]).
+fn payment_changes(app: &Application) -> bool {
+    app.status == "started" || (app.status == "cancelled" && !app.refund_due)
+}
+
+async fn payment_arrived_now(ctx: &Ctx, id: &str) -> Result<Application, Error> {
     let mut tx = ctx.db.begin().await?;
     let Some(mut app) = store::lock(&ctx.db, &mut tx, id).await? else {
         return Err(Error::ApplicationNotFound);
@@ -824,13 +912,14 @@ async fn payment_arrived_now(ctx: &Ctx, id: &str) -> Result<String, Error> {
             app.refund_due = true;
             "The fee arrived after the cancellation; it will be refunded."
         }
-        _ => return Ok(app.status),
+        _ => return Ok(app),
     };
     let now = ctx.clock.now_ms();
+    app.updated_ms = now;
     store::update(&mut tx, &app, now).await?;
     store::add_entry(&mut tx, &app, now, &app.status, note).await?;
     ctx.db.commit(tx).await?;
-    Ok(app.status)
+    Ok(app)
 }
 
 fn ensure_started(a: &Application) -> Result<(), Error> {

@@ -16,7 +16,8 @@ use plaza_contracts::fulfillment::v1 as fulfillment_pb;
 use plaza_contracts::payments::v1 as payments_pb;
 use plaza_contracts::photo::v1 as photo_pb;
 use plaza_kernel::auth::Caller;
-use plaza_kernel::saga::{SagaDef, Step, StepContext, StepError};
+use plaza_kernel::db::Tx;
+use plaza_kernel::saga::{SagaDef, SagaEnd, SagaRecord, Step, StepContext, StepError};
 use serde_json::{Value, json};
 use tonic::Code;
 
@@ -40,6 +41,9 @@ async fn application(ctx: &Ctx, s: &StepContext) -> Result<Application, StepErro
     let id = s.input["application_id"]
         .as_str()
         .ok_or_else(|| StepError::Permanent("saga input without application_id".into()))?;
+    if let Some(app) = ctx.in_saga.lock().ok().and_then(|m| m.get(id).cloned()) {
+        return Ok(app);
+    }
     store::get(&ctx.db, id)
         .await
         .map_err(|e| StepError::Retryable(e.to_string()))?
@@ -191,21 +195,8 @@ impl Step for OrderStep {
     }
     async fn action(&self, s: &StepContext) -> Result<Value, StepError> {
         let app = application(&self.0, s).await?;
+        // The application learns its order with the saga's end (`End`).
         let order = create_order(&self.0, &app, &s.idempotency_key).await?;
-        let (ctx, order_id, app_id) = (self.0.clone(), order.id.clone(), app.id);
-        self.0
-            .db
-            .on_writer(async move {
-                let mut tx = ctx.db.begin().await?;
-                sqlx::query("UPDATE renewal_applications SET order_id = $1 WHERE id = $2")
-                    .bind(&order_id)
-                    .bind(&app_id)
-                    .execute(&mut *tx)
-                    .await?;
-                ctx.db.commit(tx).await
-            })
-            .await
-            .map_err(|e| StepError::Retryable(e.to_string()))?;
         Ok(json!({"order_id": order.id}))
     }
     async fn undo(&self, s: &StepContext, output: &Value) -> Result<(), StepError> {
@@ -280,6 +271,30 @@ async fn create_order(
         .into_inner())
 }
 
+/// Records the saga's end on the application (ordered, with its order, or
+/// failed) in the transaction that records the end.
+struct End(Arc<Ctx>);
+
+#[async_trait]
+impl SagaEnd for End {
+    async fn ended(&self, tx: &mut Tx, saga: &SagaRecord) -> Result<(), plaza_kernel::Error> {
+        let app = super::record_end(&self.0, tx, saga)
+            .await
+            .map_err(|e| match e {
+                crate::Error::Kernel(k) => k,
+                crate::Error::Database(d) => plaza_kernel::Error::Database(d),
+                other => plaza_kernel::Error::Invalid(other.to_string()),
+            })?;
+        // A saga run for a payment made here hands the application back.
+        if let (Some(app), Ok(mut held)) = (app, self.0.in_saga.lock())
+            && let Some(slot) = held.get_mut(&saga.id)
+        {
+            *slot = app;
+        }
+        Ok(())
+    }
+}
+
 /// The saga's definition.
 pub fn definition(ctx: Arc<Ctx>) -> SagaDef {
     SagaDef::new(
@@ -288,7 +303,8 @@ pub fn definition(ctx: Arc<Ctx>) -> SagaDef {
             Arc::new(PhotoStep(ctx.clone())),
             Arc::new(AddressStep(ctx.clone())),
             Arc::new(PaymentStep(ctx.clone())),
-            Arc::new(OrderStep(ctx)),
+            Arc::new(OrderStep(ctx.clone())),
         ],
     )
+    .with_end(Arc::new(End(ctx)))
 }
