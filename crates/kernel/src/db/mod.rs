@@ -145,8 +145,8 @@ impl Db {
                 "schema name {schema:?} may hold only letters, digits and _"
             )));
         }
-        // Create the schema with a plain connection first, so the pool's
-        // connections can put it on their search path.
+        // Create the schema with a plain connection first, so the
+        // database's connections can put it on their search path.
         {
             let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(url).await?;
             conn.execute(sqlx::AssertSqlSafe(format!(
