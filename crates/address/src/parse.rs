@@ -459,7 +459,10 @@ pub fn parse_with(text: &str, gazetteer: Option<Gazetteer<'_>>) -> Result<Parsed
                     let ambiguous = pub28::suffix(word).is_some()
                         || pub28::directional(word).is_some()
                         || pub28::unit(word).is_some();
-                    (!ambiguous || has_zip || comma_before).then_some(code)
+                    // `0 A KY, 00000`: a street word the delivery line's
+                    // comma follows ends the street, it is no state.
+                    let ends_street = words[start].comma_after && !comma_before;
+                    (!ambiguous || comma_before || (has_zip && !ends_street)).then_some(code)
                 }
                 None => {
                     pub28::state_by_name(word).filter(|_| has_zip || comma_before || end - len >= 3)
@@ -682,6 +685,26 @@ mod tests {
         );
         let again = parse(&p.address.single_line()).unwrap();
         assert_eq!(again.address, p.address);
+    }
+
+    #[test]
+    fn a_street_word_before_the_comma_is_no_state() {
+        // Found by the property test: `0 A KEY 00000` reads KEY as the
+        // suffix KY, whose standard form `0 A KY, 00000` read KY as the
+        // state. The comma after KY ends the delivery line.
+        let p = parse("0 A KEY 00000").unwrap();
+        assert_eq!(
+            (p.address.suffix.as_str(), p.address.state.as_str()),
+            ("KY", "")
+        );
+        let again = parse(&p.address.single_line()).unwrap();
+        assert_eq!(again.address, p.address);
+        // A state after the comma is still the state.
+        let p = parse("0 A ST, KY 00000").unwrap();
+        assert_eq!(
+            (p.address.suffix.as_str(), p.address.state.as_str()),
+            ("ST", "KY")
+        );
     }
 
     #[test]
