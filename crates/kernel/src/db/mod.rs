@@ -27,11 +27,11 @@ use std::str::FromStr;
 use std::sync::{Arc, OnceLock};
 
 use sqlx::Executor;
-use sqlx::any::install_default_drivers;
 
 use crate::Error;
 
 mod conns;
+pub mod lite;
 
 use conns::Conns;
 pub use conns::{Readers, Tx};
@@ -96,7 +96,7 @@ impl Db {
         service: &str,
         full_sync: bool,
     ) -> Result<Db, Error> {
-        install_default_drivers();
+        lite::install_drivers();
         match target {
             StorageTarget::DataDir(dir) => Self::open_sqlite(dir, service, full_sync).await,
             StorageTarget::Postgres { url, schema_prefix } => {
@@ -111,7 +111,7 @@ impl Db {
             source: e,
         })?;
         let path = dir.join(format!("{service}.db"));
-        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let url = lite::url(&path);
         let writers = Arc::new(Conns::new(
             url.clone(),
             Arc::new(move |conn| sqlite_pragmas(conn, full_sync)),
@@ -325,19 +325,23 @@ impl WriterThread {
     }
 }
 
-/// Per connection: WAL, a busy timeout, foreign keys; every commit synced
-/// to disk when `full_sync`, else every checkpoint.
+/// Per connection: WAL, foreign keys; every commit synced to disk when
+/// `full_sync`, else every checkpoint. A lock another connection holds is
+/// waited for by the connection itself (see [`lite`]). One statement at a
+/// time, so that one that meets a lock is tried again alone.
 fn sqlite_pragmas(
     conn: &mut sqlx::AnyConnection,
     full_sync: bool,
 ) -> futures::future::BoxFuture<'_, Result<(), sqlx::Error>> {
     Box::pin(async move {
-        let sql = if full_sync {
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;"
+        let sync = if full_sync {
+            "PRAGMA synchronous=FULL"
         } else {
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;"
+            "PRAGMA synchronous=NORMAL"
         };
-        conn.execute(sql).await?;
+        for sql in [sync, "PRAGMA foreign_keys=ON", "PRAGMA journal_mode=WAL"] {
+            conn.execute(sql).await?;
+        }
         Ok(())
     })
 }

@@ -4,6 +4,7 @@
 //! reason).
 
 mod cache;
+mod lite;
 mod outbox;
 mod saga;
 mod storage;
