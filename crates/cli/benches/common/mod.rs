@@ -23,8 +23,9 @@ pub fn text_arg(name: &str) -> Option<String> {
 
 pub fn plaza(env: &[(&str, String)], args: &[&str]) -> Command {
     let mut c = Command::new(BIN);
-    // PLAZA_BENCH_LOG_LEVEL (e.g. `warn,sqlx::query=debug` to see every
-    // statement) is passed on as the server's log level.
+    // PLAZA_BENCH_LOG_LEVEL (e.g. `warn,plaza::sql=debug` to see every
+    // SQLite statement, `sqlx::query=debug` for PostgreSQL's) is passed on
+    // as the server's log level.
     let level = std::env::var("PLAZA_BENCH_LOG_LEVEL").unwrap_or_else(|_| "warn".into());
     c.args(args).env("PLAZA_LOG_LEVEL", level);
     for (k, v) in env {

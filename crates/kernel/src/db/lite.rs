@@ -65,9 +65,16 @@ pub fn install_drivers() {
     });
 }
 
+/// Set to `sqlx` to open SQLite files with sqlx's own connection instead,
+/// a thread per connection (to compare the two, or to fall back).
+pub const CONNECTION_ENV: &str = "PLAZA_SQLITE_CONNECTION";
+
 /// The URL that opens the SQLite file at `path` with this connection,
-/// creating it when missing.
+/// creating it when missing (with sqlx's when [`CONNECTION_ENV`] says so).
 pub fn url(path: &std::path::Path) -> String {
+    if std::env::var(CONNECTION_ENV).is_ok_and(|v| v == "sqlx") {
+        return format!("sqlite://{}?mode=rwc", path.display());
+    }
     let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
     let path = path.to_string_lossy();
     // Everything but the path's separators and plain name characters is
@@ -156,7 +163,10 @@ impl LiteConnection {
             let fresh = self.conn.is_autocommit();
             let mut out = Vec::new();
             match self.run_once(sql, &values, limit, &mut out) {
-                Ok(()) => return Ok(out),
+                Ok(()) => {
+                    tracing::debug!(target: "plaza::sql", "{sql}");
+                    return Ok(out);
+                }
                 Err(Ran { started, error })
                     if fresh
                         && !started
