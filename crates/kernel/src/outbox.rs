@@ -35,6 +35,7 @@ pub struct NewEvent {
 
 /// Writes `event` into the outbox inside `tx`. Returns the event id.
 pub async fn enqueue(tx: &mut Tx, event: NewEvent) -> Result<String, Error> {
+    tx.wrote_events();
     let id = uuid::Uuid::now_v7().to_string();
     sqlx::query(
         "INSERT INTO outbox (event_id, event_type, aggregate_type, aggregate_id, payload, correlation_id, created_at_ms)
@@ -55,6 +56,9 @@ pub async fn enqueue(tx: &mut Tx, event: NewEvent) -> Result<String, Error> {
 /// Writes several events inside `tx` with one statement per hundred
 /// events. Returns their ids, in order.
 pub async fn enqueue_all(tx: &mut Tx, events: Vec<NewEvent>) -> Result<Vec<String>, Error> {
+    if !events.is_empty() {
+        tx.wrote_events();
+    }
     let correlation = crate::telemetry::correlation_id_or_new();
     let now = now_ms();
     let mut ids = Vec::with_capacity(events.len());
@@ -177,7 +181,7 @@ impl Relay {
             };
             if pass.claimed as i64 >= self.cfg.batch_size && pass.published == pass.claimed {
                 // A full batch: more may be waiting. After a shorter one,
-                // anything committed since the read has raised the signal.
+                // any commit with events since the read has raised the signal.
                 continue;
             }
             tokio::select! {

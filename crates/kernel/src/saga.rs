@@ -756,28 +756,6 @@ impl SagaEngine {
     async fn transition_now(&self, change: Transition) -> Result<(), Error> {
         let now = self.clock.now_ms();
         let id = change.id.as_str();
-        let mut tx = self.db.begin().await?;
-        let moved = sqlx::query(
-            "UPDATE saga SET status = $1, next_step = $2, outputs = $3, error = $4, updated_at_ms = $5,
-             lease_until_ms = $6 WHERE id = $7 AND lease_owner = $8",
-        )
-        .bind(change.status.as_str())
-        .bind(change.next_step)
-        .bind(&change.outputs)
-        .bind(change.error.as_deref())
-        .bind(now)
-        .bind(now + self.lease.as_millis() as i64)
-        .bind(id)
-        .bind(&self.owner)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if moved == 0 {
-            tx.rollback().await?;
-            return Err(Error::Invalid(format!(
-                "saga {id} was taken over by another process; leaving it to that one"
-            )));
-        }
         let detail = change.error.as_deref().unwrap_or("");
         let mut events = Vec::with_capacity(2);
         if let Some((step, name, ev)) = change.event {
@@ -786,7 +764,58 @@ impl SagaEngine {
         if let Some(name) = change.next {
             events.push((change.next_step as usize, name, "action_started", ""));
         }
-        insert_log(&mut tx, id, &events, now).await?;
+        // On PostgreSQL the record's change and its log lines are one
+        // statement, a round trip instead of two; without an end to record
+        // that statement needs no transaction around it either.
+        let folded = self.db.dialect() == crate::db::Dialect::Postgres && !events.is_empty();
+        let mut tx = if folded && change.end.is_none() {
+            self.db.write_alone().await?
+        } else {
+            self.db.begin().await?
+        };
+        let set = "UPDATE saga SET status = $1, next_step = $2, outputs = $3, error = $4, updated_at_ms = $5,
+             lease_until_ms = $6 WHERE id = $7 AND lease_owner = $8";
+        let sql = if folded {
+            let rows: Vec<String> = (0..events.len())
+                .map(|i| {
+                    let b = 9 + i * 4;
+                    format!("(${b}::BIGINT, ${}, ${}, ${})", b + 1, b + 2, b + 3)
+                })
+                .collect();
+            format!(
+                "WITH moved AS ({set} RETURNING id)
+                 INSERT INTO saga_log (saga_id, step, step_name, event, detail, at_ms)
+                 SELECT moved.id, v.step, v.step_name, v.event, v.detail, $5 FROM moved,
+                 (VALUES {}) AS v (step, step_name, event, detail)",
+                rows.join(", ")
+            )
+        } else {
+            set.to_owned()
+        };
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(change.status.as_str())
+            .bind(change.next_step)
+            .bind(&change.outputs)
+            .bind(change.error.as_deref())
+            .bind(now)
+            .bind(now + self.lease.as_millis() as i64)
+            .bind(id)
+            .bind(&self.owner);
+        if folded {
+            for (step, name, event, detail) in &events {
+                q = q.bind(*step as i64).bind(*name).bind(*event).bind(*detail);
+            }
+        }
+        let moved = q.execute(&mut *tx).await?.rows_affected();
+        if moved == 0 {
+            tx.rollback().await?;
+            return Err(Error::Invalid(format!(
+                "saga {id} was taken over by another process; leaving it to that one"
+            )));
+        }
+        if !folded {
+            insert_log(&mut tx, id, &events, now).await?;
+        }
         match &change.end {
             Some((on_end, saga)) => {
                 on_end.ended(&mut tx, saga).await?;

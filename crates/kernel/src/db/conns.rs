@@ -114,6 +114,7 @@ impl Conns {
             conns: self.clone(),
             open: true,
             broken: false,
+            events: false,
         })
     }
 
@@ -126,6 +127,7 @@ impl Conns {
             conns: self.clone(),
             open: false,
             broken: false,
+            events: false,
         })
     }
 
@@ -155,6 +157,8 @@ pub struct Tx {
     /// The connection failed in a way that may have broken it: it is
     /// closed, not given back.
     broken: bool,
+    /// Events were written to the outbox: its commit wakes the relay.
+    events: bool,
 }
 
 /// Whether an error says the connection itself is broken (its server gone,
@@ -210,6 +214,16 @@ impl Tx {
 
     pub async fn rollback(mut self) -> Result<(), sqlx::Error> {
         self.end("ROLLBACK").await
+    }
+
+    /// Notes that events were written to the outbox in this transaction.
+    pub(crate) fn wrote_events(&mut self) {
+        self.events = true;
+    }
+
+    /// Whether events were written to the outbox in this transaction.
+    pub(crate) fn has_events(&self) -> bool {
+        self.events
     }
 
     /// Marks the connection for closing when `answer` says it broke.

@@ -259,11 +259,14 @@ impl Db {
         }
     }
 
-    /// Commits `tx` and wakes the outbox relay, which publishes any events
-    /// the transaction wrote.
+    /// Commits `tx` and, when it wrote events, wakes the outbox relay to
+    /// publish them. A commit without events leaves the relay asleep.
     pub async fn commit(&self, tx: Tx) -> Result<(), Error> {
+        let events = tx.has_events();
         tx.commit().await?;
-        self.signal.notify();
+        if events {
+            self.signal.notify();
+        }
         Ok(())
     }
 
