@@ -171,8 +171,9 @@ impl Relay {
     /// Runs until `shutdown`, then drains what is left (for up to `drain`).
     pub async fn run(self, mut shutdown: Shutdown, drain: Duration) {
         let service = self.db.service().to_owned();
+        let mut signalled = false;
         loop {
-            let pass = match self.pass().await {
+            let pass = match self.pass_after(signalled).await {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::warn!(service, error = %crate::error::chain(&e), "outbox relay pass failed");
@@ -184,11 +185,11 @@ impl Relay {
                 // any commit with events since the read has raised the signal.
                 continue;
             }
-            tokio::select! {
-                _ = self.signal.notified() => {}
-                _ = tokio::time::sleep(self.cfg.poll) => {}
+            signalled = tokio::select! {
+                _ = self.signal.notified() => true,
+                _ = tokio::time::sleep(self.cfg.poll) => false,
                 _ = shutdown.wait() => break,
-            }
+            };
         }
         let deadline = tokio::time::Instant::now() + drain;
         while tokio::time::Instant::now() < deadline {
@@ -230,7 +231,14 @@ impl Relay {
     /// once half of it has run: a busy service's commits do not each turn
     /// into a write of the relay's own.
     pub async fn pass(&self) -> Result<Pass, Error> {
-        let pass = self.pass_once().await;
+        self.pass_after(false).await
+    }
+
+    /// A pass; `signalled`: a commit of this process wrote events since
+    /// the last pass read, so the outbox is not looked at first to see
+    /// whether it is empty.
+    async fn pass_after(&self, signalled: bool) -> Result<Pass, Error> {
+        let pass = self.pass_once(signalled).await;
         if pass.is_err() {
             // Whatever was written may not have committed: take the lease
             // again, from the database, on the next pass.
@@ -240,7 +248,7 @@ impl Relay {
         pass
     }
 
-    async fn pass_once(&self) -> Result<Pass, Error> {
+    async fn pass_once(&self, signalled: bool) -> Result<Pass, Error> {
         use std::sync::atomic::Ordering;
         let service = self.db.service().to_owned();
         let now = now_ms();
@@ -250,6 +258,7 @@ impl Relay {
         let fresh = held_until - half > now;
         let plain_read = fresh && self.db.dialect() == Dialect::Sqlite;
         if !plain_read
+            && !signalled
             && sqlx::query("SELECT id FROM outbox LIMIT 1")
                 .fetch_optional(self.db.reader())
                 .await?

@@ -463,6 +463,9 @@ async fn nats_consumer_resumes_after_restart_without_replaying_applied_events() 
     )
     .await;
     t1.trigger();
+    // Let the first consumer see its stop before the next events are
+    // published (this runtime has one thread), or it pulls them as it stops.
+    tokio::task::yield_now().await;
     // More events while no consumer runs, then a new consumer process.
     write_events(&db, 20).await;
     while relay.pass().await.unwrap().claimed > 0 {}
