@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use tokio::sync::RwLock;
 
 use crate::Error;
@@ -471,17 +471,7 @@ impl Bus for NatsBus {
                 loop {
                     let next = tokio::select! {
                         m = messages.next() => m,
-                        _ = shutdown.wait() => {
-                            // Events already pulled but not handled go back at
-                            // once, not after the ack wait: another process
-                            // of this consumer takes them now.
-                            while let Some(Some(Ok(msg))) = messages.next().now_or_never() {
-                                let _ = msg
-                                    .ack_with(async_nats::jetstream::AckKind::Nak(None))
-                                    .await;
-                            }
-                            return;
-                        }
+                        _ = shutdown.wait() => return,
                     };
                     let Some(msg) = next else { break };
                     let msg = match msg {

@@ -209,12 +209,14 @@ impl Db {
     /// Runs `work` — a write transaction, begun and committed inside it — on
     /// this database's writer thread, and returns what it returns.
     ///
-    /// SQLite has one writer connection, so write transactions queue for it,
-    /// and each statement is a hop to the connection's thread and back. On
-    /// the runtime's threads every way back waits behind whatever else is
-    /// runnable, and the writer stays held meanwhile. On a thread that runs
-    /// nothing but write transactions it is picked up at once. PostgreSQL
-    /// has no single writer: there `work` is a task of the runtime's.
+    /// SQLite has one writer connection, so write transactions queue for it.
+    /// Run on the runtime's threads, a transaction that awaits anything
+    /// (a lock, another task) waits behind whatever else is runnable, and
+    /// the writer stays held meanwhile; its statements also take a runtime
+    /// thread for as long as SQLite works on them ([`lite`]). On a thread
+    /// that runs nothing but write transactions it goes on at once.
+    /// PostgreSQL has no single writer: there `work` is a task of the
+    /// runtime's.
     ///
     /// Either way `work` runs to its end even when the caller stops
     /// waiting, so it never stops half-way through its own transaction; the
