@@ -182,15 +182,18 @@ pub struct SagaEngine {
     clock: SharedClock,
     lease: Duration,
     faults: Arc<Mutex<HashMap<String, FaultPlan>>>,
-    /// Sagas this engine is running now: a second `run` of one of them
-    /// waits for nothing and changes nothing.
-    running: Arc<Mutex<std::collections::HashSet<String>>>,
+    /// Sagas this engine is running now, each with what tells when its run
+    /// ends: a second `run` of one of them waits for nothing and changes
+    /// nothing; a second `start` waits for the run to end.
+    running: Arc<Mutex<HashMap<String, tokio::sync::watch::Receiver<()>>>>,
 }
 
-/// Removes a saga from the engine's running set when its run ends.
+/// Removes a saga from the engine's running set when its run ends, and
+/// tells whoever waits for that run (its sender drops with it).
 struct RunningGuard {
-    set: Arc<Mutex<std::collections::HashSet<String>>>,
+    set: Arc<Mutex<HashMap<String, tokio::sync::watch::Receiver<()>>>>,
     id: String,
+    _ended: tokio::sync::watch::Sender<()>,
 }
 
 impl Drop for RunningGuard {
@@ -238,10 +241,16 @@ impl SagaEngine {
     /// this engine and its first step marked started in one transaction.
     pub async fn start(&self, kind: &str, id: &str, input: Value) -> Result<SagaRecord, Error> {
         self.def(kind)?;
-        let Some(guard) = self.enter(id) else {
-            // This engine runs it already; make sure it is recorded.
-            self.create(kind, id, input).await?;
-            return self.current(id).await;
+        let guard = match self.enter(id) {
+            Ok(guard) => guard,
+            Err(mut running) => {
+                // This engine runs it already (a background pass got to it
+                // first): answer with where that run leaves it, as if this
+                // start had run it.
+                self.create(kind, id, input).await?;
+                let _ = running.changed().await;
+                return self.current(id).await;
+            }
         };
         match self.claim(id, Some((kind, &input))).await? {
             Some(rec) => self.drive(rec, guard).await,
@@ -281,16 +290,22 @@ impl SagaEngine {
         Ok(n == 1)
     }
 
-    /// Marks `id` as run by this engine; `None` when it already is.
-    fn enter(&self, id: &str) -> Option<RunningGuard> {
-        let fresh = self
+    /// Marks `id` as run by this engine; when it already is, what tells
+    /// when that run ends.
+    fn enter(&self, id: &str) -> Result<RunningGuard, tokio::sync::watch::Receiver<()>> {
+        let mut set = self
             .running
             .lock()
-            .map(|mut s| s.insert(id.to_owned()))
-            .unwrap_or(false);
-        fresh.then(|| RunningGuard {
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(running) = set.get(id) {
+            return Err(running.clone());
+        }
+        let (ended, watch) = tokio::sync::watch::channel(());
+        set.insert(id.to_owned(), watch);
+        Ok(RunningGuard {
             set: self.running.clone(),
             id: id.to_owned(),
+            _ended: ended,
         })
     }
 
@@ -465,7 +480,7 @@ impl SagaEngine {
 
     /// Runs the saga `id` until it is done, unwound or stuck.
     pub async fn run(&self, id: &str) -> Result<SagaRecord, Error> {
-        let Some(guard) = self.enter(id) else {
+        let Ok(guard) = self.enter(id) else {
             return self.current(id).await;
         };
         match self.claim(id, None).await? {

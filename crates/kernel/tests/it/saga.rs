@@ -347,6 +347,44 @@ async fn starting_the_same_saga_twice_runs_it_once() {
 }
 
 #[tokio::test]
+async fn a_start_while_the_saga_runs_answers_with_its_end() {
+    // A background pass may start a saga just before the request that
+    // should: the request then waits for that run and answers with its
+    // end, not with a saga still running.
+    let db = world(&sqlite_target()).await;
+    let slow = Arc::new(Hold {
+        name: "a_reserve",
+        db: db.clone(),
+        flaky: AtomicUsize::new(0),
+        hang_once: AtomicBool::new(false),
+        calls: AtomicUsize::new(0),
+        slow: Some(Duration::from_millis(200)),
+    });
+    let steps = [slow];
+    let engine = SagaEngine::new(db.clone(), vec![def(&steps)], Arc::new(SystemClock));
+    let first = {
+        let e = engine.clone();
+        tokio::spawn(async move { e.start("booking", "s-race", json!({})).await })
+    };
+    let e = engine.clone();
+    wait_until(Duration::from_secs(10), "the step to start", || {
+        let e = e.clone();
+        async move {
+            e.log("s-race")
+                .await
+                .unwrap()
+                .iter()
+                .any(|(_, _, ev)| ev == "action_started")
+        }
+    })
+    .await;
+    let second = engine.start("booking", "s-race", json!({})).await.unwrap();
+    assert_eq!(second.status, SagaStatus::Done);
+    assert_eq!(first.await.unwrap().unwrap().status, SagaStatus::Done);
+    assert_eq!(steps[0].calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
 async fn sqlite_a_process_that_lost_its_lease_cannot_move_the_saga() {
     a_process_that_lost_its_lease_cannot_move_the_saga(sqlite_target()).await;
 }
