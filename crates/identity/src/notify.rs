@@ -48,16 +48,29 @@ pub fn renewal_mail(status: &str, note: &str, application_id: &str) -> Option<(S
     Some((subject, body))
 }
 
+impl Notify {
+    /// The account mailed for `e` and the mail, when there is one.
+    fn mail_for(&self, e: &StatusChanged) -> Option<(String, (String, String))> {
+        let own = format!("{}|", self.0.settings().issuer);
+        let user_id = e.owner.strip_prefix(&own)?;
+        let mail = renewal_mail(&e.status, &e.note, &e.application_id)?;
+        Some((user_id.to_owned(), mail))
+    }
+}
+
 #[async_trait]
 impl TxHandler for Notify {
+    /// Events that mail nobody (a renewal's start, another issuer's
+    /// account) are not recorded. One that does not parse is, by `apply`'s
+    /// error.
+    fn wants(&self, ev: &Envelope) -> bool {
+        serde_json::from_slice::<StatusChanged>(&ev.payload)
+            .map_or(true, |e| self.mail_for(&e).is_some())
+    }
     async fn apply(&self, _tx: &mut Tx, ev: &Envelope) -> Result<(), HandlerError> {
         let e: StatusChanged = serde_json::from_slice(&ev.payload)?;
-        let own = format!("{}|", self.0.settings().issuer);
-        let Some(user_id) = e.owner.strip_prefix(&own) else {
-            return Ok(());
-        };
-        if let Some((subject, body)) = renewal_mail(&e.status, &e.note, &e.application_id) {
-            self.0.notify(user_id, &subject, &body).await?;
+        if let Some((user_id, (subject, body))) = self.mail_for(&e) {
+            self.0.notify(&user_id, &subject, &body).await?;
         }
         Ok(())
     }

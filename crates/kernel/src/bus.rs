@@ -522,6 +522,12 @@ impl Bus for NatsBus {
 /// its inbox, so the effect and the record commit together.
 #[async_trait]
 pub trait TxHandler: Send + Sync {
+    /// Whether `ev` can have an effect here. An event that cannot is
+    /// acknowledged without a transaction or an inbox record: applying it
+    /// again would change nothing either.
+    fn wants(&self, _ev: &Envelope) -> bool {
+        true
+    }
     async fn apply(&self, tx: &mut Tx, ev: &Envelope) -> Result<(), HandlerError>;
 }
 
@@ -576,6 +582,9 @@ impl<H: TxHandler + 'static> Inbox<H> {
 #[async_trait]
 impl<H: TxHandler + 'static> Handler for Inbox<H> {
     async fn handle(&self, ev: &Envelope) -> Result<(), HandlerError> {
+        if !self.handler.wants(ev) {
+            return Ok(());
+        }
         let work = Self::record(
             self.db.clone(),
             self.consumer.clone(),

@@ -9,6 +9,9 @@
 //! the lease runs out; the next relay publishes them again, the bus drops
 //! the duplicates it can recognise (JetStream message ids) and consumers'
 //! inboxes drop the rest.
+//!
+//! On PostgreSQL the events' rows go to the database with the commit of
+//! the transaction that wrote them, in the same round trip.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,9 +37,18 @@ pub struct NewEvent {
 }
 
 /// Writes `event` into the outbox inside `tx`. Returns the event id.
+///
+/// On PostgreSQL the row is written with the commit, in its round trip
+/// ([`Tx::defer`]): the event is in the outbox if and only if the
+/// transaction commits, as when it is written at once.
 pub async fn enqueue(tx: &mut Tx, event: NewEvent) -> Result<String, Error> {
     tx.wrote_events();
     let id = uuid::Uuid::now_v7().to_string();
+    let correlation = crate::telemetry::correlation_id_or_new();
+    let now = now_ms();
+    if tx.defer(&written_in(&[(&id, &event)], &correlation, now)) {
+        return Ok(id);
+    }
     sqlx::query(
         "INSERT INTO outbox (event_id, event_type, aggregate_type, aggregate_id, payload, correlation_id, created_at_ms)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -46,22 +58,65 @@ pub async fn enqueue(tx: &mut Tx, event: NewEvent) -> Result<String, Error> {
     .bind(event.aggregate_type)
     .bind(event.aggregate_id)
     .bind(event.payload)
-    .bind(crate::telemetry::correlation_id_or_new())
-    .bind(now_ms())
+    .bind(correlation)
+    .bind(now)
     .execute(&mut **tx)
     .await?;
     Ok(id)
 }
 
+/// `INSERT INTO outbox` of `events` with every value written into the
+/// statement (for [`Tx::defer`]). Text and bytes go in as hexadecimal and
+/// are decoded by the database, so no value is ever quoted or escaped.
+fn written_in(events: &[(&str, &NewEvent)], correlation: &str, now: i64) -> String {
+    fn text(s: &str) -> String {
+        format!(
+            "convert_from(decode('{}', 'hex'), 'UTF8')",
+            crate::hex::encode(s.as_bytes())
+        )
+    }
+    let rows: Vec<String> = events
+        .iter()
+        .map(|(id, ev)| {
+            format!(
+                "({}, {}, {}, {}, decode('{}', 'hex'), {}, {now})",
+                text(id),
+                text(&ev.event_type),
+                text(&ev.aggregate_type),
+                text(&ev.aggregate_id),
+                crate::hex::encode(&ev.payload),
+                text(correlation),
+            )
+        })
+        .collect();
+    format!(
+        "INSERT INTO outbox (event_id, event_type, aggregate_type, aggregate_id, payload, correlation_id, created_at_ms) VALUES {}",
+        rows.join(", ")
+    )
+}
+
 /// Writes several events inside `tx` with one statement per hundred
-/// events. Returns their ids, in order.
+/// events (on PostgreSQL, with the commit, as [`enqueue`] does). Returns
+/// their ids, in order.
 pub async fn enqueue_all(tx: &mut Tx, events: Vec<NewEvent>) -> Result<Vec<String>, Error> {
     if !events.is_empty() {
         tx.wrote_events();
     }
     let correlation = crate::telemetry::correlation_id_or_new();
     let now = now_ms();
-    let mut ids = Vec::with_capacity(events.len());
+    let ids: Vec<String> = events
+        .iter()
+        .map(|_| uuid::Uuid::now_v7().to_string())
+        .collect();
+    let pairs: Vec<(&str, &NewEvent)> = ids.iter().map(String::as_str).zip(&events).collect();
+    if pairs
+        .chunks(500)
+        .all(|chunk| tx.defer(&written_in(chunk, &correlation, now)))
+    {
+        return Ok(ids);
+    }
+    drop(pairs);
+    let mut next_id = ids.iter();
     let mut events = events.into_iter().peekable();
     while events.peek().is_some() {
         let chunk: Vec<NewEvent> = events.by_ref().take(100).collect();
@@ -86,16 +141,14 @@ pub async fn enqueue_all(tx: &mut Tx, events: Vec<NewEvent>) -> Result<Vec<Strin
         }
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for ev in chunk {
-            let id = uuid::Uuid::now_v7().to_string();
             q = q
-                .bind(id.clone())
+                .bind(next_id.next().expect("an id for every event").clone())
                 .bind(ev.event_type)
                 .bind(ev.aggregate_type)
                 .bind(ev.aggregate_id)
                 .bind(ev.payload)
                 .bind(correlation.clone())
                 .bind(now);
-            ids.push(id);
         }
         q.execute(&mut **tx).await?;
     }
@@ -216,9 +269,11 @@ impl Relay {
     /// Takes the lease if free, claims a batch, publishes it, deletes what
     /// the bus acknowledged.
     ///
-    /// On PostgreSQL the batch is locked with `FOR UPDATE SKIP LOCKED` in a
-    /// transaction that stays open while it is published and commits the
-    /// deletion: a relay that dies lets go of its rows at once. On SQLite a
+    /// On PostgreSQL the batch is deleted as it is read (`DELETE … RETURNING`,
+    /// its rows picked `FOR UPDATE SKIP LOCKED`) in a transaction that stays
+    /// open while it is published and commits once all of it is: a relay
+    /// that dies lets go of its rows at once, and a batch published in part
+    /// is rolled back, then only its published part deleted. On SQLite a
     /// write transaction cannot stay open that long (it would stop every
     /// writer), so rows are claimed with a lease of their own instead, when
     /// the relay takes or renews its lease; while its lease is fresh no
@@ -315,7 +370,9 @@ impl Relay {
             match self.db.dialect() {
                 Dialect::Postgres => {
                     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-                        "SELECT {COLUMNS} FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"
+                        "DELETE FROM outbox WHERE id IN
+                             (SELECT id FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+                         RETURNING {COLUMNS}"
                     )))
                     .bind(self.cfg.batch_size)
                     .fetch_all(&mut *tx)
@@ -391,8 +448,8 @@ impl Relay {
                 .collect::<Vec<_>>()
                 .join(",")
         };
-        // On PostgreSQL the deletion commits the transaction that locked the
-        // batch. On SQLite each statement is a transaction of its own on the
+        // On PostgreSQL the batch's transaction decides (below). On SQLite
+        // each statement is a transaction of its own on the
         // write connection: deleting what was published and releasing what
         // was not are each whole, and either order of them is correct.
         let delete = (published > 0).then(|| {
@@ -411,13 +468,18 @@ impl Relay {
                 )
             });
         match open_tx {
-            Some(mut tx) => {
+            // The batch was deleted as it was read: all published, that
+            // commits; otherwise the whole batch comes back, and what was
+            // published goes on its own.
+            Some(tx) if published == batch.len() => tx.commit().await?,
+            Some(tx) => {
+                tx.rollback().await?;
                 if let Some(sql) = delete {
+                    let mut w = self.db.write_alone().await?;
                     sqlx::query(sqlx::AssertSqlSafe(sql))
-                        .execute(&mut *tx)
+                        .execute(&mut *w)
                         .await?;
                 }
-                tx.commit().await?;
             }
             None if delete.is_some() || release.is_some() => {
                 let mut w = self.db.write_alone().await?;

@@ -36,6 +36,9 @@ pub(super) struct Conns {
     begin: &'static str,
     free: Mutex<Vec<AnyConnection>>,
     permits: Arc<Semaphore>,
+    /// Transactions carry statements written out in full to the commit
+    /// ([`Tx::defer`]): PostgreSQL, where each statement is a round trip.
+    defer: bool,
 }
 
 impl std::fmt::Debug for Conns {
@@ -58,7 +61,15 @@ impl Conns {
             begin,
             free: Mutex::new(Vec::new()),
             permits: Arc::new(Semaphore::new(max)),
+            defer: false,
         }
+    }
+
+    /// These connections' transactions send deferred statements with their
+    /// commit (see [`Tx::defer`]).
+    pub(super) fn deferring(mut self) -> Conns {
+        self.defer = true;
+        self
     }
 
     /// A connection and the permit that holds its place.
@@ -115,6 +126,7 @@ impl Conns {
             open: true,
             broken: false,
             events: false,
+            deferred: String::new(),
         })
     }
 
@@ -128,6 +140,7 @@ impl Conns {
             open: false,
             broken: false,
             events: false,
+            deferred: String::new(),
         })
     }
 
@@ -159,6 +172,9 @@ pub struct Tx {
     broken: bool,
     /// Events were written to the outbox: its commit wakes the relay.
     events: bool,
+    /// Statements, values written in, sent with the commit in one round
+    /// trip (see [`Tx::defer`]).
+    deferred: String,
 }
 
 /// Whether an error says the connection itself is broken (its server gone,
@@ -213,7 +229,23 @@ impl Tx {
     }
 
     pub async fn rollback(mut self) -> Result<(), sqlx::Error> {
+        self.deferred.clear();
         self.end("ROLLBACK").await
+    }
+
+    /// Takes `sql` — a whole statement with its values written in, no
+    /// parameters — to run just before this transaction commits, in the
+    /// commit's own round trip; false (nothing taken) where statements are
+    /// not deferred: SQLite, where a statement is a call, not a round trip,
+    /// and a connection outside a transaction. A deferred statement that
+    /// fails fails the commit, and the transaction is rolled back whole.
+    pub(crate) fn defer(&mut self, sql: &str) -> bool {
+        if !(self.open && self.conns.defer) {
+            return false;
+        }
+        self.deferred.push_str(sql);
+        self.deferred.push_str(";\n");
+        true
     }
 
     /// Notes that events were written to the outbox in this transaction.
@@ -238,7 +270,16 @@ impl Tx {
         if !self.open {
             return Ok(());
         }
-        self.conn.as_mut().expect(HELD).execute(sql).await?;
+        let conn = self.conn.as_mut().expect(HELD);
+        if self.deferred.is_empty() {
+            conn.execute(sql).await?;
+        } else {
+            // One simple query: the deferred statements, then the commit.
+            // Should one fail, the rest do not run and the transaction
+            // stays open (and aborted) until it is rolled back.
+            let all = std::mem::take(&mut self.deferred) + sql;
+            conn.execute(sqlx::AssertSqlSafe(all)).await?;
+        }
         // Ended: the connection goes back as it is (see `Drop`).
         self.open = false;
         Ok(())

@@ -164,7 +164,7 @@ impl Db {
                 Ok(())
             })
         });
-        let writers = Arc::new(Conns::new(url.to_owned(), setup.clone(), "BEGIN", 8));
+        let writers = Arc::new(Conns::new(url.to_owned(), setup.clone(), "BEGIN", 8).deferring());
         let read = Readers(Arc::new(Conns::new(url.to_owned(), setup, "BEGIN", 8)));
         Ok(Db {
             read,
@@ -190,8 +190,9 @@ impl Db {
     }
 
     /// A write connection on which each statement commits on its own (the
-    /// outbox relay's deletions), used as a transaction is (`&mut *w`).
-    pub(crate) async fn write_alone(&self) -> Result<Tx, Error> {
+    /// outbox relay's claims and deletions, a write that is whole in one
+    /// statement), used as a transaction is (`&mut *w`).
+    pub async fn write_alone(&self) -> Result<Tx, Error> {
         Ok(self.writers.alone().await?)
     }
 

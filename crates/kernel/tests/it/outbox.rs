@@ -588,3 +588,142 @@ async fn the_in_process_bus_hands_each_consumer_its_events_of_a_batch_together()
     assert_eq!(bus.publish(&batch).await.unwrap(), 1);
     assert!(failing.seen.lock().unwrap().is_empty());
 }
+
+/// An event whose every text and byte would break a statement that wrote
+/// values in carelessly.
+fn awkward_event() -> NewEvent {
+    NewEvent {
+        event_type: "world.Awkward".into(),
+        aggregate_type: "it's \\ \"quoted\" $1 ;--".into(),
+        aggregate_id: "ünïcødé ' '' \\x00 E'\\n'".into(),
+        payload: (0u8..=255).chain(*b"' \\ ;").collect(),
+    }
+}
+
+/// Events reach the outbox exactly as written, in order, when their
+/// transaction commits (on PostgreSQL with the commit itself), and not at
+/// all when it rolls back.
+async fn events_reach_the_outbox_as_written(target: StorageTarget) {
+    let db = world(&target).await;
+    let mut tx = db.begin().await.unwrap();
+    outbox::enqueue(&mut tx, awkward_event()).await.unwrap();
+    tx.rollback().await.unwrap();
+    assert_eq!(outbox::pending(&db).await.unwrap(), 0, "rolled back");
+
+    let mut tx = db.begin().await.unwrap();
+    let mut ids = vec![outbox::enqueue(&mut tx, awkward_event()).await.unwrap()];
+    ids.extend(
+        outbox::enqueue_all(&mut tx, vec![awkward_event(), awkward_event()])
+            .await
+            .unwrap(),
+    );
+    db.commit(tx).await.unwrap();
+    let rows = sqlx::query(
+        "SELECT event_id, event_type, aggregate_type, aggregate_id, payload FROM outbox ORDER BY id",
+    )
+    .fetch_all(db.reader())
+    .await
+    .unwrap();
+    let want = awkward_event();
+    let got: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    assert_eq!(got, ids, "every event, in the order written");
+    for r in &rows {
+        assert_eq!(r.get::<String, _>(1), want.event_type);
+        assert_eq!(r.get::<String, _>(2), want.aggregate_type);
+        assert_eq!(r.get::<String, _>(3), want.aggregate_id);
+        assert_eq!(r.get::<Vec<u8>, _>(4), want.payload);
+    }
+    db.drop_schema().await.unwrap();
+}
+
+#[tokio::test]
+async fn sqlite_events_reach_the_outbox_as_written() {
+    events_reach_the_outbox_as_written(sqlite_target()).await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set PLAZA_TEST_DATABASE_URL (.ci/run does)"]
+async fn postgres_events_reach_the_outbox_as_written() {
+    events_reach_the_outbox_as_written(postgres_target()).await;
+}
+
+/// On PostgreSQL an event's row is written with the commit: should it be
+/// refused there (a NUL in a text), the commit fails, nothing of the
+/// transaction stays, and the writer goes on working.
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set PLAZA_TEST_DATABASE_URL (.ci/run does)"]
+async fn postgres_an_event_refused_at_commit_fails_the_whole_transaction() {
+    let db = world(&postgres_target()).await;
+    let mut tx = db.begin().await.unwrap();
+    sqlx::query("INSERT INTO applied (event_id, aggregate, seq) VALUES ('x', 'a', 1)")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    outbox::enqueue(
+        &mut tx,
+        NewEvent {
+            aggregate_id: "nul \0 inside".into(),
+            ..awkward_event()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        db.commit(tx).await.is_err(),
+        "the commit reports the refusal"
+    );
+    assert_eq!(applied(&db).await, 0, "the transaction's own write is gone");
+    assert_eq!(outbox::pending(&db).await.unwrap(), 0);
+    write_events(&db, 3).await;
+    assert_eq!(
+        outbox::pending(&db).await.unwrap(),
+        3,
+        "the writer still works"
+    );
+    db.drop_schema().await.unwrap();
+}
+
+/// Applies only events with an even payload.
+struct EvenOnly;
+
+#[async_trait]
+impl TxHandler for EvenOnly {
+    fn wants(&self, ev: &Envelope) -> bool {
+        std::str::from_utf8(&ev.payload)
+            .ok()
+            .and_then(|s| s.parse::<i64>().ok())
+            .is_none_or(|n| n % 2 == 0)
+    }
+    async fn apply(&self, tx: &mut Tx, ev: &Envelope) -> Result<(), HandlerError> {
+        Apply.apply(tx, ev).await
+    }
+}
+
+/// An event the handler does not want is acknowledged without an inbox
+/// record or a transaction; the others are applied and recorded once.
+#[tokio::test]
+async fn events_a_consumer_does_not_want_leave_no_inbox_record() {
+    let db = world(&sqlite_target()).await;
+    let inbox = Inbox::new(db.clone(), "even", EvenOnly);
+    for n in 0..6i64 {
+        let ev = Envelope {
+            id: format!("ev-{n}"),
+            event_type: "world.Moved".into(),
+            aggregate_type: "thing".into(),
+            aggregate_id: "agg".into(),
+            payload: n.to_string().into_bytes().into(),
+            correlation_id: "c".into(),
+            occurred_at_ms: 0,
+        };
+        // Twice: the second delivery of a wanted event changes nothing.
+        inbox.handle(&ev).await.unwrap();
+        inbox.handle(&ev).await.unwrap();
+    }
+    assert_eq!(applied(&db).await, 3, "0, 2 and 4, once each");
+    let recorded: Vec<String> =
+        sqlx::query_scalar("SELECT event_id FROM inbox WHERE consumer = 'even' ORDER BY event_id")
+            .fetch_all(db.reader())
+            .await
+            .unwrap();
+    assert_eq!(recorded, ["ev-0", "ev-2", "ev-4"]);
+}

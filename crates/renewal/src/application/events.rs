@@ -50,6 +50,13 @@ fn note(e: &OrderStatusChanged) -> Option<String> {
 
 #[async_trait]
 impl TxHandler for Apply {
+    /// Only a status with a line for the timeline changes anything (an
+    /// order's creation does not: the saga's end recorded it). A payload
+    /// that does not parse is wanted, so that `apply` reports it.
+    fn wants(&self, ev: &Envelope) -> bool {
+        serde_json::from_slice::<OrderStatusChanged>(&ev.payload)
+            .map_or(true, |e| note(&e).is_some())
+    }
     async fn apply(&self, tx: &mut Tx, ev: &Envelope) -> Result<(), HandlerError> {
         let e: OrderStatusChanged = serde_json::from_slice(&ev.payload)?;
         let Some(note) = note(&e) else {
