@@ -388,6 +388,11 @@ impl SagaEngine {
         create: Option<(String, Value)>,
     ) -> Result<Option<SagaRecord>, Error> {
         let now = self.clock.now_ms();
+        if let Some((kind, input)) = &create
+            && let Some(rec) = self.create_alone(kind, id, input, now).await?
+        {
+            return Ok(Some(rec));
+        }
         let mut tx = self.db.begin().await?;
         let created = match &create {
             Some((kind, input)) => self.insert(&mut tx, kind, id, input, true).await?,
@@ -447,6 +452,54 @@ impl SagaEngine {
         }
         tx.commit().await?;
         Ok(Some(rec))
+    }
+
+    /// On PostgreSQL, records a new saga, leased to this engine, with its
+    /// first step logged as started, in one statement that needs no
+    /// transaction around it. `None` when the saga exists already (or on
+    /// SQLite, or for a saga without steps): the caller then takes the
+    /// lease in a transaction.
+    async fn create_alone(
+        &self,
+        kind: &str,
+        id: &str,
+        input: &Value,
+        now: i64,
+    ) -> Result<Option<SagaRecord>, Error> {
+        if self.db.dialect() != crate::db::Dialect::Postgres {
+            return Ok(None);
+        }
+        let Some(first) = self.def(kind)?.steps.first() else {
+            return Ok(None);
+        };
+        let mut w = self.db.write_alone().await?;
+        let n = sqlx::query(
+            "WITH created AS (
+                 INSERT INTO saga (id, kind, status, input, outputs, next_step, correlation_id, created_at_ms, updated_at_ms, lease_owner, lease_until_ms)
+                 VALUES ($1, $2, 'running', $3, '{}', 0, $4, $5, $5, $6, $7) ON CONFLICT (id) DO NOTHING RETURNING id)
+             INSERT INTO saga_log (saga_id, step, step_name, event, detail, at_ms)
+             SELECT id, 0, $8, 'action_started', '', $5 FROM created",
+        )
+        .bind(id)
+        .bind(kind)
+        .bind(input.to_string())
+        .bind(crate::telemetry::correlation_id_or_new())
+        .bind(now)
+        .bind(&self.owner)
+        .bind(now + self.lease.as_millis() as i64)
+        .bind(first.name())
+        .execute(&mut *w)
+        .await?
+        .rows_affected();
+        Ok((n == 1).then(|| SagaRecord {
+            id: id.to_owned(),
+            kind: kind.to_owned(),
+            status: SagaStatus::Running,
+            input: input.clone(),
+            outputs: Map::new(),
+            next_step: 0,
+            error: None,
+        }))
     }
 
     /// Extends this engine's lease while a step is slow. False if the lease
