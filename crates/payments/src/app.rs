@@ -483,6 +483,34 @@ impl Payments {
     /// Claims an attempt number for `caller` paying intent `id` (or
     /// resumes the one in flight), on the database's writer.
     async fn claim_attempt(&self, caller: &Caller, id: &str) -> Result<Attempt, Error> {
+        // Most often the intent waits for a payment: a read, the caller's
+        // check, and one write that claims the next attempt only if the
+        // intent is still as read. Otherwise (paying, paid, or changed
+        // meanwhile) the locked path below decides.
+        if let Some(current) = self.find(id).await? {
+            let resource = Resource::new("PaymentIntent", id).owned_by(&current.payer);
+            self.require(caller, "payments.intent.read", &resource)?;
+            self.require(caller, "payments.pay", &resource)?;
+            if matches!(current.status, Status::RequiresPayment | Status::Failed) {
+                let next = current.attempt + 1;
+                let mut w = self.db.write_alone().await?;
+                let claimed = sqlx::query(
+                    "UPDATE payment_intents SET status = 'processing', attempt = $1, decline_code = NULL, updated_ms = $2
+                     WHERE id = $3 AND status = $4 AND attempt = $5",
+                )
+                .bind(next)
+                .bind(self.clock.now_ms())
+                .bind(id)
+                .bind(current.status.as_str())
+                .bind(current.attempt)
+                .execute(&mut *w)
+                .await?
+                .rows_affected();
+                if claimed == 1 {
+                    return Ok(Attempt::Claimed(next, Box::new(current)));
+                }
+            }
+        }
         let mut tx = self.db.begin().await?;
         let Some(current) = self.lock(&mut tx, id).await? else {
             return Err(Error::NotFound(id.to_owned()));

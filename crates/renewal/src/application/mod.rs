@@ -872,25 +872,19 @@ async fn record_end(
         ),
         SagaStatus::Running | SagaStatus::Unwinding | SagaStatus::Stuck => return Ok(None),
     };
-    let Some(mut app) = store::lock(&ctx.db, tx, &saga.id).await? else {
-        return Ok(None);
-    };
-    if app.status != "paid" {
-        return Ok(Some(app));
-    }
-    app.status = new_status.into();
-    if let Some(order) = saga
+    let order = saga
         .outputs
         .get("order")
-        .and_then(|o| o["order_id"].as_str())
-    {
-        app.order_id = Some(order.to_owned());
-    }
+        .and_then(|o| o["order_id"].as_str());
     let now = ctx.clock.now_ms();
-    app.updated_ms = now;
-    store::update(tx, &app, now).await?;
-    store::add_entry(tx, &app, now, new_status, &note).await?;
-    Ok(Some(app))
+    match store::move_status(tx, &saga.id, "paid", new_status, order, now).await? {
+        Some(app) => {
+            store::add_entry(tx, &app, now, new_status, &note).await?;
+            Ok(Some(app))
+        }
+        // Recorded already, or gone.
+        None => store::lock(&ctx.db, tx, &saga.id).await,
+    }
 }
 
 /// Whether a payment arriving changes `app` (see [`payment_arrived`]).
@@ -900,6 +894,14 @@ fn payment_changes(app: &Application) -> bool {
 
 async fn payment_arrived_now(ctx: &Ctx, id: &str) -> Result<Application, Error> {
     let mut tx = ctx.db.begin().await?;
+    // Most often the application waits for this payment: one statement
+    // moves it.
+    let now = ctx.clock.now_ms();
+    if let Some(app) = store::move_status(&mut tx, id, "started", "paid", None, now).await? {
+        store::add_entry(&mut tx, &app, now, "paid", "Fee paid.").await?;
+        ctx.db.commit(tx).await?;
+        return Ok(app);
+    }
     let Some(mut app) = store::lock(&ctx.db, &mut tx, id).await? else {
         return Err(Error::ApplicationNotFound);
     };
@@ -914,7 +916,6 @@ async fn payment_arrived_now(ctx: &Ctx, id: &str) -> Result<Application, Error> 
         }
         _ => return Ok(app),
     };
-    let now = ctx.clock.now_ms();
     app.updated_ms = now;
     store::update(&mut tx, &app, now).await?;
     store::add_entry(&mut tx, &app, now, &app.status, note).await?;

@@ -178,6 +178,36 @@ pub async fn update(tx: &mut Tx, a: &Application, now_ms: i64) -> Result<(), Err
     Ok(())
 }
 
+/// Moves application `id` from status `from` to `to` (with its order, when
+/// `order_id` names one) in one statement, and returns it as it is after;
+/// `None`, changing nothing, when it is not at `from`.
+pub async fn move_status(
+    tx: &mut Tx,
+    id: &str,
+    from: &str,
+    to: &str,
+    order_id: Option<&str>,
+    now_ms: i64,
+) -> Result<Option<Application>, Error> {
+    let open = !FINAL.contains(&to);
+    let sql = format!(
+        "UPDATE renewal_applications SET status = $1, order_id = COALESCE($2, order_id),
+         open_driver = CASE WHEN $3 = 1 THEN driver_id ELSE NULL END, updated_ms = $4
+         WHERE id = $5 AND status = $6 RETURNING {COLUMNS}"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(to)
+        .bind(order_id)
+        .bind(i64::from(open))
+        .bind(now_ms)
+        .bind(id)
+        .bind(from)
+        .fetch_optional(&mut **tx)
+        .await?
+        .map(|r| row(&r))
+        .transpose()
+}
+
 /// What the citizen is told of each new line of their timeline
 /// (`renewal.StatusChanged`; identity mails it to the account's address).
 pub const STATUS_CHANGED: &str = "renewal.StatusChanged";
