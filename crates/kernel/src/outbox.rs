@@ -42,41 +42,23 @@ pub struct NewEvent {
 /// ([`Tx::defer`]): the event is in the outbox if and only if the
 /// transaction commits, as when it is written at once.
 pub async fn enqueue(tx: &mut Tx, event: NewEvent) -> Result<String, Error> {
-    tx.wrote_events();
-    let id = uuid::Uuid::now_v7().to_string();
-    let correlation = crate::telemetry::correlation_id_or_new();
-    let now = now_ms();
-    if tx.defer(&written_in(&[(&id, &event)], &correlation, now)) {
-        return Ok(id);
-    }
-    sqlx::query(
-        "INSERT INTO outbox (event_id, event_type, aggregate_type, aggregate_id, payload, correlation_id, created_at_ms)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(&id)
-    .bind(event.event_type)
-    .bind(event.aggregate_type)
-    .bind(event.aggregate_id)
-    .bind(event.payload)
-    .bind(correlation)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    Ok(id)
+    let mut ids = enqueue_all(tx, vec![event]).await?;
+    Ok(ids.pop().expect("an id for the event"))
 }
 
 /// `INSERT INTO outbox` of `events` with every value written into the
 /// statement (for [`Tx::defer`]). Text and bytes go in as hexadecimal and
 /// are decoded by the database, so no value is ever quoted or escaped.
-fn written_in(events: &[(&str, &NewEvent)], correlation: &str, now: i64) -> String {
+fn written_in(ids: &[String], events: &[NewEvent], correlation: &str, now: i64) -> String {
     fn text(s: &str) -> String {
         format!(
             "convert_from(decode('{}', 'hex'), 'UTF8')",
             crate::hex::encode(s.as_bytes())
         )
     }
-    let rows: Vec<String> = events
+    let rows: Vec<String> = ids
         .iter()
+        .zip(events)
         .map(|(id, ev)| {
             format!(
                 "({}, {}, {}, {}, decode('{}', 'hex'), {}, {now})",
@@ -96,7 +78,7 @@ fn written_in(events: &[(&str, &NewEvent)], correlation: &str, now: i64) -> Stri
 }
 
 /// Writes several events inside `tx` with one statement per hundred
-/// events (on PostgreSQL, with the commit, as [`enqueue`] does). Returns
+/// events (on PostgreSQL, with the commit, as [`enqueue`] says). Returns
 /// their ids, in order.
 pub async fn enqueue_all(tx: &mut Tx, events: Vec<NewEvent>) -> Result<Vec<String>, Error> {
     if !events.is_empty() {
@@ -108,18 +90,13 @@ pub async fn enqueue_all(tx: &mut Tx, events: Vec<NewEvent>) -> Result<Vec<Strin
         .iter()
         .map(|_| uuid::Uuid::now_v7().to_string())
         .collect();
-    let pairs: Vec<(&str, &NewEvent)> = ids.iter().map(String::as_str).zip(&events).collect();
-    if pairs
-        .chunks(500)
-        .all(|chunk| tx.defer(&written_in(chunk, &correlation, now)))
-    {
+    if tx.defers() {
+        for (ids, events) in ids.chunks(100).zip(events.chunks(100)) {
+            tx.defer(&written_in(ids, events, &correlation, now));
+        }
         return Ok(ids);
     }
-    drop(pairs);
-    let mut next_id = ids.iter();
-    let mut events = events.into_iter().peekable();
-    while events.peek().is_some() {
-        let chunk: Vec<NewEvent> = events.by_ref().take(100).collect();
+    for (ids, chunk) in ids.chunks(100).zip(events.chunks(100)) {
         let mut sql = String::from(
             "INSERT INTO outbox (event_id, event_type, aggregate_type, aggregate_id, payload, correlation_id, created_at_ms) VALUES ",
         );
@@ -140,14 +117,14 @@ pub async fn enqueue_all(tx: &mut Tx, events: Vec<NewEvent>) -> Result<Vec<Strin
             ));
         }
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for ev in chunk {
+        for (id, ev) in ids.iter().zip(chunk) {
             q = q
-                .bind(next_id.next().expect("an id for every event").clone())
-                .bind(ev.event_type)
-                .bind(ev.aggregate_type)
-                .bind(ev.aggregate_id)
-                .bind(ev.payload)
-                .bind(correlation.clone())
+                .bind(id.as_str())
+                .bind(ev.event_type.as_str())
+                .bind(ev.aggregate_type.as_str())
+                .bind(ev.aggregate_id.as_str())
+                .bind(ev.payload.as_slice())
+                .bind(correlation.as_str())
                 .bind(now);
         }
         q.execute(&mut **tx).await?;

@@ -264,6 +264,11 @@ impl SagaEngine {
             .ok_or_else(|| Error::Invalid(format!("unknown saga kind {kind}")))
     }
 
+    /// Records a new saga unless one of that id exists. Its parameters:
+    /// id, kind, input, correlation id, time, lease owner and lease end.
+    const INSERT: &str = "INSERT INTO saga (id, kind, status, input, outputs, next_step, correlation_id, created_at_ms, updated_at_ms, lease_owner, lease_until_ms)
+             VALUES ($1, $2, 'running', $3, '{}', 0, $4, $5, $5, $6, $7) ON CONFLICT (id) DO NOTHING";
+
     async fn insert(
         &self,
         tx: &mut crate::db::Tx,
@@ -273,20 +278,17 @@ impl SagaEngine {
         leased: bool,
     ) -> Result<bool, Error> {
         let now = self.clock.now_ms();
-        let n = sqlx::query(
-            "INSERT INTO saga (id, kind, status, input, outputs, next_step, correlation_id, created_at_ms, updated_at_ms, lease_owner, lease_until_ms)
-             VALUES ($1, $2, 'running', $3, '{}', 0, $4, $5, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(id)
-        .bind(kind)
-        .bind(input.to_string())
-        .bind(crate::telemetry::correlation_id_or_new())
-        .bind(now)
-        .bind(leased.then_some(self.owner.as_str()))
-        .bind(leased.then_some(now + self.lease.as_millis() as i64))
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
+        let n = sqlx::query(Self::INSERT)
+            .bind(id)
+            .bind(kind)
+            .bind(input.to_string())
+            .bind(crate::telemetry::correlation_id_or_new())
+            .bind(now)
+            .bind(leased.then_some(self.owner.as_str()))
+            .bind(leased.then_some(now + self.lease.as_millis() as i64))
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
         Ok(n == 1)
     }
 
@@ -473,13 +475,12 @@ impl SagaEngine {
             return Ok(None);
         };
         let mut w = self.db.write_alone().await?;
-        let n = sqlx::query(
-            "WITH created AS (
-                 INSERT INTO saga (id, kind, status, input, outputs, next_step, correlation_id, created_at_ms, updated_at_ms, lease_owner, lease_until_ms)
-                 VALUES ($1, $2, 'running', $3, '{}', 0, $4, $5, $5, $6, $7) ON CONFLICT (id) DO NOTHING RETURNING id)
+        let n = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "WITH created AS ({} RETURNING id)
              INSERT INTO saga_log (saga_id, step, step_name, event, detail, at_ms)
              SELECT id, 0, $8, 'action_started', '', $5 FROM created",
-        )
+            Self::INSERT
+        )))
         .bind(id)
         .bind(kind)
         .bind(input.to_string())

@@ -488,36 +488,20 @@ impl Payments {
         // intent is still as read. Otherwise (paying, paid, or changed
         // meanwhile) the locked path below decides.
         if let Some(current) = self.find(id).await? {
-            let resource = Resource::new("PaymentIntent", id).owned_by(&current.payer);
-            self.require(caller, "payments.intent.read", &resource)?;
-            self.require(caller, "payments.pay", &resource)?;
-            if matches!(current.status, Status::RequiresPayment | Status::Failed) {
-                let next = current.attempt + 1;
-                let mut w = self.db.write_alone().await?;
-                let claimed = sqlx::query(
-                    "UPDATE payment_intents SET status = 'processing', attempt = $1, decline_code = NULL, updated_ms = $2
-                     WHERE id = $3 AND status = $4 AND attempt = $5",
-                )
-                .bind(next)
-                .bind(self.clock.now_ms())
-                .bind(id)
-                .bind(current.status.as_str())
-                .bind(current.attempt)
-                .execute(&mut *w)
-                .await?
-                .rows_affected();
-                if claimed == 1 {
-                    return Ok(Attempt::Claimed(next, Box::new(current)));
-                }
+            self.may_pay(caller, &current)?;
+            if matches!(current.status, Status::RequiresPayment | Status::Failed)
+                && self
+                    .claim_next(&mut self.db.write_alone().await?, &current)
+                    .await?
+            {
+                return Ok(Attempt::Claimed(current.attempt + 1, Box::new(current)));
             }
         }
         let mut tx = self.db.begin().await?;
         let Some(current) = self.lock(&mut tx, id).await? else {
             return Err(Error::NotFound(id.to_owned()));
         };
-        let resource = Resource::new("PaymentIntent", id).owned_by(&current.payer);
-        self.require(caller, "payments.intent.read", &resource)?;
-        self.require(caller, "payments.pay", &resource)?;
+        self.may_pay(caller, &current)?;
         let attempt = match current.status {
             Status::Succeeded => return Ok(Attempt::Paid(Box::new(current))),
             Status::Processing => {
@@ -531,20 +515,38 @@ impl Payments {
                 current.attempt
             }
             Status::RequiresPayment | Status::Failed => {
-                let next = current.attempt + 1;
-                sqlx::query(
-                    "UPDATE payment_intents SET status = 'processing', attempt = $1, decline_code = NULL, updated_ms = $2 WHERE id = $3",
-                )
-                .bind(next)
-                .bind(self.clock.now_ms())
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-                next
+                // Locked: the intent is as read.
+                self.claim_next(&mut tx, &current).await?;
+                current.attempt + 1
             }
         };
         self.db.commit(tx).await?;
         Ok(Attempt::Claimed(attempt, Box::new(current)))
+    }
+
+    /// The caller may see intent `current` and pay it.
+    fn may_pay(&self, caller: &Caller, current: &Intent) -> Result<(), Error> {
+        let resource = Resource::new("PaymentIntent", &current.id).owned_by(&current.payer);
+        self.require(caller, "payments.intent.read", &resource)?;
+        self.require(caller, "payments.pay", &resource)
+    }
+
+    /// Moves `current` to its next attempt, `processing`, if it is still
+    /// as read; whether it did.
+    async fn claim_next(&self, conn: &mut Tx, current: &Intent) -> Result<bool, Error> {
+        let claimed = sqlx::query(
+            "UPDATE payment_intents SET status = 'processing', attempt = $1, decline_code = NULL, updated_ms = $2
+             WHERE id = $3 AND status = $4 AND attempt = $5",
+        )
+        .bind(current.attempt + 1)
+        .bind(self.clock.now_ms())
+        .bind(&current.id)
+        .bind(current.status.as_str())
+        .bind(current.attempt)
+        .execute(&mut **conn)
+        .await?
+        .rows_affected();
+        Ok(claimed == 1)
     }
 
     async fn mark_failed(&self, id: &str, attempt: i64, code: &str) -> Result<(), Error> {

@@ -233,19 +233,22 @@ impl Tx {
         self.end("ROLLBACK").await
     }
 
+    /// Whether [`Tx::defer`] takes statements here: in a transaction on
+    /// PostgreSQL. Not on SQLite, where a statement is a call, not a round
+    /// trip, nor on a connection outside a transaction.
+    pub(crate) fn defers(&self) -> bool {
+        self.open && self.conns.defer
+    }
+
     /// Takes `sql` — a whole statement with its values written in, no
     /// parameters — to run just before this transaction commits, in the
-    /// commit's own round trip; false (nothing taken) where statements are
-    /// not deferred: SQLite, where a statement is a call, not a round trip,
-    /// and a connection outside a transaction. A deferred statement that
-    /// fails fails the commit, and the transaction is rolled back whole.
-    pub(crate) fn defer(&mut self, sql: &str) -> bool {
-        if !(self.open && self.conns.defer) {
-            return false;
-        }
+    /// commit's own round trip (only where [`Tx::defers`]). A deferred
+    /// statement that fails fails the commit, and the transaction is
+    /// rolled back whole.
+    pub(crate) fn defer(&mut self, sql: &str) {
+        debug_assert!(self.defers(), "a statement deferred where none can be");
         self.deferred.push_str(sql);
         self.deferred.push_str(";\n");
-        true
     }
 
     /// Notes that events were written to the outbox in this transaction.

@@ -902,20 +902,16 @@ async fn payment_arrived_now(ctx: &Ctx, id: &str) -> Result<Application, Error> 
         ctx.db.commit(tx).await?;
         return Ok(app);
     }
+    // Not started (a status never goes back to it): only a cancellation
+    // that owes no refund yet changes.
     let Some(mut app) = store::lock(&ctx.db, &mut tx, id).await? else {
         return Err(Error::ApplicationNotFound);
     };
-    let note = match app.status.as_str() {
-        "started" => {
-            app.status = "paid".into();
-            "Fee paid."
-        }
-        "cancelled" if !app.refund_due => {
-            app.refund_due = true;
-            "The fee arrived after the cancellation; it will be refunded."
-        }
-        _ => return Ok(app),
-    };
+    if app.status != "cancelled" || app.refund_due {
+        return Ok(app);
+    }
+    app.refund_due = true;
+    let note = "The fee arrived after the cancellation; it will be refunded.";
     app.updated_ms = now;
     store::update(&mut tx, &app, now).await?;
     store::add_entry(&mut tx, &app, now, &app.status, note).await?;
