@@ -12,7 +12,7 @@ use futures::StreamExt;
 use tokio::sync::RwLock;
 
 use crate::Error;
-use crate::db::{Db, Tx};
+use crate::db::{Db, Dialect, Tx};
 use crate::shutdown::Shutdown;
 
 /// An event as it travels on the bus.
@@ -528,6 +528,16 @@ pub trait TxHandler: Send + Sync {
     fn wants(&self, _ev: &Envelope) -> bool {
         true
     }
+    /// Whether every effect of `apply` is outside this database (a mail
+    /// sent) and it writes nothing in `tx`. Then, on PostgreSQL, the inbox
+    /// is read before the effect and written after it, outside a
+    /// transaction: two round trips instead of three. As with a
+    /// transaction, an effect that fails leaves no record (the event comes
+    /// again), and a crash between the effect and its record repeats the
+    /// effect.
+    fn effects_outside(&self) -> bool {
+        false
+    }
     async fn apply(&self, tx: &mut Tx, ev: &Envelope) -> Result<(), HandlerError>;
 }
 
@@ -555,21 +565,43 @@ impl<H: TxHandler + 'static> Inbox<H> {
         handler: Arc<H>,
         ev: Envelope,
     ) -> Result<(), HandlerError> {
-        let mut tx = db.begin().await?;
-        let inserted = sqlx::query(
+        const RECORD: &str =
             "INSERT INTO inbox (consumer, event_id, processed_at_ms) VALUES ($1, $2, $3)
-             ON CONFLICT (consumer, event_id) DO NOTHING",
-        )
-        .bind(&*consumer)
-        .bind(&ev.id)
-        .bind(crate::clock::now_ms())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if inserted == 0 {
+             ON CONFLICT (consumer, event_id) DO NOTHING";
+        let duplicate = || {
             metrics::counter!("plaza_inbox_duplicates_total", "consumer" => consumer.to_string())
                 .increment(1);
+            Ok(())
+        };
+        if handler.effects_outside() && db.dialect() == Dialect::Postgres {
+            let seen = sqlx::query("SELECT 1 FROM inbox WHERE consumer = $1 AND event_id = $2")
+                .bind(&*consumer)
+                .bind(&ev.id)
+                .fetch_optional(db.reader())
+                .await?;
+            if seen.is_some() {
+                return duplicate();
+            }
+            let mut alone = db.write_alone().await?;
+            handler.apply(&mut alone, &ev).await?;
+            sqlx::query(RECORD)
+                .bind(&*consumer)
+                .bind(&ev.id)
+                .bind(crate::clock::now_ms())
+                .execute(&mut *alone)
+                .await?;
             return Ok(());
+        }
+        let mut tx = db.begin().await?;
+        let inserted = sqlx::query(RECORD)
+            .bind(&*consumer)
+            .bind(&ev.id)
+            .bind(crate::clock::now_ms())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if inserted == 0 {
+            return duplicate();
         }
         handler.apply(&mut tx, &ev).await?;
         // Through the database, so the relay hears of any events the

@@ -132,6 +132,86 @@ pub async fn enqueue_all(tx: &mut Tx, events: Vec<NewEvent>) -> Result<Vec<Strin
     Ok(ids)
 }
 
+/// Events written by a statement of the caller's own, with the change
+/// they report, in one statement outside a transaction (PostgreSQL only:
+/// its `WITH` clauses may write). The caller puts [`Staged::insert_if`]
+/// into its statement's `WITH` clause, binds its own parameters and then
+/// these ([`Staged::bind`]); once the statement has written its change,
+/// it wakes the relay (`db.outbox_signal().notify()`).
+///
+/// The events are written if and only if the named clause returns a row,
+/// and they commit with the statement: as atomic as a transaction, in one
+/// round trip.
+#[derive(Debug, Clone)]
+pub struct Staged {
+    ids: Vec<String>,
+    events: Vec<NewEvent>,
+    correlation: String,
+    now: i64,
+}
+
+impl Staged {
+    pub fn new(events: Vec<NewEvent>) -> Staged {
+        Staged {
+            ids: events
+                .iter()
+                .map(|_| uuid::Uuid::now_v7().to_string())
+                .collect(),
+            events,
+            correlation: crate::telemetry::correlation_id_or_new(),
+            now: now_ms(),
+        }
+    }
+
+    /// The events' ids, in order.
+    pub fn ids(&self) -> &[String] {
+        &self.ids
+    }
+
+    /// A `WITH` clause named `name` that writes the events when `gate` (an
+    /// earlier clause's name) returns a row; its parameters are numbered
+    /// from `$first`, seven per event.
+    pub fn insert_if(&self, name: &str, gate: &str, first: usize) -> String {
+        let rows: Vec<String> = (0..self.events.len())
+            .map(|i| {
+                let b = first + i * 7;
+                format!(
+                    "(${b}, ${}, ${}, ${}, ${}, ${}, CAST(${} AS BIGINT))",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6
+                )
+            })
+            .collect();
+        format!(
+            "{name} AS (INSERT INTO outbox (event_id, event_type, aggregate_type, aggregate_id, payload, correlation_id, created_at_ms) \
+             SELECT * FROM (VALUES {}) AS staged WHERE EXISTS (SELECT 1 FROM {gate}))",
+            rows.join(", ")
+        )
+    }
+
+    /// Binds the events' values, in [`Staged::insert_if`]'s order.
+    pub fn bind<'q>(
+        &'q self,
+        mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+        for (id, ev) in self.ids.iter().zip(&self.events) {
+            q = q
+                .bind(id.as_str())
+                .bind(ev.event_type.as_str())
+                .bind(ev.aggregate_type.as_str())
+                .bind(ev.aggregate_id.as_str())
+                .bind(ev.payload.as_slice())
+                .bind(self.correlation.as_str())
+                .bind(self.now);
+        }
+        q
+    }
+}
+
 /// Wakes a relay as soon as a transaction with events commits, instead of
 /// waiting for its next poll.
 #[derive(Debug, Clone, Default)]
@@ -246,17 +326,21 @@ impl Relay {
     /// Takes the lease if free, claims a batch, publishes it, deletes what
     /// the bus acknowledged.
     ///
-    /// On PostgreSQL the batch is deleted as it is read (`DELETE … RETURNING`,
-    /// its rows picked `FOR UPDATE SKIP LOCKED`) in a transaction that stays
-    /// open while it is published and commits once all of it is: a relay
-    /// that dies lets go of its rows at once, and a batch published in part
-    /// is rolled back, then only its published part deleted. On SQLite a
-    /// write transaction cannot stay open that long (it would stop every
-    /// writer), so rows are claimed with a lease of their own instead, when
-    /// the relay takes or renews its lease; while its lease is fresh no
-    /// other relay may publish, and the batch is read without a write. There
-    /// the deletion is one statement on the write connection, no
-    /// transaction around it.
+    /// While the relay's lease is fresh (at least half of it to run) no
+    /// other relay may publish, and every claim another relay made ended
+    /// with its lease: the batch is a plain read, and what the bus
+    /// acknowledged is deleted with one statement, no transaction around
+    /// it. A relay that dies between the two publishes its batch again
+    /// (duplicates, which inboxes drop; nothing lost).
+    ///
+    /// When the relay takes or renews its lease, on PostgreSQL the batch is
+    /// deleted as it is read (`DELETE … RETURNING`, its rows picked `FOR
+    /// UPDATE SKIP LOCKED`) in a transaction that stays open while it is
+    /// published and commits once all of it is: a relay that dies lets go
+    /// of its rows at once, and a batch published in part is rolled back,
+    /// then only its published part deleted. On SQLite a write transaction
+    /// cannot stay open that long (it would stop every writer), so rows are
+    /// claimed with a lease of their own instead.
     ///
     /// A pass that finds the outbox empty (most wake-ups: a commit without
     /// events) costs one read and no write, and the lease is renewed only
@@ -288,7 +372,7 @@ impl Relay {
         let held_until = self.held_until.load(Ordering::Relaxed);
         let half = self.cfg.lease.as_millis() as i64 / 2;
         let fresh = held_until - half > now;
-        let plain_read = fresh && self.db.dialect() == Dialect::Sqlite;
+        let plain_read = fresh;
         if !plain_read
             && !signalled
             && sqlx::query("SELECT id FROM outbox LIMIT 1")
@@ -425,10 +509,11 @@ impl Relay {
                 .collect::<Vec<_>>()
                 .join(",")
         };
-        // On PostgreSQL the batch's transaction decides (below). On SQLite
-        // each statement is a transaction of its own on the
-        // write connection: deleting what was published and releasing what
-        // was not are each whole, and either order of them is correct.
+        // A batch deleted as it was read: its transaction decides (below).
+        // Otherwise each statement is a transaction of its own on a write
+        // connection: deleting what was published and releasing what was
+        // not (SQLite's claims) are each whole, and either order of them is
+        // correct.
         let delete = (published > 0).then(|| {
             format!(
                 "DELETE FROM outbox WHERE id IN ({})",

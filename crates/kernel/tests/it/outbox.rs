@@ -683,6 +683,72 @@ async fn postgres_an_event_refused_at_commit_fails_the_whole_transaction() {
     db.drop_schema().await.unwrap();
 }
 
+/// On PostgreSQL a service's own statement writes its change and its
+/// events together outside a transaction (`outbox::Staged`): the events go
+/// in exactly as given and in order when the gate clause returns a row,
+/// not at all when it returns none, nor when the statement fails.
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set PLAZA_TEST_DATABASE_URL (.ci/run does)"]
+async fn postgres_staged_events_are_written_with_their_statement_or_not_at_all() {
+    let db = world(&postgres_target()).await;
+    async fn hold(db: &Db, key: &str, write: bool) -> Result<(i64, Vec<String>), sqlx::Error> {
+        let events = outbox::Staged::new(vec![awkward_event(), awkward_event()]);
+        let sql = format!(
+            "WITH held AS (INSERT INTO holds (idem_key, saga, kind) SELECT $1, 's', 'k' WHERE CAST($2 AS BIGINT) = 1 RETURNING idem_key),
+             {}
+             SELECT COUNT(*) FROM held",
+            events.insert_if("events", "held", 3)
+        );
+        let q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(key)
+            .bind(i64::from(write));
+        let row = events
+            .bind(q)
+            .fetch_one(&mut *db.write_alone().await.unwrap())
+            .await?;
+        Ok((row.get(0), events.ids().to_vec()))
+    }
+    let outbox_ids = |db: Db| async move {
+        sqlx::query("SELECT event_id FROM outbox ORDER BY id")
+            .fetch_all(db.reader())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<String, _>(0))
+            .collect::<Vec<_>>()
+    };
+
+    let (held, ids) = hold(&db, "k1", true).await.unwrap();
+    assert_eq!(held, 1);
+    assert_eq!(outbox_ids(db.clone()).await, ids, "both events, in order");
+    let want = awkward_event();
+    for r in sqlx::query("SELECT event_type, aggregate_type, aggregate_id, payload FROM outbox")
+        .fetch_all(db.reader())
+        .await
+        .unwrap()
+    {
+        assert_eq!(r.get::<String, _>(0), want.event_type);
+        assert_eq!(r.get::<String, _>(1), want.aggregate_type);
+        assert_eq!(r.get::<String, _>(2), want.aggregate_id);
+        assert_eq!(r.get::<Vec<u8>, _>(3), want.payload);
+    }
+
+    let (held, _) = hold(&db, "k2", false).await.unwrap();
+    assert_eq!(held, 0, "the gate returned no row");
+    assert_eq!(
+        outbox_ids(db.clone()).await,
+        ids,
+        "and no event was written"
+    );
+
+    assert!(
+        hold(&db, "k1", true).await.is_err(),
+        "the key is taken: the statement fails"
+    );
+    assert_eq!(outbox_ids(db.clone()).await, ids, "and writes no event");
+    db.drop_schema().await.unwrap();
+}
+
 /// Applies only events with an even payload.
 struct EvenOnly;
 
@@ -726,4 +792,83 @@ async fn events_a_consumer_does_not_want_leave_no_inbox_record() {
             .await
             .unwrap();
     assert_eq!(recorded, ["ev-0", "ev-2", "ev-4"]);
+}
+
+/// A handler whose effect is outside the database: it counts what it did,
+/// and fails the first time it meets event `ev-fails`.
+#[derive(Default)]
+struct Outside {
+    done: std::sync::Mutex<Vec<String>>,
+    failed_once: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait]
+impl TxHandler for Outside {
+    fn effects_outside(&self) -> bool {
+        true
+    }
+    async fn apply(&self, _tx: &mut Tx, ev: &Envelope) -> Result<(), HandlerError> {
+        if ev.id == "ev-fails" && !self.failed_once.swap(true, Ordering::SeqCst) {
+            return Err("the mail server is away".into());
+        }
+        self.done.lock().unwrap().push(ev.id.clone());
+        Ok(())
+    }
+}
+
+/// A handler with its effects outside the database, on both databases
+/// (PostgreSQL records it outside a transaction): every event's effect
+/// happens once however often it comes, and a failed effect leaves no
+/// record, so the event's next delivery does it.
+async fn effects_outside_the_database_happen_once(target: StorageTarget) {
+    let db = world(&target).await;
+    let handler = Arc::new(Outside::default());
+    let inbox = Inbox::new(db.clone(), "mail", SharedOutside(handler.clone()));
+    let event = |id: &str| Envelope {
+        id: id.into(),
+        event_type: "world.Moved".into(),
+        aggregate_type: "thing".into(),
+        aggregate_id: "agg".into(),
+        payload: b"0".to_vec().into(),
+        correlation_id: "c".into(),
+        occurred_at_ms: 0,
+    };
+    for id in ["ev-1", "ev-2"] {
+        inbox.handle(&event(id)).await.unwrap();
+        inbox.handle(&event(id)).await.unwrap();
+    }
+    assert!(inbox.handle(&event("ev-fails")).await.is_err());
+    inbox.handle(&event("ev-fails")).await.unwrap();
+    inbox.handle(&event("ev-fails")).await.unwrap();
+    assert_eq!(*handler.done.lock().unwrap(), ["ev-1", "ev-2", "ev-fails"]);
+    let recorded: Vec<String> =
+        sqlx::query_scalar("SELECT event_id FROM inbox WHERE consumer = 'mail' ORDER BY event_id")
+            .fetch_all(db.reader())
+            .await
+            .unwrap();
+    assert_eq!(recorded, ["ev-1", "ev-2", "ev-fails"]);
+    db.drop_schema().await.unwrap();
+}
+
+struct SharedOutside(Arc<Outside>);
+
+#[async_trait]
+impl TxHandler for SharedOutside {
+    fn effects_outside(&self) -> bool {
+        self.0.effects_outside()
+    }
+    async fn apply(&self, tx: &mut Tx, ev: &Envelope) -> Result<(), HandlerError> {
+        self.0.apply(tx, ev).await
+    }
+}
+
+#[tokio::test]
+async fn sqlite_effects_outside_the_database_happen_once() {
+    effects_outside_the_database_happen_once(sqlite_target()).await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set PLAZA_TEST_DATABASE_URL (.ci/run does)"]
+async fn postgres_effects_outside_the_database_happen_once() {
+    effects_outside_the_database_happen_once(postgres_target()).await;
 }
