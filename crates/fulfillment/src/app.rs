@@ -6,7 +6,8 @@ use async_trait::async_trait;
 use plaza_kernel::auth::Caller;
 use plaza_kernel::clock::SharedClock;
 use plaza_kernel::crypt::DataKey;
-use plaza_kernel::db::Db;
+use plaza_kernel::db::{Db, Dialect};
+use plaza_kernel::outbox;
 use plaza_policy::{Policies, Resource};
 use sqlx::Row;
 
@@ -201,38 +202,72 @@ impl Fulfillment {
             )
             .as_bytes(),
         );
-        if let Some(existing) = self.by_key(&key, &request_hash).await? {
+        // On PostgreSQL the insert below finds an order made under the key
+        // already; elsewhere a read does, first.
+        let pg = self.db.dialect() == Dialect::Postgres;
+        if !pg && let Some(existing) = self.by_key(&key, &request_hash).await? {
             return Ok(existing);
         }
         if let (Delivery::Pickup { office_id }, Some(dir)) = (&delivery, &self.offices)
             && !dir.exists(office_id).await?
         {
+            if pg && let Some(existing) = self.by_key(&key, &request_hash).await? {
+                return Ok(existing);
+            }
             return Err(Error::UnknownOffice(office_id.clone()));
         }
         let id = uuid::Uuid::now_v7().to_string();
         let now = self.clock.now_ms();
-        let mut tx = self.db.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO orders (id, idempotency_key, request_hash, renewal_id, owner, card_sealed, delivery_kind, delivery_sealed, office_id, status, created_at_ms, updated_at_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
-        )
-        .bind(&id)
-        .bind(&key)
-        .bind(&request_hash)
-        .bind(&req.renewal_id)
-        .bind(&req.owner)
-        .bind(self.key.encrypt_text(&card_aad(&id), &card_json))
-        .bind(delivery.kind())
-        .bind(self.key.encrypt_text(&delivery_aad(&id), &delivery_json))
-        .bind(match &delivery {
-            Delivery::Pickup { office_id } => Some(office_id.clone()),
+        let card_sealed = self.key.encrypt_text(&card_aad(&id), &card_json);
+        let delivery_sealed = self.key.encrypt_text(&delivery_aad(&id), &delivery_json);
+        let office_id = match &delivery {
+            Delivery::Pickup { office_id } => Some(office_id.as_str()),
             Delivery::Mail { .. } => None,
-        })
-        .bind(Status::Created.as_str())
-        .bind(now)
-        .execute(&mut *tx)
-        .await;
-        match inserted {
+        };
+        let created = store::order_event(&id, &req.renewal_id, Status::Created, None, None)?;
+        const INSERT: &str = "INSERT INTO orders (id, idempotency_key, request_hash, renewal_id, owner, card_sealed, delivery_kind, delivery_sealed, office_id, status, created_at_ms, updated_at_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)";
+        let bind = |sql: String| {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(id.as_str())
+                .bind(key.as_str())
+                .bind(request_hash.as_str())
+                .bind(req.renewal_id.as_str())
+                .bind(req.owner.as_str())
+                .bind(card_sealed.as_str())
+                .bind(delivery.kind())
+                .bind(delivery_sealed.as_str())
+                .bind(office_id)
+                .bind(Status::Created.as_str())
+                .bind(now)
+        };
+        if pg {
+            // One statement, outside a transaction: the order and its event,
+            // or, when the key is taken, nothing.
+            let events = outbox::Staged::new(vec![created]);
+            let sql = format!(
+                "WITH made AS ({INSERT} ON CONFLICT (idempotency_key) DO NOTHING RETURNING {ORDER_COLUMNS}),
+                 {}
+                 SELECT {ORDER_COLUMNS} FROM made",
+                events.insert_if("events", "made", 12)
+            );
+            let made = events
+                .bind(bind(sql))
+                .fetch_optional(&mut *self.db.write_alone().await?)
+                .await?;
+            let Some(made) = made else {
+                // Another request with the same key was first.
+                return self
+                    .by_key(&key, &request_hash)
+                    .await?
+                    .ok_or_else(|| Error::Conflict(key.clone()));
+            };
+            self.db.outbox_signal().notify();
+            tracing::info!(order = %id, renewal = %req.renewal_id, "card order created");
+            return order_from_row(&self.key, &made);
+        }
+        let mut tx = self.db.begin().await?;
+        match bind(INSERT.to_owned()).execute(&mut *tx).await {
             Ok(_) => {}
             Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
                 drop(tx);
@@ -244,7 +279,7 @@ impl Fulfillment {
             }
             Err(e) => return Err(e.into()),
         }
-        store::status_event(&mut tx, &id, &req.renewal_id, Status::Created, None, None).await?;
+        outbox::enqueue(&mut tx, created).await?;
         self.db.commit(tx).await?;
         tracing::info!(order = %id, renewal = %req.renewal_id, "card order created");
         self.get_order(&id).await

@@ -103,6 +103,19 @@ pub(crate) async fn status_event(
     reason: Option<&str>,
     tracking: Option<&str>,
 ) -> Result<(), Error> {
+    let event = order_event(order_id, renewal_id, status, reason, tracking)?;
+    outbox::enqueue(tx, event).await?;
+    Ok(())
+}
+
+/// The event that tells of an order's new status.
+pub(crate) fn order_event(
+    order_id: &str,
+    renewal_id: &str,
+    status: Status,
+    reason: Option<&str>,
+    tracking: Option<&str>,
+) -> Result<NewEvent, Error> {
     let event = OrderStatusChanged {
         order_id: order_id.to_owned(),
         renewal_id: renewal_id.to_owned(),
@@ -110,16 +123,11 @@ pub(crate) async fn status_event(
         reason: reason.map(str::to_owned),
         tracking: tracking.map(str::to_owned),
     };
-    outbox::enqueue(
-        tx,
-        NewEvent {
-            event_type: ORDER_STATUS_CHANGED.to_owned(),
-            aggregate_type: "order".to_owned(),
-            aggregate_id: order_id.to_owned(),
-            payload: serde_json::to_vec(&event)
-                .map_err(|e| Error::Kernel(plaza_kernel::Error::Encoding(e.to_string())))?,
-        },
-    )
-    .await?;
-    Ok(())
+    Ok(NewEvent {
+        event_type: ORDER_STATUS_CHANGED.to_owned(),
+        aggregate_type: "order".to_owned(),
+        aggregate_id: order_id.to_owned(),
+        payload: serde_json::to_vec(&event)
+            .map_err(|e| Error::Kernel(plaza_kernel::Error::Encoding(e.to_string())))?,
+    })
 }

@@ -456,7 +456,14 @@ impl Payments {
                 .await
             {
                 Ok(c) if c.status == "succeeded" => {
-                    return match self.settle_charge(&c).await? {
+                    // The intent as the claim left it.
+                    let claimed = Intent {
+                        status: Status::Processing,
+                        attempt,
+                        decline_code: None,
+                        ..(*intent).clone()
+                    };
+                    return match self.settle(&c, Some(claimed)).await? {
                         Some(settled) if settled.id == id => Ok(settled),
                         _ => self.load(id).await,
                     };
@@ -633,13 +640,23 @@ impl Payments {
     /// webhook, the recovery loop). Idempotent. Returns the intent the
     /// charge paid, when this call recorded it.
     pub async fn settle_charge(&self, c: &ProcessorCharge) -> Result<Option<Intent>, Error> {
+        self.settle(c, None).await
+    }
+
+    /// [`Payments::settle_charge`], given the intent as the caller last
+    /// knew it, when it does.
+    async fn settle(
+        &self,
+        c: &ProcessorCharge,
+        known: Option<Intent>,
+    ) -> Result<Option<Intent>, Error> {
         if c.status != "succeeded" {
             return Ok(None);
         }
         let (this, charge) = (self.clone(), c.clone());
         match self
             .db
-            .on_writer(async move { this.settle_now(&charge).await })
+            .on_writer(async move { this.settle_now(&charge, known).await })
             .await?
         {
             Settled::Paid(intent) => Ok(Some(*intent)),
@@ -652,9 +669,18 @@ impl Payments {
     }
 
     /// [`Payments::settle_charge`]'s transaction, on the database's writer.
-    async fn settle_now(&self, c: &ProcessorCharge) -> Result<Settled, Error> {
+    async fn settle_now(
+        &self,
+        c: &ProcessorCharge,
+        known: Option<Intent>,
+    ) -> Result<Settled, Error> {
+        if self.db.dialect() == Dialect::Postgres
+            && let Some(settled) = self.settle_alone(c, known).await?
+        {
+            return Ok(settled);
+        }
         let mut tx = self.db.begin().await?;
-        let Some(mut intent) = self.lock(&mut tx, &c.reference).await? else {
+        let Some(intent) = self.lock(&mut tx, &c.reference).await? else {
             tracing::warn!(charge = %c.charge_id, "charge for an unknown intent; reconciliation will show it");
             return Ok(Settled::Nothing);
         };
@@ -692,20 +718,8 @@ impl Payments {
             self.db.commit(tx).await?;
             return Ok(Settled::Duplicate(intent.id));
         }
-        let mut postings: Vec<(&str, i64)> = vec![(CLEARING, c.amount)];
-        let revenue: Vec<String> = intent
-            .lines
-            .iter()
-            .map(|l| format!("revenue:{}", l.code))
-            .collect();
-        for (l, account) in intent.lines.iter().zip(&revenue) {
-            postings.push((account, -l.amount));
-        }
-        if c.amount != intent.amount {
-            // The processor took a different amount: the gap goes to
-            // suspense and reconciliation lists it.
-            postings.push((SUSPENSE, intent.amount - c.amount));
-        }
+        let postings = Self::charge_postings(&intent, c);
+        let postings: Vec<(&str, i64)> = postings.iter().map(|(a, n)| (a.as_str(), *n)).collect();
         Self::book(
             &mut tx,
             &c.charge_id,
@@ -724,36 +738,123 @@ impl Payments {
         .bind(&intent.id)
         .execute(&mut *tx)
         .await?;
-        outbox::enqueue(
-            &mut tx,
+        outbox::enqueue_all(&mut tx, self.paid_events(&intent, c)).await?;
+        self.db.commit(tx).await?;
+        Ok(Self::paid(intent, c))
+    }
+
+    /// On PostgreSQL, the usual settlement — the intent not paid yet — in
+    /// one statement outside a transaction: the intent paid if it is still
+    /// as read, the charge's journal entry and postings, and its events.
+    /// `None`, having changed nothing, when the intent is paid already,
+    /// unknown, or changed since it was read (or since the caller knew it,
+    /// when it did: then it is not read): the locked path decides.
+    async fn settle_alone(
+        &self,
+        c: &ProcessorCharge,
+        known: Option<Intent>,
+    ) -> Result<Option<Settled>, Error> {
+        let intent = match known {
+            Some(intent) if intent.id == c.reference => intent,
+            _ => match self.find(&c.reference).await? {
+                Some(intent) => intent,
+                None => return Ok(None),
+            },
+        };
+        if intent.status == Status::Succeeded {
+            return Ok(None);
+        }
+        let postings = Self::charge_postings(&intent, c);
+        let events = outbox::Staged::new(self.paid_events(&intent, c));
+        // Parameters: 1-9 below, then two per posting, then the events'.
+        let values: Vec<String> = (0..postings.len())
+            .map(|i| format!("(${}, CAST(${} AS BIGINT))", 10 + 2 * i, 11 + 2 * i))
+            .collect();
+        let sql = format!(
+            "WITH paid AS (UPDATE payment_intents SET status = 'succeeded', charge_id = $1, paid_at_ms = $2, decline_code = NULL, updated_ms = $3
+                           WHERE id = $4 AND status = $5 AND attempt = $6 RETURNING id),
+             journal AS (INSERT INTO ledger_journal (id, processor_id, intent_id, kind, amount, at_ms, day)
+                         SELECT $7, $1, id, 'charge', $8, $2, $9 FROM paid
+                         ON CONFLICT (processor_id) DO NOTHING RETURNING id),
+             postings AS (INSERT INTO ledger_postings (journal_id, account, amount)
+                          SELECT journal.id, p.account, p.amount FROM journal, (VALUES {}) AS p (account, amount)),
+             {}
+             SELECT COUNT(*) FROM paid",
+            values.join(", "),
+            events.insert_if("events", "paid", 10 + 2 * postings.len()),
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&c.charge_id)
+            .bind(c.created_ms)
+            .bind(self.clock.now_ms())
+            .bind(&intent.id)
+            .bind(intent.status.as_str())
+            .bind(intent.attempt)
+            .bind(uuid::Uuid::now_v7().to_string())
+            .bind(c.amount)
+            .bind(utc_date(c.created_ms));
+        for (account, amount) in &postings {
+            q = q.bind(account.as_str()).bind(*amount);
+        }
+        let paid: i64 = events
+            .bind(q)
+            .fetch_one(&mut *self.db.write_alone().await?)
+            .await?
+            .try_get(0)?;
+        if paid == 0 {
+            return Ok(None);
+        }
+        self.db.outbox_signal().notify();
+        Ok(Some(Self::paid(intent, c)))
+    }
+
+    /// The postings of charge `c` paying `intent`: the clearing account
+    /// takes what the processor took, each fee line's revenue account its
+    /// amount, and a gap between the two goes to suspense (reconciliation
+    /// lists it).
+    fn charge_postings(intent: &Intent, c: &ProcessorCharge) -> Vec<(String, i64)> {
+        let mut postings = vec![(CLEARING.to_owned(), c.amount)];
+        for l in &intent.lines {
+            postings.push((format!("revenue:{}", l.code), -l.amount));
+        }
+        if c.amount != intent.amount {
+            postings.push((SUSPENSE.to_owned(), intent.amount - c.amount));
+        }
+        postings
+    }
+
+    /// The events of charge `c` paying `intent`: `PaymentSucceeded` and its
+    /// audit record.
+    fn paid_events(&self, intent: &Intent, c: &ProcessorCharge) -> Vec<NewEvent> {
+        vec![
             Self::event(
                 "PaymentSucceeded",
-                &intent,
+                intent,
                 serde_json::json!({"charge_id": c.charge_id}),
             ),
-        )
-        .await?;
-        plaza_audit::trail::record(
-            &mut tx,
-            crate::SERVICE,
-            self.clock.now_ms(),
-            plaza_audit::trail::Record {
-                actor: &intent.payer,
-                action: "payments.charge",
-                resource: &intent.id,
-                subject: None,
-                purpose: "fee_payment",
-                outcome: "succeeded",
-            },
-        )
-        .await?;
-        self.db.commit(tx).await?;
+            plaza_audit::trail::event(
+                crate::SERVICE,
+                self.clock.now_ms(),
+                plaza_audit::trail::Record {
+                    actor: &intent.payer,
+                    action: "payments.charge",
+                    resource: &intent.id,
+                    subject: None,
+                    purpose: "fee_payment",
+                    outcome: "succeeded",
+                },
+            ),
+        ]
+    }
+
+    /// `intent` as charge `c` left it, paid.
+    fn paid(mut intent: Intent, c: &ProcessorCharge) -> Settled {
         metrics::counter!("plaza_payments_charges_total").increment(1);
         intent.status = Status::Succeeded;
         intent.charge_id = Some(c.charge_id.clone());
         intent.paid_at_ms = Some(c.created_ms);
         intent.decline_code = None;
-        Ok(Settled::Paid(Box::new(intent)))
+        Settled::Paid(Box::new(intent))
     }
 
     /// Refunds `amount` cents (0: all that is left) of a paid intent.
