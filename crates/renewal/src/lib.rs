@@ -29,6 +29,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "applications",
         sql: include_str!("../migrations/0002_applications.sql"),
     },
+    Migration {
+        version: 3,
+        name: "timeline_len",
+        sql: include_str!("../migrations/0003_timeline_len.sql"),
+    },
 ];
 
 /// Opens the service's database, applies pending migrations, and rebuilds

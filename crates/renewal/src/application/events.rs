@@ -82,7 +82,7 @@ impl TxHandler for Apply {
         }
         let now = self.clock.now_ms();
         store::update(tx, &app, now).await?;
-        store::add_entry(tx, &app, now, &e.status, &note).await?;
+        store::add_entry(&self.db, tx, &app, now, &e.status, &note).await?;
         Ok(())
     }
 }
@@ -105,8 +105,15 @@ impl plaza_kernel::bus::Handler for Paid {
         if !e.reference.starts_with("ren_") {
             return Ok(());
         }
-        // Most often the payment's answer got here first: then a read says
-        // so, without taking the writer.
+        // A citizen's request in this process is recording this payment
+        // (it had the processor's answer first): it says when it has, and
+        // then there is nothing to do. A request that failed says nothing,
+        // and the event is handled as below.
+        if self.0.paying.recorded_here(&e.reference).await {
+            return Ok(());
+        }
+        // Otherwise most often the payment's answer got here first: then a
+        // read says so, without taking the writer.
         match store::get(&self.0.db, &e.reference).await? {
             Some(app) if super::payment_changes(&app) => {}
             _ => return Ok(()),

@@ -12,6 +12,7 @@
 pub mod card;
 pub mod events;
 pub mod grpc;
+pub mod paying;
 pub mod peers;
 pub mod saga;
 pub mod store;
@@ -49,6 +50,8 @@ pub struct Ctx {
     /// the saga's own needs it `started`, and cancelling waits for the
     /// saga). Held only while the saga runs.
     pub in_saga: std::sync::Mutex<std::collections::HashMap<String, Application>>,
+    /// Payments a citizen's request here is recording (see [`paying`]).
+    pub paying: paying::Recording,
 }
 
 /// Removes an application from [`Ctx::in_saga`] when its saga stops
@@ -102,6 +105,8 @@ pub struct Renewals {
 pub const LEASE_S: u64 = 10;
 
 const READ: &str = "renewal.application.read";
+/// The timeline's line for a payment.
+const PAID: &str = "Fee paid.";
 const UPDATE: &str = "renewal.application.update";
 
 fn downstream(s: tonic::Status, service: &str) -> Error {
@@ -123,6 +128,7 @@ impl Renewals {
             drivers,
             clock: clock.clone(),
             in_saga: Default::default(),
+            paying: Default::default(),
         });
         // A renewal whose process died is taken up within seconds.
         let engine = SagaEngine::new(db, vec![saga::definition(ctx.clone())], clock)
@@ -307,6 +313,7 @@ impl Renewals {
             Err(e) => return Err(e.into()),
         }
         store::add_entry(
+            &self.ctx.db,
             &mut tx,
             &app,
             now,
@@ -376,7 +383,7 @@ impl Renewals {
         edit(&mut app)?;
         let now = self.ctx.clock.now_ms();
         store::update(&mut tx, &app, now).await?;
-        store::add_entry(&mut tx, &app, now, &app.status, note).await?;
+        store::add_entry(&self.ctx.db, &mut tx, &app, now, &app.status, note).await?;
         self.audit(&mut tx, caller, UPDATE, &app, "ok").await?;
         self.ctx.db.commit(tx).await?;
         self.view(app).await
@@ -555,11 +562,14 @@ impl Renewals {
     pub async fn pay(&self, caller: &Caller, id: &str, card_number: &str) -> Result<View, Error> {
         let app = self.load(caller, UPDATE, id).await?;
         let mut paid = None;
+        // Held until the request ends, saga and all.
+        let mut paying = None;
         if app.status == "started" {
             let missing = Self::missing(&app);
             if !missing.is_empty() {
                 return Err(Error::OutOfOrder(missing));
             }
+            let paying = paying.insert(self.ctx.paying.start(id));
             let mut payments = self.ctx.peers.payments.clone();
             self.ctx
                 .peers
@@ -572,7 +582,22 @@ impl Renewals {
                 )
                 .await
                 .map_err(|s| downstream(s, "payments"))?;
-            let now = payment_arrived(&self.ctx, id).await?;
+            // Most often the application waits for this payment: on
+            // PostgreSQL one statement moves it, without the writer.
+            let moved = store::move_alone_with_entry(
+                &self.ctx.db,
+                id,
+                &app.owner,
+                ("started", "paid"),
+                self.ctx.clock.now_ms(),
+                PAID,
+            )
+            .await?;
+            let now = match moved {
+                Some(now) => now,
+                None => payment_arrived(&self.ctx, id).await?,
+            };
+            paying.recorded();
             if now.status != "paid" {
                 // Cancelled while the card was being charged: the payment is
                 // marked for refund, and the card is not ordered.
@@ -809,7 +834,15 @@ impl Renewals {
                 a.refund_due = false;
                 let now = self.ctx.clock.now_ms();
                 store::update(&mut tx, &a, now).await?;
-                store::add_entry(&mut tx, &a, now, &a.status, "The fee was refunded.").await?;
+                store::add_entry(
+                    &self.ctx.db,
+                    &mut tx,
+                    &a,
+                    now,
+                    &a.status,
+                    "The fee was refunded.",
+                )
+                .await?;
             }
             self.ctx.db.commit(tx).await?;
             done += 1;
@@ -877,11 +910,10 @@ async fn record_end(
         .get("order")
         .and_then(|o| o["order_id"].as_str());
     let now = ctx.clock.now_ms();
-    match store::move_status(tx, &saga.id, "paid", new_status, order, now).await? {
-        Some(app) => {
-            store::add_entry(tx, &app, now, new_status, &note).await?;
-            Ok(Some(app))
-        }
+    match store::move_with_entry(&ctx.db, tx, &saga.id, "paid", new_status, order, now, &note)
+        .await?
+    {
+        Some(app) => Ok(Some(app)),
         // Recorded already, or gone.
         None => store::lock(&ctx.db, tx, &saga.id).await,
     }
@@ -897,8 +929,9 @@ async fn payment_arrived_now(ctx: &Ctx, id: &str) -> Result<Application, Error> 
     // Most often the application waits for this payment: one statement
     // moves it.
     let now = ctx.clock.now_ms();
-    if let Some(app) = store::move_status(&mut tx, id, "started", "paid", None, now).await? {
-        store::add_entry(&mut tx, &app, now, "paid", "Fee paid.").await?;
+    if let Some(app) =
+        store::move_with_entry(&ctx.db, &mut tx, id, "started", "paid", None, now, PAID).await?
+    {
         ctx.db.commit(tx).await?;
         return Ok(app);
     }
@@ -914,7 +947,7 @@ async fn payment_arrived_now(ctx: &Ctx, id: &str) -> Result<Application, Error> 
     let note = "The fee arrived after the cancellation; it will be refunded.";
     app.updated_ms = now;
     store::update(&mut tx, &app, now).await?;
-    store::add_entry(&mut tx, &app, now, &app.status, note).await?;
+    store::add_entry(&ctx.db, &mut tx, &app, now, &app.status, note).await?;
     ctx.db.commit(tx).await?;
     Ok(app)
 }

@@ -2,6 +2,7 @@
 
 use plaza_kernel::crypt::DataKey;
 use plaza_kernel::db::{Db, Dialect, Tx};
+use plaza_kernel::outbox::{NewEvent, Staged};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -178,6 +179,11 @@ pub async fn update(tx: &mut Tx, a: &Application, now_ms: i64) -> Result<(), Err
     Ok(())
 }
 
+/// The move of [`move_status`]: `$1` the new status, `$2` the order, `$3`
+/// whether it stays open, `$4` the time, `$5` the id, `$6` the old status.
+const MOVE: &str = "UPDATE renewal_applications SET status = $1, order_id = COALESCE($2, order_id),
+         open_driver = CASE WHEN $3 = 1 THEN driver_id ELSE NULL END, updated_ms = $4";
+
 /// Moves application `id` from status `from` to `to` (with its order, when
 /// `order_id` names one) in one statement, and returns it as it is after;
 /// `None`, changing nothing, when it is not at `from`.
@@ -189,32 +195,127 @@ pub async fn move_status(
     order_id: Option<&str>,
     now_ms: i64,
 ) -> Result<Option<Application>, Error> {
-    let open = !FINAL.contains(&to);
-    let sql = format!(
-        "UPDATE renewal_applications SET status = $1, order_id = COALESCE($2, order_id),
-         open_driver = CASE WHEN $3 = 1 THEN driver_id ELSE NULL END, updated_ms = $4
-         WHERE id = $5 AND status = $6 RETURNING {COLUMNS}"
-    );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(to)
-        .bind(order_id)
-        .bind(i64::from(open))
-        .bind(now_ms)
-        .bind(id)
-        .bind(from)
+    let sql = format!("{MOVE} WHERE id = $5 AND status = $6 RETURNING {COLUMNS}");
+    bind_move(&sql, id, from, to, order_id, now_ms)
         .fetch_optional(&mut **tx)
         .await?
         .map(|r| row(&r))
         .transpose()
 }
 
+fn bind_move<'q>(
+    sql: &'q str,
+    id: &'q str,
+    from: &'q str,
+    to: &'q str,
+    order_id: Option<&'q str>,
+    now_ms: i64,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(to)
+        .bind(order_id)
+        .bind(i64::from(!FINAL.contains(&to)))
+        .bind(now_ms)
+        .bind(id)
+        .bind(from)
+}
+
+/// On PostgreSQL, [`move_status`] and its timeline line (`$7`: the note)
+/// as one statement, with `more` (further `WITH` clauses) before its end.
+fn move_with_line_sql(more: &str) -> String {
+    format!(
+        "WITH moved AS ({MOVE}, timeline_len = timeline_len + 1
+                        WHERE id = $5 AND status = $6 RETURNING {COLUMNS}, timeline_len),
+         line AS (INSERT INTO renewal_timeline (application_id, seq, at_ms, status, note)
+                  SELECT id, timeline_len, $4, $1, $7 FROM moved RETURNING seq){more}
+         SELECT {COLUMNS} FROM moved"
+    )
+}
+
+/// [`move_status`] with a line for the move in the timeline (status `to`,
+/// `note`) and its news for the citizen, in `tx`.
+#[allow(clippy::too_many_arguments)]
+pub async fn move_with_entry(
+    db: &Db,
+    tx: &mut Tx,
+    id: &str,
+    from: &str,
+    to: &str,
+    order_id: Option<&str>,
+    now_ms: i64,
+    note: &str,
+) -> Result<Option<Application>, Error> {
+    if db.dialect() == Dialect::Sqlite {
+        let Some(app) = move_status(tx, id, from, to, order_id, now_ms).await? else {
+            return Ok(None);
+        };
+        add_entry(db, tx, &app, now_ms, to, note).await?;
+        return Ok(Some(app));
+    }
+    let sql = move_with_line_sql("");
+    let Some(app) = bind_move(&sql, id, from, to, order_id, now_ms)
+        .bind(note)
+        .fetch_optional(&mut **tx)
+        .await?
+        .map(|r| row(&r))
+        .transpose()?
+    else {
+        return Ok(None);
+    };
+    plaza_kernel::outbox::enqueue(tx, entry_event(id, &app.owner, to, note)).await?;
+    Ok(Some(app))
+}
+
+/// On PostgreSQL, [`move_with_entry`] of application `id`, owned by
+/// `owner`, as one statement outside a transaction; `None` on SQLite,
+/// having done nothing, as when the application is not at `from`.
+pub async fn move_alone_with_entry(
+    db: &Db,
+    id: &str,
+    owner: &str,
+    (from, to): (&str, &str),
+    now_ms: i64,
+    note: &str,
+) -> Result<Option<Application>, Error> {
+    if db.dialect() == Dialect::Sqlite {
+        return Ok(None);
+    }
+    let events = Staged::new(vec![entry_event(id, owner, to, note)]);
+    let sql = move_with_line_sql(&format!(",\n{}", events.insert_if("events", "moved", 8)));
+    let moved = events
+        .bind(bind_move(&sql, id, from, to, None, now_ms).bind(note))
+        .fetch_optional(&mut *db.write_alone().await?)
+        .await?
+        .map(|r| row(&r))
+        .transpose()?;
+    if moved.is_some() {
+        db.outbox_signal().notify();
+    }
+    Ok(moved)
+}
+
 /// What the citizen is told of each new line of their timeline
 /// (`renewal.StatusChanged`; identity mails it to the account's address).
 pub const STATUS_CHANGED: &str = "renewal.StatusChanged";
 
+/// The news of a new line in application `id`'s timeline.
+fn entry_event(id: &str, owner: &str, status: &str, note: &str) -> NewEvent {
+    NewEvent {
+        event_type: STATUS_CHANGED.into(),
+        aggregate_type: "renewal_application".into(),
+        aggregate_id: id.to_owned(),
+        payload: serde_json::to_vec(&serde_json::json!({
+            "application_id": id, "owner": owner, "status": status, "note": note,
+        }))
+        .expect("JSON"),
+    }
+}
+
 /// Adds a line to `app`'s timeline and tells the citizen (an event in the
-/// same transaction).
+/// same transaction). The line's number comes from the application's row
+/// (`timeline_len`), which the caller has locked or changed in `tx`.
 pub async fn add_entry(
+    db: &Db,
     tx: &mut Tx,
     app: &Application,
     at_ms: i64,
@@ -222,29 +323,40 @@ pub async fn add_entry(
     note: &str,
 ) -> Result<(), Error> {
     let id = app.id.as_str();
-    plaza_kernel::outbox::enqueue(
-        tx,
-        plaza_kernel::outbox::NewEvent {
-            event_type: STATUS_CHANGED.into(),
-            aggregate_type: "renewal_application".into(),
-            aggregate_id: id.to_owned(),
-            payload: serde_json::to_vec(&serde_json::json!({
-                "application_id": id, "owner": app.owner, "status": status, "note": note,
-            }))
-            .expect("JSON"),
-        },
-    )
-    .await?;
-    sqlx::query(
-        "INSERT INTO renewal_timeline (application_id, seq, at_ms, status, note)
-         SELECT $1, CAST(COALESCE(MAX(seq), 0) + 1 AS BIGINT), $2, $3, $4 FROM renewal_timeline WHERE application_id = $1",
-    )
-    .bind(id)
-    .bind(at_ms)
-    .bind(status)
-    .bind(note)
-    .execute(&mut **tx)
-    .await?;
+    plaza_kernel::outbox::enqueue(tx, entry_event(id, &app.owner, status, note)).await?;
+    const NUMBER: &str = "UPDATE renewal_applications SET timeline_len = timeline_len + 1 WHERE id = $1 RETURNING timeline_len";
+    const LINE: &str = "INSERT INTO renewal_timeline (application_id, seq, at_ms, status, note)";
+    match db.dialect() {
+        Dialect::Postgres => {
+            let sql = format!(
+                "WITH numbered AS ({NUMBER}) {LINE} SELECT $1, timeline_len, $2, $3, $4 FROM numbered"
+            );
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(id)
+                .bind(at_ms)
+                .bind(status)
+                .bind(note)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Dialect::Sqlite => {
+            let seq: i64 = sqlx::query(NUMBER)
+                .bind(id)
+                .fetch_one(&mut **tx)
+                .await?
+                .try_get(0)?;
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "{LINE} VALUES ($1, $2, $3, $4, $5)"
+            )))
+            .bind(id)
+            .bind(seq)
+            .bind(at_ms)
+            .bind(status)
+            .bind(note)
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
     Ok(())
 }
 

@@ -568,3 +568,100 @@ async fn a_record_moved_to_another_row_does_not_open() {
     assert_eq!(err.public().code, "internal");
     app.get(&clerk, &a.id).await.unwrap();
 }
+
+/// An application as started, for the store's tests.
+fn started_application(id: &str) -> plaza_renewal::application::Application {
+    plaza_renewal::application::Application {
+        id: id.into(),
+        driver_id: format!("drv-{id}"),
+        owner: "https://id.example|c1".into(),
+        caller: "{}".into(),
+        jurisdiction: "NY".into(),
+        status: "started".into(),
+        wants_real_id: false,
+        photo_id: None,
+        address_sealed: None,
+        delivery: None,
+        office_id: None,
+        intent_id: format!("pi-{id}"),
+        amount_due: 6450,
+        order_id: None,
+        new_expires_on: "2034-11-30".into(),
+        tracking: None,
+        refund_due: false,
+        created_ms: 1,
+        updated_ms: 1,
+    }
+}
+
+/// A timeline line's number comes from the application's row: a payment
+/// recorded in one statement (PostgreSQL) while another writer holds the
+/// application and adds its own line gets the next number, not the one
+/// its statement would have seen when it began.
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set PLAZA_TEST_DATABASE_URL (.ci/run does)"]
+async fn postgres_timeline_lines_written_at_once_get_numbers_in_turn() {
+    use plaza_renewal::application::store as apps;
+    let db = open_db(&postgres_target()).await.unwrap();
+    let app = started_application("ren_race");
+    let mut tx = db.begin().await.unwrap();
+    apps::insert(&mut tx, &app, "k", "h").await.unwrap();
+    apps::add_entry(&db, &mut tx, &app, 1, "started", "Renewal started.")
+        .await
+        .unwrap();
+    db.commit(tx).await.unwrap();
+
+    // Another writer holds the application and writes a line.
+    let mut held = db.begin().await.unwrap();
+    let locked = apps::lock(&db, &mut held, &app.id).await.unwrap().unwrap();
+    let payment = tokio::spawn({
+        let (db, id, owner) = (db.clone(), app.id.clone(), app.owner.clone());
+        async move {
+            apps::move_alone_with_entry(&db, &id, &owner, ("started", "paid"), 3, "Fee paid.").await
+        }
+    });
+    // The payment's statement begins, and waits for the row.
+    let waiting = loop {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'WITH moved AS (UPDATE renewal_applications%'",
+        )
+        .fetch_one(db.reader())
+        .await
+        .unwrap();
+        if n > 0 || payment.is_finished() {
+            break n;
+        }
+        tokio::task::yield_now().await;
+    };
+    assert_eq!(waiting, 1, "the payment waits for the application's row");
+    apps::add_entry(&db, &mut held, &locked, 2, "started", "Photo accepted.")
+        .await
+        .unwrap();
+    db.commit(held).await.unwrap();
+
+    let paid = payment.await.unwrap().unwrap().expect("moved");
+    assert_eq!(paid.status, "paid");
+    let lines: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT seq, note FROM renewal_timeline WHERE application_id = $1 ORDER BY seq",
+    )
+    .bind(&app.id)
+    .fetch_all(db.reader())
+    .await
+    .unwrap();
+    assert_eq!(
+        lines,
+        [
+            (1, "Renewal started.".to_owned()),
+            (2, "Photo accepted.".to_owned()),
+            (3, "Fee paid.".to_owned())
+        ]
+    );
+    let news: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM outbox WHERE event_type = 'renewal.StatusChanged'",
+    )
+    .fetch_one(db.reader())
+    .await
+    .unwrap();
+    assert_eq!(news, 3, "each line told the citizen");
+    db.drop_schema().await.unwrap();
+}
