@@ -67,6 +67,10 @@ impl TxHandler for Notify {
         serde_json::from_slice::<StatusChanged>(&ev.payload)
             .map_or(true, |e| self.mail_for(&e).is_some())
     }
+    /// A mail is all it does.
+    fn effects_outside(&self) -> bool {
+        true
+    }
     async fn apply(&self, _tx: &mut Tx, ev: &Envelope) -> Result<(), HandlerError> {
         let e: StatusChanged = serde_json::from_slice(&ev.payload)?;
         if let Some((user_id, (subject, body))) = self.mail_for(&e) {
