@@ -36,6 +36,9 @@ pub struct NewEvent {
     pub payload: Vec<u8>,
 }
 
+/// The start of every statement that writes events.
+const INSERT: &str = "INSERT INTO outbox (event_id, event_type, aggregate_type, aggregate_id, payload, correlation_id, created_at_ms)";
+
 /// Writes `event` into the outbox inside `tx`. Returns the event id.
 ///
 /// On PostgreSQL the row is written with the commit, in its round trip
@@ -71,10 +74,7 @@ fn written_in(ids: &[String], events: &[NewEvent], correlation: &str, now: i64) 
             )
         })
         .collect();
-    format!(
-        "INSERT INTO outbox (event_id, event_type, aggregate_type, aggregate_id, payload, correlation_id, created_at_ms) VALUES {}",
-        rows.join(", ")
-    )
+    format!("{INSERT} VALUES {}", rows.join(", "))
 }
 
 /// Writes several events inside `tx` with one statement per hundred
@@ -97,39 +97,54 @@ pub async fn enqueue_all(tx: &mut Tx, events: Vec<NewEvent>) -> Result<Vec<Strin
         return Ok(ids);
     }
     for (ids, chunk) in ids.chunks(100).zip(events.chunks(100)) {
-        let mut sql = String::from(
-            "INSERT INTO outbox (event_id, event_type, aggregate_type, aggregate_id, payload, correlation_id, created_at_ms) VALUES ",
-        );
-        for i in 0..chunk.len() {
-            let b = i * 7;
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+        let sql = format!("{INSERT} VALUES {}", rows(1, chunk.len()));
+        let q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        bind_rows(q, ids, chunk, &correlation, now)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(ids)
+}
+
+/// `n` rows of an outbox `INSERT`'s `VALUES`, seven parameters each,
+/// numbered from `$first`.
+fn rows(first: usize, n: usize) -> String {
+    let rows: Vec<String> = (0..n)
+        .map(|i| {
+            let b = first + i * 7;
+            format!(
+                "(${b}, ${}, ${}, ${}, ${}, ${}, CAST(${} AS BIGINT))",
                 b + 1,
                 b + 2,
                 b + 3,
                 b + 4,
                 b + 5,
-                b + 6,
-                b + 7
-            ));
-        }
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (id, ev) in ids.iter().zip(chunk) {
-            q = q
-                .bind(id.as_str())
-                .bind(ev.event_type.as_str())
-                .bind(ev.aggregate_type.as_str())
-                .bind(ev.aggregate_id.as_str())
-                .bind(ev.payload.as_slice())
-                .bind(correlation.as_str())
-                .bind(now);
-        }
-        q.execute(&mut **tx).await?;
+                b + 6
+            )
+        })
+        .collect();
+    rows.join(", ")
+}
+
+/// Binds the values of [`rows`].
+fn bind_rows<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ids: &'q [String],
+    events: &'q [NewEvent],
+    correlation: &'q str,
+    now: i64,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    for (id, ev) in ids.iter().zip(events) {
+        q = q
+            .bind(id.as_str())
+            .bind(ev.event_type.as_str())
+            .bind(ev.aggregate_type.as_str())
+            .bind(ev.aggregate_id.as_str())
+            .bind(ev.payload.as_slice())
+            .bind(correlation)
+            .bind(now);
     }
-    Ok(ids)
+    q
 }
 
 /// Events written by a statement of the caller's own, with the change
@@ -172,43 +187,19 @@ impl Staged {
     /// earlier clause's name) returns a row; its parameters are numbered
     /// from `$first`, seven per event.
     pub fn insert_if(&self, name: &str, gate: &str, first: usize) -> String {
-        let rows: Vec<String> = (0..self.events.len())
-            .map(|i| {
-                let b = first + i * 7;
-                format!(
-                    "(${b}, ${}, ${}, ${}, ${}, ${}, CAST(${} AS BIGINT))",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6
-                )
-            })
-            .collect();
         format!(
-            "{name} AS (INSERT INTO outbox (event_id, event_type, aggregate_type, aggregate_id, payload, correlation_id, created_at_ms) \
+            "{name} AS ({INSERT} \
              SELECT * FROM (VALUES {}) AS staged WHERE EXISTS (SELECT 1 FROM {gate}))",
-            rows.join(", ")
+            rows(first, self.events.len())
         )
     }
 
     /// Binds the events' values, in [`Staged::insert_if`]'s order.
     pub fn bind<'q>(
         &'q self,
-        mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+        q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
     ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
-        for (id, ev) in self.ids.iter().zip(&self.events) {
-            q = q
-                .bind(id.as_str())
-                .bind(ev.event_type.as_str())
-                .bind(ev.aggregate_type.as_str())
-                .bind(ev.aggregate_id.as_str())
-                .bind(ev.payload.as_slice())
-                .bind(self.correlation.as_str())
-                .bind(self.now);
-        }
-        q
+        bind_rows(q, &self.ids, &self.events, &self.correlation, self.now)
     }
 }
 
