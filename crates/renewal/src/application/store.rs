@@ -203,6 +203,8 @@ pub async fn move_status(
         .transpose()
 }
 
+/// `sql` (a statement beginning with [`MOVE`]) with the move's six
+/// parameters bound.
 fn bind_move<'q>(
     sql: &'q str,
     id: &'q str,
