@@ -187,7 +187,7 @@ const MOVE: &str = "UPDATE renewal_applications SET status = $1, order_id = COAL
 /// Moves application `id` from status `from` to `to` (with its order, when
 /// `order_id` names one) in one statement, and returns it as it is after;
 /// `None`, changing nothing, when it is not at `from`.
-pub async fn move_status(
+async fn move_status(
     tx: &mut Tx,
     id: &str,
     from: &str,
