@@ -64,6 +64,17 @@ pub trait Step: Send + Sync {
     fn deadline(&self) -> Duration {
         Duration::from_secs(30)
     }
+    /// Whether the step's completion is written down before the next step
+    /// starts (the default). A step whose action changes nothing anywhere
+    /// (it only checks what another service owns) may answer `false`: its
+    /// completion is then written with the next change of the saga that
+    /// is, in the same statement, and a process that dies before that
+    /// simply runs it again. The engine writes anyway once half the lease
+    /// has passed since its last write, so that a run of such steps never
+    /// outlives the lease.
+    fn checkpoint(&self) -> bool {
+        true
+    }
     async fn action(&self, ctx: &StepContext) -> Result<Value, StepError>;
     /// Undoes the action. `ctx` carries the action's own idempotency key, to
     /// find what it did; `output` is the action's output, or `Null` if the
@@ -447,8 +458,12 @@ impl SagaEngine {
             insert_log(
                 &mut tx,
                 id,
-                &[(rec.next_step as usize, step.name(), "action_started", "")],
-                now,
+                &[LogLine::new(
+                    rec.next_step as usize,
+                    step.name(),
+                    "action_started",
+                    now,
+                )],
             )
             .await?;
         }
@@ -553,14 +568,25 @@ impl SagaEngine {
             .get(rec.kind.as_str())
             .ok_or_else(|| Error::Invalid(format!("unknown saga kind {}", rec.kind)))?;
         let steps = def.steps.len() as i64;
+        // Completions of steps that asked for no checkpoint, not yet
+        // written; and when this run last wrote (and so renewed the lease).
+        let mut unwritten: Vec<LogLine> = Vec::new();
+        let mut written_at = self.clock.now_ms();
         loop {
             match rec.status {
                 s if s.is_final() => return Ok(rec),
                 SagaStatus::Running => {
                     if rec.next_step >= steps {
                         let next = rec.next_step;
-                        self.transition(&mut rec, def, SagaStatus::Done, next, None, None)
-                            .await?;
+                        self.transition(
+                            &mut rec,
+                            def,
+                            SagaStatus::Done,
+                            next,
+                            None,
+                            (&mut unwritten, None),
+                        )
+                        .await?;
                         continue;
                     }
                     let i = rec.next_step as usize;
@@ -570,6 +596,19 @@ impl SagaEngine {
                         Ok(out) => {
                             rec.outputs.insert(step.name().to_owned(), out);
                             let next = rec.next_step + 1;
+                            let now = self.clock.now_ms();
+                            let lease_half = self.lease.as_millis() as i64 / 2;
+                            if next < steps && !step.checkpoint() && now - written_at < lease_half {
+                                unwritten.push(LogLine::new(i, step.name(), "action_done", now));
+                                unwritten.push(LogLine::new(
+                                    next as usize,
+                                    def.steps[next as usize].name(),
+                                    "action_started",
+                                    now,
+                                ));
+                                rec.next_step = next;
+                                continue;
+                            }
                             let status = if next >= steps {
                                 SagaStatus::Done
                             } else {
@@ -581,9 +620,10 @@ impl SagaEngine {
                                 status,
                                 next,
                                 None,
-                                Some((i, step.name(), "action_done")),
+                                (&mut unwritten, Some((i, step.name(), "action_done"))),
                             )
                             .await?;
+                            written_at = self.clock.now_ms();
                         }
                         Err(e) => {
                             tracing::info!(saga = %rec.id, step = step.name(), error = %e, "saga step failed; unwinding");
@@ -594,17 +634,25 @@ impl SagaEngine {
                                 SagaStatus::Unwinding,
                                 next,
                                 Some(e.to_string()),
-                                Some((i, step.name(), "action_failed")),
+                                (&mut unwritten, Some((i, step.name(), "action_failed"))),
                             )
                             .await?;
+                            written_at = self.clock.now_ms();
                         }
                     }
                 }
                 SagaStatus::Unwinding => {
                     if rec.next_step < 0 {
                         let error = rec.error.clone();
-                        self.transition(&mut rec, def, SagaStatus::Unwound, -1, error, None)
-                            .await?;
+                        self.transition(
+                            &mut rec,
+                            def,
+                            SagaStatus::Unwound,
+                            -1,
+                            error,
+                            (&mut unwritten, None),
+                        )
+                        .await?;
                         continue;
                     }
                     let i = rec.next_step as usize;
@@ -629,9 +677,10 @@ impl SagaEngine {
                                 status,
                                 next,
                                 error,
-                                Some((i, step.name(), "undo_done")),
+                                (&mut unwritten, Some((i, step.name(), "undo_done"))),
                             )
                             .await?;
+                            written_at = self.clock.now_ms();
                         }
                         Err(e) => {
                             tracing::error!(saga = %rec.id, step = step.name(), error = %e, "saga undo keeps failing; saga is stuck");
@@ -642,7 +691,7 @@ impl SagaEngine {
                                 SagaStatus::Stuck,
                                 next,
                                 Some(e.to_string()),
-                                Some((i, step.name(), "undo_failed")),
+                                (&mut unwritten, Some((i, step.name(), "undo_failed"))),
                             )
                             .await?;
                         }
@@ -770,9 +819,10 @@ impl SagaEngine {
     }
 
     /// Moves the saga to `status` at `next_step`, fenced by the lease, with
-    /// the step's event and, when a step comes next, that step's start, in
-    /// one transaction on the database's writer; then updates `rec` to
-    /// match.
+    /// the log lines not written yet, the step's event and, when a step
+    /// comes next, that step's start, in one transaction on the database's
+    /// writer; then updates `rec` to match. The unwritten lines are taken
+    /// whether or not the move succeeds: a move refused ends the run.
     async fn transition(
         &self,
         rec: &mut SagaRecord,
@@ -780,15 +830,30 @@ impl SagaEngine {
         status: SagaStatus,
         next_step: i64,
         error: Option<String>,
-        event: Option<(usize, &'static str, &'static str)>,
+        (unwritten, event): (
+            &mut Vec<LogLine>,
+            Option<(usize, &'static str, &'static str)>,
+        ),
     ) -> Result<(), Error> {
-        let next = (status == SagaStatus::Running)
-            .then(|| {
-                def.steps
-                    .get(usize::try_from(next_step).unwrap_or(usize::MAX))
-                    .map(|s| s.name())
-            })
-            .flatten();
+        let now = self.clock.now_ms();
+        let mut lines = std::mem::take(unwritten);
+        if let Some((step, name, ev)) = event {
+            let mut line = LogLine::new(step, name, ev, now);
+            line.detail = error.clone().unwrap_or_default();
+            lines.push(line);
+        }
+        if status == SagaStatus::Running
+            && let Some(next) = def
+                .steps
+                .get(usize::try_from(next_step).unwrap_or(usize::MAX))
+        {
+            lines.push(LogLine::new(
+                next_step as usize,
+                next.name(),
+                "action_started",
+                now,
+            ));
+        }
         let end = match (&def.on_end, status) {
             (Some(on_end), SagaStatus::Done | SagaStatus::Unwound) => Some((
                 on_end.clone(),
@@ -807,8 +872,7 @@ impl SagaEngine {
             next_step,
             outputs: Value::Object(rec.outputs.clone()).to_string(),
             error: error.clone(),
-            event,
-            next,
+            lines,
             end,
         };
         let this = self.clone();
@@ -825,14 +889,7 @@ impl SagaEngine {
     async fn transition_now(&self, change: Transition) -> Result<(), Error> {
         let now = self.clock.now_ms();
         let id = change.id.as_str();
-        let detail = change.error.as_deref().unwrap_or("");
-        let mut events = Vec::with_capacity(2);
-        if let Some((step, name, ev)) = change.event {
-            events.push((step, name, ev, detail));
-        }
-        if let Some(name) = change.next {
-            events.push((change.next_step as usize, name, "action_started", ""));
-        }
+        let events = &change.lines;
         // On PostgreSQL the record's change and its log lines are one
         // statement, a round trip instead of two; without an end to record
         // that statement needs no transaction around it either.
@@ -847,15 +904,21 @@ impl SagaEngine {
         let sql = if folded {
             let rows: Vec<String> = (0..events.len())
                 .map(|i| {
-                    let b = 9 + i * 4;
-                    format!("(${b}::BIGINT, ${}, ${}, ${})", b + 1, b + 2, b + 3)
+                    let b = 9 + i * 5;
+                    format!(
+                        "(${b}::BIGINT, ${}, ${}, ${}, ${}::BIGINT)",
+                        b + 1,
+                        b + 2,
+                        b + 3,
+                        b + 4
+                    )
                 })
                 .collect();
             format!(
                 "WITH moved AS ({set} RETURNING id)
                  INSERT INTO saga_log (saga_id, step, step_name, event, detail, at_ms)
-                 SELECT moved.id, v.step, v.step_name, v.event, v.detail, $5 FROM moved,
-                 (VALUES {}) AS v (step, step_name, event, detail)",
+                 SELECT moved.id, v.step, v.step_name, v.event, v.detail, v.at_ms FROM moved,
+                 (VALUES {}) AS v (step, step_name, event, detail, at_ms)",
                 rows.join(", ")
             )
         } else {
@@ -871,8 +934,8 @@ impl SagaEngine {
             .bind(id)
             .bind(&self.owner);
         if folded {
-            for (step, name, event, detail) in &events {
-                q = q.bind(*step as i64).bind(*name).bind(*event).bind(*detail);
+            for line in events {
+                q = line.bind(q);
             }
         }
         let moved = q.execute(&mut *tx).await?.rows_affected();
@@ -883,7 +946,7 @@ impl SagaEngine {
             )));
         }
         if !folded {
-            insert_log(&mut tx, id, &events, now).await?;
+            insert_log(&mut tx, id, events).await?;
         }
         match &change.end {
             Some((on_end, saga)) => {
@@ -905,10 +968,8 @@ struct Transition {
     /// The outputs so far, as JSON.
     outputs: String,
     error: Option<String>,
-    /// The event of the step that just ran: `(step, name, event)`.
-    event: Option<(usize, &'static str, &'static str)>,
-    /// The step that starts now, if one does.
-    next: Option<&'static str>,
+    /// The log lines the move writes, in order.
+    lines: Vec<LogLine>,
     /// The saga as it ends, with what records its end, when it ends now.
     end: Option<(Arc<dyn SagaEnd>, SagaRecord)>,
 }
@@ -935,13 +996,42 @@ fn record(r: &sqlx::any::AnyRow) -> Result<SagaRecord, Error> {
     })
 }
 
-/// Logs `events` (`(step, name, event, detail)`, in order) in one statement.
-async fn insert_log(
-    tx: &mut crate::db::Tx,
-    id: &str,
-    events: &[(usize, &str, &str, &str)],
-    now: i64,
-) -> Result<(), Error> {
+/// A line of a saga's log.
+#[derive(Debug, Clone)]
+struct LogLine {
+    step: usize,
+    name: &'static str,
+    event: &'static str,
+    detail: String,
+    at_ms: i64,
+}
+
+impl LogLine {
+    fn new(step: usize, name: &'static str, event: &'static str, at_ms: i64) -> LogLine {
+        LogLine {
+            step,
+            name,
+            event,
+            detail: String::new(),
+            at_ms,
+        }
+    }
+
+    /// Binds the line's five values (step, name, event, detail, time).
+    fn bind<'q>(
+        &'q self,
+        q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+        q.bind(self.step as i64)
+            .bind(self.name)
+            .bind(self.event)
+            .bind(self.detail.as_str())
+            .bind(self.at_ms)
+    }
+}
+
+/// Logs `events`, in order, in one statement.
+async fn insert_log(tx: &mut crate::db::Tx, id: &str, events: &[LogLine]) -> Result<(), Error> {
     if events.is_empty() {
         return Ok(());
     }
@@ -963,13 +1053,8 @@ async fn insert_log(
         rows.join(", ")
     );
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id);
-    for (step, name, event, detail) in events {
-        q = q
-            .bind(*step as i64)
-            .bind(*name)
-            .bind(*event)
-            .bind(*detail)
-            .bind(now);
+    for line in events {
+        q = line.bind(q);
     }
     q.execute(&mut **tx).await?;
     Ok(())

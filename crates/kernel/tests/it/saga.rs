@@ -531,3 +531,205 @@ async fn sqlite_the_end_is_recorded_with_the_saga_or_not_at_all() {
 async fn postgres_the_end_is_recorded_with_the_saga_or_not_at_all() {
     the_end_is_recorded_with_the_saga_or_not_at_all(postgres_target()).await;
 }
+
+/// A step that only checks something: it changes nothing, so it asks for
+/// no checkpoint. It can move the engine's clock on, as a slow check would.
+struct Check {
+    name: &'static str,
+    calls: AtomicUsize,
+    takes: Option<(ManualClock, i64)>,
+}
+
+impl Check {
+    fn new(name: &'static str) -> Arc<Check> {
+        Arc::new(Check {
+            name,
+            calls: AtomicUsize::new(0),
+            takes: None,
+        })
+    }
+}
+
+#[async_trait]
+impl Step for Check {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn checkpoint(&self) -> bool {
+        false
+    }
+    async fn action(&self, _ctx: &StepContext) -> Result<Value, StepError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if let Some((clock, ms)) = &self.takes {
+            clock.advance_ms(*ms);
+        }
+        Ok(json!({ "checked": self.name }))
+    }
+    async fn undo(&self, _ctx: &StepContext, _output: &Value) -> Result<(), StepError> {
+        Ok(())
+    }
+}
+
+async fn saga_row(db: &Db, id: &str) -> (String, i64) {
+    let r = sqlx::query("SELECT status, next_step FROM saga WHERE id = $1")
+        .bind(id)
+        .fetch_one(db.reader())
+        .await
+        .unwrap();
+    (r.get(0), r.get(1))
+}
+
+async fn log_lines(engine: &SagaEngine, id: &str) -> Vec<String> {
+    engine
+        .log(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, n, e)| format!("{n}:{e}"))
+        .collect()
+}
+
+async fn checks_are_written_with_the_next_change(target: StorageTarget) {
+    let db = world(&target).await;
+    let a = Check::new("a_check");
+    let b = Check::new("b_check");
+    let c = Hold::new("c_ship", &db);
+    c.hang_once.store(true, Ordering::SeqCst);
+    let steps: Vec<Arc<dyn Step>> = vec![a.clone(), b.clone(), c.clone()];
+    let clock = ManualClock::new(1_000_000);
+    let first = SagaEngine::new(
+        db.clone(),
+        vec![SagaDef::new("booking", steps.clone())],
+        Arc::new(clock.clone()),
+    );
+    first
+        .create("booking", "s-checks", json!({}))
+        .await
+        .unwrap();
+    let running = {
+        let e = first.clone();
+        tokio::spawn(async move { e.run("s-checks").await })
+    };
+    let d = db.clone();
+    wait_until(Duration::from_secs(10), "step c to take effect", || {
+        let d = d.clone();
+        async move { holds(&d, "s-checks").await == ["c_ship"] }
+    })
+    .await;
+    // Both checks are done, and nothing of them is written yet.
+    assert_eq!(b.calls.load(Ordering::SeqCst), 1);
+    assert_eq!(saga_row(&db, "s-checks").await, ("running".to_owned(), 0));
+    assert_eq!(
+        log_lines(&first, "s-checks").await,
+        ["a_check:action_started"]
+    );
+    running.abort(); // the process dies in step c, after its effect
+    let _ = running.await;
+
+    // Another process takes over once the lease runs out: the checks run
+    // again, the effect is not repeated, and the log tells it all in order.
+    clock.advance_ms(120_000);
+    let second = SagaEngine::new(
+        db.clone(),
+        vec![SagaDef::new("booking", steps)],
+        Arc::new(clock.clone()),
+    );
+    assert_eq!(second.resume_all().await.unwrap(), 1);
+    assert_eq!(saga_row(&db, "s-checks").await, ("done".to_owned(), 3));
+    assert_eq!(
+        (
+            a.calls.load(Ordering::SeqCst),
+            b.calls.load(Ordering::SeqCst)
+        ),
+        (2, 2)
+    );
+    assert_eq!(holds(&db, "s-checks").await, ["c_ship"]);
+    assert_eq!(
+        log_lines(&second, "s-checks").await,
+        [
+            "a_check:action_started",
+            "a_check:action_started",
+            "a_check:action_done",
+            "b_check:action_started",
+            "b_check:action_done",
+            "c_ship:action_started",
+            "c_ship:action_done",
+        ]
+    );
+
+    // A failure after unwritten checks writes them first, then unwinds.
+    second.inject(
+        "s-fails",
+        FaultPlan {
+            fail_at: Some((2, false)),
+            ..FaultPlan::default()
+        },
+    );
+    let rec = second.start("booking", "s-fails", json!({})).await.unwrap();
+    assert_eq!(rec.status, SagaStatus::Unwound);
+    assert_eq!(
+        log_lines(&second, "s-fails").await,
+        [
+            "a_check:action_started",
+            "a_check:action_done",
+            "b_check:action_started",
+            "b_check:action_done",
+            "c_ship:action_started",
+            "c_ship:action_failed",
+            "c_ship:undo_done",
+            "b_check:undo_done",
+            "a_check:undo_done",
+        ]
+    );
+
+    // A check that takes half the lease is written before the next step
+    // runs, so that the lease is renewed.
+    let slow = Arc::new(Check {
+        name: "a_check",
+        calls: AtomicUsize::new(0),
+        takes: Some((clock.clone(), 30_000)),
+    });
+    let c = Hold::new("c_ship", &db);
+    c.hang_once.store(true, Ordering::SeqCst);
+    let third = SagaEngine::new(
+        db.clone(),
+        vec![SagaDef::new(
+            "booking",
+            vec![slow, Check::new("b_check"), c],
+        )],
+        Arc::new(clock.clone()),
+    );
+    third
+        .create("booking", "s-slow-check", json!({}))
+        .await
+        .unwrap();
+    let running = {
+        let e = third.clone();
+        tokio::spawn(async move { e.run("s-slow-check").await })
+    };
+    let d = db.clone();
+    wait_until(Duration::from_secs(10), "step c to take effect", || {
+        let d = d.clone();
+        async move { holds(&d, "s-slow-check").await == ["c_ship"] }
+    })
+    .await;
+    assert_eq!(
+        saga_row(&db, "s-slow-check").await,
+        ("running".to_owned(), 1),
+        "the slow check was written; the quick one after it not yet"
+    );
+    running.abort();
+    let _ = running.await;
+    db.drop_schema().await.unwrap();
+}
+
+#[tokio::test]
+async fn sqlite_checks_are_written_with_the_next_change() {
+    checks_are_written_with_the_next_change(sqlite_target()).await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set PLAZA_TEST_DATABASE_URL (.ci/run does)"]
+async fn postgres_checks_are_written_with_the_next_change() {
+    checks_are_written_with_the_next_change(postgres_target()).await;
+}

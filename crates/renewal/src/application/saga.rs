@@ -63,6 +63,10 @@ impl Step for PhotoStep {
     fn name(&self) -> &'static str {
         "photo"
     }
+    // Reads the photo's record only: run again after a restart.
+    fn checkpoint(&self) -> bool {
+        false
+    }
     async fn action(&self, s: &StepContext) -> Result<Value, StepError> {
         let app = application(&self.0, s).await?;
         let photo_id = app
@@ -95,6 +99,10 @@ struct AddressStep(Arc<Ctx>);
 impl Step for AddressStep {
     fn name(&self) -> &'static str {
         "address"
+    }
+    // Asks the address service only: run again after a restart.
+    fn checkpoint(&self) -> bool {
+        false
     }
     async fn action(&self, s: &StepContext) -> Result<Value, StepError> {
         let app = application(&self.0, s).await?;
@@ -132,6 +140,10 @@ struct PaymentStep(Arc<Ctx>);
 impl Step for PaymentStep {
     fn name(&self) -> &'static str {
         "payment"
+    }
+    // Reads the intent only: run again after a restart.
+    fn checkpoint(&self) -> bool {
+        false
     }
     fn deadline(&self) -> Duration {
         // A payment in flight is settled by the payments service within a
