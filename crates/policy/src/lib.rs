@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use cedar_policy::{
     ActionConstraint, Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName,
@@ -66,6 +66,10 @@ pub struct PolicyError {
     pub message: String,
 }
 
+/// Policy sets by the name of the action they decide, each with the
+/// action's entity.
+type ByAction = HashMap<String, (EntityUid, PolicySet)>;
+
 /// The loaded policies.
 #[derive(Clone)]
 pub struct Policies {
@@ -75,12 +79,16 @@ pub struct Policies {
     /// only these; every other policy's scope rules it out before its
     /// conditions are read, so the answer is the same as the whole set's
     /// (the `in` of an action is equality here: requests carry no action
-    /// hierarchy).
-    by_action: Arc<HashMap<EntityUid, PolicySet>>,
+    /// hierarchy). Keyed by the action's name, with its entity id.
+    by_action: Arc<ByAction>,
     /// The policies naming no action: all that could apply to an action no
     /// policy names.
     any_action: Arc<PolicySet>,
     authorizer: Arc<Authorizer>,
+    /// Entity type names met so far: parsing one is the dearest part of
+    /// naming an entity, and a service names the same few types over and
+    /// over.
+    types: Arc<RwLock<HashMap<String, EntityTypeName>>>,
 }
 
 impl std::fmt::Debug for Policies {
@@ -89,12 +97,10 @@ impl std::fmt::Debug for Policies {
     }
 }
 
-fn type_name(kind: &str) -> EntityTypeName {
-    EntityTypeName::from_str(&format!("Plaza::{kind}")).expect("Plaza entity types are valid names")
-}
-
-fn uid(kind: &str, id: &str) -> EntityUid {
-    EntityUid::from_type_name_and_id(type_name(kind), EntityId::new(id))
+/// The entity type `Plaza::{kind}`, or `None` when `kind` does not make a
+/// valid name.
+fn type_name(kind: &str) -> Option<EntityTypeName> {
+    EntityTypeName::from_str(&format!("Plaza::{kind}")).ok()
 }
 
 impl Policies {
@@ -132,7 +138,35 @@ impl Policies {
             by_action: Arc::new(by_action),
             any_action: Arc::new(any_action),
             authorizer: Arc::new(Authorizer::new()),
+            types: Arc::default(),
         })
+    }
+
+    /// The entity `Plaza::{kind}::"{id}"`, its type parsed once per kind.
+    /// `None` when `kind` is not a valid name.
+    fn entity_uid(&self, kind: &str, id: &str) -> Option<EntityUid> {
+        let known = self
+            .types
+            .read()
+            .ok()
+            .and_then(|types| types.get(kind).cloned());
+        let name = match known {
+            Some(name) => name,
+            None => {
+                let name = type_name(kind)?;
+                if let Ok(mut types) = self.types.write() {
+                    types.insert(kind.to_owned(), name.clone());
+                }
+                name
+            }
+        };
+        Some(EntityUid::from_type_name_and_id(name, EntityId::new(id)))
+    }
+
+    /// [`Policies::entity_uid`] for the types Plaza itself names.
+    fn own_uid(&self, kind: &'static str, id: &str) -> EntityUid {
+        self.entity_uid(kind, id)
+            .expect("Plaza's own entity types are valid names")
     }
 
     /// Is `caller` permitted `action` on `resource`, with the given context
@@ -144,9 +178,13 @@ impl Policies {
         resource: &Resource<'_>,
         context: &[(&str, &str)],
     ) -> bool {
-        let action = uid("Action", action);
-        let set = self.by_action.get(&action).unwrap_or(&self.any_action);
-        self.decide(set, caller, action, resource, context)
+        match self.by_action.get(action) {
+            Some((uid, set)) => self.decide(set, caller, uid.clone(), resource, context),
+            None => match self.entity_uid("Action", action) {
+                Some(uid) => self.decide(&self.any_action, caller, uid, resource, context),
+                None => false,
+            },
+        }
     }
 
     /// [`Policies::is_permitted`] evaluating every policy, for tests that
@@ -159,16 +197,15 @@ impl Policies {
         resource: &Resource<'_>,
         context: &[(&str, &str)],
     ) -> bool {
-        self.decide(&self.set, caller, uid("Action", action), resource, context)
+        match self.entity_uid("Action", action) {
+            Some(uid) => self.decide(&self.set, caller, uid, resource, context),
+            None => false,
+        }
     }
 
     /// The actions the policies name.
     pub fn actions(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .by_action
-            .keys()
-            .map(|a| a.id().unescaped().to_owned())
-            .collect();
+        let mut names: Vec<String> = self.by_action.keys().cloned().collect();
         names.sort();
         names
     }
@@ -181,16 +218,19 @@ impl Policies {
         resource: &Resource<'_>,
         context: &[(&str, &str)],
     ) -> bool {
-        let mut entities = Vec::with_capacity(3 + caller.roles.len());
+        // The principal and the resource. A role is only named as one of
+        // the principal's parents: `principal in Plaza::Role::"clerk"` reads
+        // the principal's ancestors, so the role needs no entity of its own.
+        let mut entities = Vec::with_capacity(2);
         let principal = if caller.is_anonymous() {
-            uid("Anonymous", "anonymous")
+            self.own_uid("Anonymous", "anonymous")
         } else if caller.is_service() {
-            let p = uid("Service", &caller.subject);
+            let p = self.own_uid("Service", &caller.subject);
             entities.push(Entity::new_no_attrs(p.clone(), HashSet::new()));
             p
         } else {
             let id = caller.actor();
-            let p = uid("User", &id);
+            let p = self.own_uid("User", &id);
             let mut attrs =
                 HashMap::from([("id".to_owned(), RestrictedExpression::new_string(id))]);
             if let Some(j) = &caller.jurisdiction {
@@ -202,11 +242,8 @@ impl Policies {
             let parents: HashSet<EntityUid> = caller
                 .roles
                 .iter()
-                .map(|r| uid("Role", r.as_str()))
+                .filter_map(|r| self.entity_uid("Role", r.as_str()))
                 .collect();
-            for r in &parents {
-                entities.push(Entity::new_no_attrs(r.clone(), HashSet::new()));
-            }
             match Entity::new(p.clone(), attrs, parents) {
                 Ok(e) => entities.push(e),
                 Err(e) => {
@@ -216,7 +253,13 @@ impl Policies {
             }
             p
         };
-        let res = uid(resource.kind, resource.id);
+        let Some(res) = self.entity_uid(resource.kind, resource.id) else {
+            tracing::error!(
+                kind = resource.kind,
+                "a resource kind that is not a valid name"
+            );
+            return false;
+        };
         let mut attrs = HashMap::new();
         if let Some(owner) = resource.owner {
             attrs.insert(
@@ -242,12 +285,16 @@ impl Policies {
                 return false;
             }
         }
-        let context = Context::from_pairs(context.iter().map(|(k, v)| {
-            (
-                (*k).to_owned(),
-                RestrictedExpression::new_string((*v).to_owned()),
-            )
-        }));
+        let context = if context.is_empty() {
+            Ok(Context::empty())
+        } else {
+            Context::from_pairs(context.iter().map(|(k, v)| {
+                (
+                    (*k).to_owned(),
+                    RestrictedExpression::new_string((*v).to_owned()),
+                )
+            }))
+        };
         let (Ok(context), Ok(entities)) = (context, Entities::from_entities(entities, None)) else {
             return false;
         };
@@ -306,7 +353,7 @@ impl Policies {
 }
 
 /// The policies of `set` by the action they name, and those naming none.
-fn by_action(set: &PolicySet) -> Result<(HashMap<EntityUid, PolicySet>, PolicySet), String> {
+fn by_action(set: &PolicySet) -> Result<(ByAction, PolicySet), String> {
     if set.templates().next().is_some() {
         return Err("policy templates are not supported".to_owned());
     }
@@ -332,7 +379,11 @@ fn by_action(set: &PolicySet) -> Result<(HashMap<EntityUid, PolicySet>, PolicySe
                 s.add(p).map_err(|e| e.to_string())?;
             }
         }
-        sets.insert(action, s);
+        // Decisions name `Plaza::Action`s only: a policy naming another
+        // type's action applies to none of them.
+        if action.type_name().to_string() == "Plaza::Action" {
+            sets.insert(action.id().unescaped().to_owned(), (action, s));
+        }
     }
     Ok((sets, any))
 }

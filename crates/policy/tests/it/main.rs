@@ -171,3 +171,25 @@ fn deciding_among_the_policies_of_the_action_answers_as_the_whole_set() {
         "{allowed} allowed, {refused} refused"
     );
 }
+
+#[test]
+fn a_kind_that_is_no_entity_name_is_refused_and_named_kinds_keep_their_answers() {
+    let p = Policies::shipped();
+    let admin = person("a", &[Role::Admin], None);
+    // A kind or an action that cannot be a Cedar name is refused, not a crash.
+    let odd = Resource::new("Not a name", "o-1");
+    assert!(!p.is_permitted(&admin, "offices.create", &odd, &[]));
+    assert!(!p.is_permitted_by_every_policy(&admin, "offices.create", &odd, &[]));
+    let office = Resource::new("Office", "o-1");
+    assert!(!p.is_permitted(&admin, "offices create\"", &office, &[]));
+    // Type names are kept once parsed: a second decision on the same kinds
+    // answers as the first, for every caller.
+    let clerk = person("c1", &[Role::Clerk], Some("PA/Dauphin"));
+    let dauphin = Resource::new("Office", "o-2").in_jurisdiction("PA", Some("Dauphin"));
+    for _ in 0..2 {
+        assert!(p.is_permitted(&admin, "offices.create", &office, &[]));
+        assert!(p.is_permitted(&clerk, "offices.update", &dauphin, &[]));
+        assert!(!p.is_permitted(&clerk, "offices.create", &dauphin, &[]));
+        assert!(!p.is_permitted(&Caller::anonymous(), "offices.update", &dauphin, &[]));
+    }
+}
