@@ -89,6 +89,126 @@ pub trait SagaEnd: Send + Sync {
     /// `saga` has just become done or unwound (its status, outputs and
     /// error as they are now).
     async fn ended(&self, tx: &mut crate::db::Tx, saga: &SagaRecord) -> Result<(), Error>;
+
+    /// On PostgreSQL, the end and the saga's last move in one statement,
+    /// with no transaction around it: the end writes its own statement,
+    /// with `change`'s clauses ([`SagaMove::clauses`]) first and each of
+    /// its own changes gated on [`SagaMove::GATE`], so that nothing of the
+    /// end is written unless the saga moved. `Some(moved)` says whether the
+    /// saga moved (it does not when another process took it over); `None`
+    /// (the default) means the end is recorded with [`SagaEnd::ended`] in
+    /// a transaction instead.
+    async fn ended_alone(
+        &self,
+        _db: &Db,
+        _saga: &SagaRecord,
+        _change: &SagaMove<'_>,
+    ) -> Result<Option<bool>, Error> {
+        Ok(None)
+    }
+}
+
+/// A saga's move to its end, with its log lines, as `WITH` clauses of a
+/// statement its end writes (see [`SagaEnd::ended_alone`]).
+pub struct SagaMove<'a> {
+    change: &'a Transition,
+    owner: &'a str,
+    now: i64,
+    lease_until: i64,
+}
+
+impl SagaMove<'_> {
+    /// The clause that returns the saga's row when it moved, and none when
+    /// this process no longer holds it.
+    pub const GATE: &'static str = "saga_moved";
+
+    /// How many parameters [`SagaMove::clauses`] takes.
+    pub fn params(&self) -> usize {
+        8 + 5 * self.change.lines.len()
+    }
+
+    /// The clauses, `GATE` first, with parameters numbered from `$first`.
+    pub fn clauses(&self, first: usize) -> String {
+        format!(
+            "{} AS ({} RETURNING id),
+             saga_logged AS ({})",
+            Self::GATE,
+            move_sql(first),
+            log_sql(Self::GATE, first + 8, self.change.lines.len())
+        )
+    }
+
+    /// Binds the clauses' parameters, in order.
+    pub fn bind<'q>(
+        &'q self,
+        q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+        bind_move(q, self.change, self.owner, self.now, self.lease_until)
+    }
+}
+
+/// The saga's move, fenced by the lease, with parameters from `$first`:
+/// status, next step, outputs, error, time, lease end, id, lease owner.
+fn move_sql(first: usize) -> String {
+    let p = |i: usize| first + i;
+    format!(
+        "UPDATE saga SET status = ${}, next_step = ${}, outputs = ${}, error = ${}, updated_at_ms = ${},
+         lease_until_ms = ${} WHERE id = ${} AND lease_owner = ${}",
+        p(0),
+        p(1),
+        p(2),
+        p(3),
+        p(4),
+        p(5),
+        p(6),
+        p(7)
+    )
+}
+
+/// Log lines for the saga `gate` returns, `lines` of them, with parameters
+/// from `$first`, five per line ([`LogLine::bind`]).
+fn log_sql(gate: &str, first: usize, lines: usize) -> String {
+    let rows: Vec<String> = (0..lines)
+        .map(|i| {
+            let b = first + i * 5;
+            format!(
+                "(${b}::BIGINT, ${}, ${}, ${}, ${}::BIGINT)",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4
+            )
+        })
+        .collect();
+    format!(
+        "INSERT INTO saga_log (saga_id, step, step_name, event, detail, at_ms)
+         SELECT {gate}.id, v.step, v.step_name, v.event, v.detail, v.at_ms FROM {gate},
+         (VALUES {}) AS v (step, step_name, event, detail, at_ms)",
+        rows.join(", ")
+    )
+}
+
+/// Binds [`move_sql`]'s parameters, then the log lines'.
+fn bind_move<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    change: &'q Transition,
+    owner: &'q str,
+    now: i64,
+    lease_until: i64,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    let mut q = q
+        .bind(change.status.as_str())
+        .bind(change.next_step)
+        .bind(change.outputs.as_str())
+        .bind(change.error.as_deref())
+        .bind(now)
+        .bind(lease_until)
+        .bind(change.id.as_str())
+        .bind(owner);
+    for line in &change.lines {
+        q = line.bind(q);
+    }
+    q
 }
 
 /// A kind of saga: its name and its steps, in order.
@@ -888,65 +1008,67 @@ impl SagaEngine {
 
     async fn transition_now(&self, change: Transition) -> Result<(), Error> {
         let now = self.clock.now_ms();
+        let lease_until = now + self.lease.as_millis() as i64;
         let id = change.id.as_str();
-        let events = &change.lines;
+        let taken = || {
+            Error::Invalid(format!(
+                "saga {id} was taken over by another process; leaving it to that one"
+            ))
+        };
         // On PostgreSQL the record's change and its log lines are one
-        // statement, a round trip instead of two; without an end to record
-        // that statement needs no transaction around it either.
-        let folded = self.db.dialect() == crate::db::Dialect::Postgres && !events.is_empty();
+        // statement, a round trip instead of two; without an end to record,
+        // or with an end that writes itself into that statement, it needs
+        // no transaction around it either.
+        let folded = self.db.dialect() == crate::db::Dialect::Postgres && !change.lines.is_empty();
+        if folded && let Some((on_end, saga)) = &change.end {
+            let alone = SagaMove {
+                change: &change,
+                owner: &self.owner,
+                now,
+                lease_until,
+            };
+            match on_end.ended_alone(&self.db, saga, &alone).await? {
+                Some(true) => return Ok(()),
+                Some(false) => return Err(taken()),
+                None => {}
+            }
+        }
         let mut tx = if folded && change.end.is_none() {
             self.db.write_alone().await?
         } else {
             self.db.begin().await?
         };
-        let set = "UPDATE saga SET status = $1, next_step = $2, outputs = $3, error = $4, updated_at_ms = $5,
-             lease_until_ms = $6 WHERE id = $7 AND lease_owner = $8";
         let sql = if folded {
-            let rows: Vec<String> = (0..events.len())
-                .map(|i| {
-                    let b = 9 + i * 5;
-                    format!(
-                        "(${b}::BIGINT, ${}, ${}, ${}, ${}::BIGINT)",
-                        b + 1,
-                        b + 2,
-                        b + 3,
-                        b + 4
-                    )
-                })
-                .collect();
             format!(
-                "WITH moved AS ({set} RETURNING id)
-                 INSERT INTO saga_log (saga_id, step, step_name, event, detail, at_ms)
-                 SELECT moved.id, v.step, v.step_name, v.event, v.detail, v.at_ms FROM moved,
-                 (VALUES {}) AS v (step, step_name, event, detail, at_ms)",
-                rows.join(", ")
+                "WITH moved AS ({} RETURNING id) {}",
+                move_sql(1),
+                log_sql("moved", 9, change.lines.len())
             )
         } else {
-            set.to_owned()
+            move_sql(1)
         };
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(change.status.as_str())
-            .bind(change.next_step)
-            .bind(&change.outputs)
-            .bind(change.error.as_deref())
-            .bind(now)
-            .bind(now + self.lease.as_millis() as i64)
-            .bind(id)
-            .bind(&self.owner);
-        if folded {
-            for line in events {
-                q = line.bind(q);
-            }
+        let q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let moved = if folded {
+            bind_move(q, &change, &self.owner, now, lease_until)
+        } else {
+            q.bind(change.status.as_str())
+                .bind(change.next_step)
+                .bind(change.outputs.as_str())
+                .bind(change.error.as_deref())
+                .bind(now)
+                .bind(lease_until)
+                .bind(id)
+                .bind(&self.owner)
         }
-        let moved = q.execute(&mut *tx).await?.rows_affected();
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         if moved == 0 {
             tx.rollback().await?;
-            return Err(Error::Invalid(format!(
-                "saga {id} was taken over by another process; leaving it to that one"
-            )));
+            return Err(taken());
         }
         if !folded {
-            insert_log(&mut tx, id, events).await?;
+            insert_log(&mut tx, id, &change.lines).await?;
         }
         match &change.end {
             Some((on_end, saga)) => {
@@ -961,7 +1083,7 @@ impl SagaEngine {
 }
 
 /// A change of a saga's record, as [`SagaEngine::transition`] makes it.
-struct Transition {
+pub(crate) struct Transition {
     id: String,
     status: SagaStatus,
     next_step: i64,

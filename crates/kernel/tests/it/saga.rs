@@ -10,8 +10,8 @@ use plaza_kernel::clock::{ManualClock, SystemClock};
 use plaza_kernel::db::Tx;
 use plaza_kernel::db::{Db, StorageTarget};
 use plaza_kernel::saga::{
-    FaultPlan, SagaDef, SagaEnd, SagaEngine, SagaRecord, SagaStatus, Step, StepContext, StepError,
-    testing,
+    FaultPlan, SagaDef, SagaEnd, SagaEngine, SagaMove, SagaRecord, SagaStatus, Step, StepContext,
+    StepError, testing,
 };
 use plaza_kernel::testing::{postgres_target, sqlite_target, wait_until};
 use serde_json::{Value, json};
@@ -732,4 +732,131 @@ async fn sqlite_checks_are_written_with_the_next_change() {
 #[ignore = "needs PostgreSQL: set PLAZA_TEST_DATABASE_URL (.ci/run does)"]
 async fn postgres_checks_are_written_with_the_next_change() {
     checks_are_written_with_the_next_change(postgres_target()).await;
+}
+
+/// Records the saga's end as a hold `end:<status>` under `<saga>/end/<tag>`
+/// in the statement that moves the saga (PostgreSQL), or breaks that
+/// statement when told to fail.
+struct EndingAlone {
+    tag: &'static str,
+    fail: AtomicBool,
+}
+
+#[async_trait]
+impl SagaEnd for EndingAlone {
+    async fn ended(&self, _tx: &mut Tx, _saga: &SagaRecord) -> Result<(), plaza_kernel::Error> {
+        Err(plaza_kernel::Error::Invalid(
+            "this end is written only with the saga's move".into(),
+        ))
+    }
+
+    async fn ended_alone(
+        &self,
+        db: &Db,
+        saga: &SagaRecord,
+        change: &SagaMove<'_>,
+    ) -> Result<Option<bool>, plaza_kernel::Error> {
+        let gate = SagaMove::GATE;
+        // A kind of NULL breaks the statement on the column's constraint.
+        let sql = format!(
+            "WITH {},
+             ended AS (INSERT INTO holds (idem_key, saga, kind)
+                       SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM {gate}))
+             SELECT COUNT(*) FROM {gate}",
+            change.clauses(4)
+        );
+        let kind = (!self.fail.load(Ordering::SeqCst)).then(|| format!("end:{:?}", saga.status));
+        let q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(format!("{}/end/{}", saga.id, self.tag))
+            .bind(saga.id.clone())
+            .bind(kind);
+        let moved: i64 = change.bind(q).fetch_one(db.reader()).await?.try_get(0)?;
+        Ok(Some(moved == 1))
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set PLAZA_TEST_DATABASE_URL (.ci/run does)"]
+async fn postgres_an_end_written_with_the_saga_s_move_is_written_only_if_the_saga_moves() {
+    let db = world(&postgres_target()).await;
+    let a = Check::new("a_check");
+    let b = Arc::new(Hold {
+        name: "b_charge",
+        db: db.clone(),
+        flaky: AtomicUsize::new(0),
+        hang_once: AtomicBool::new(false),
+        calls: AtomicUsize::new(0),
+        slow: Some(Duration::from_millis(250)),
+    });
+    let steps: Vec<Arc<dyn Step>> = vec![a, b.clone()];
+    let first_end = Arc::new(EndingAlone {
+        tag: "first",
+        fail: AtomicBool::new(true),
+    });
+    let clock = ManualClock::new(1_000_000);
+    let first = SagaEngine::new(
+        db.clone(),
+        vec![SagaDef::new("booking", steps.clone()).with_end(first_end.clone())],
+        Arc::new(clock.clone()),
+    );
+
+    // The end's part of the statement fails: the saga does not move either.
+    assert!(first.start("booking", "s-alone", json!({})).await.is_err());
+    assert_eq!(saga_row(&db, "s-alone").await, ("running".to_owned(), 0));
+    assert_eq!(holds(&db, "s-alone").await, ["b_charge"]);
+
+    // It ends: the saga's move, its log and the end, together.
+    first_end.fail.store(false, Ordering::SeqCst);
+    assert_eq!(first.run("s-alone").await.unwrap().status, SagaStatus::Done);
+    assert_eq!(saga_row(&db, "s-alone").await, ("done".to_owned(), 2));
+    assert_eq!(holds(&db, "s-alone").await, ["b_charge", "end:Done"]);
+    assert_eq!(
+        log_lines(&first, "s-alone").await,
+        [
+            "a_check:action_started",
+            "a_check:action_started",
+            "a_check:action_done",
+            "b_charge:action_started",
+            "b_charge:action_done",
+        ],
+        "the failed end's statement wrote no line; the second run's lines are all there"
+    );
+
+    // A process that lost the saga to another writes no end: only the
+    // taker's end is recorded, and the late one is refused.
+    let slow_run = {
+        let e = first.clone();
+        tokio::spawn(async move { e.start("booking", "s-fenced", json!({})).await })
+    };
+    let calls = b.calls.load(Ordering::SeqCst);
+    wait_until(Duration::from_secs(10), "step b to start", || {
+        let b = b.clone();
+        async move { b.calls.load(Ordering::SeqCst) > calls }
+    })
+    .await;
+    clock.advance_ms(120_000);
+    let second = SagaEngine::new(
+        db.clone(),
+        vec![
+            SagaDef::new("booking", steps).with_end(Arc::new(EndingAlone {
+                tag: "second",
+                fail: AtomicBool::new(false),
+            })),
+        ],
+        Arc::new(clock.clone()),
+    );
+    assert_eq!(second.resume_all().await.unwrap(), 1);
+    let late = slow_run.await.unwrap();
+    assert!(late.is_err(), "a fenced-off end must be refused: {late:?}");
+    assert_eq!(holds(&db, "s-fenced").await, ["b_charge", "end:Done"]);
+    let ends: Vec<String> =
+        sqlx::query("SELECT idem_key FROM holds WHERE saga = 's-fenced' AND kind = 'end:Done'")
+            .fetch_all(db.reader())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+    assert_eq!(ends, ["s-fenced/end/second"]);
+    db.drop_schema().await.unwrap();
 }

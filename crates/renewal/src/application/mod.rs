@@ -891,6 +891,22 @@ async fn record_end(
     tx: &mut Tx,
     saga: &SagaRecord,
 ) -> Result<Option<Application>, Error> {
+    let Some((new_status, note, order)) = end_of(saga) else {
+        return Ok(None);
+    };
+    let now = ctx.clock.now_ms();
+    match store::move_with_entry(&ctx.db, tx, &saga.id, "paid", new_status, order, now, &note)
+        .await?
+    {
+        Some(app) => Ok(Some(app)),
+        // Recorded already, or gone.
+        None => store::lock(&ctx.db, tx, &saga.id).await,
+    }
+}
+
+/// What the end of `saga` makes of its paid application: its status, the
+/// timeline's note and the card's order; `None` while the saga runs.
+fn end_of(saga: &SagaRecord) -> Option<(&'static str, String, Option<&str>)> {
     let (new_status, note) = match saga.status {
         SagaStatus::Done => (
             "ordered",
@@ -903,20 +919,13 @@ async fn record_end(
                 saga.error.as_deref().unwrap_or("unknown reason")
             ),
         ),
-        SagaStatus::Running | SagaStatus::Unwinding | SagaStatus::Stuck => return Ok(None),
+        SagaStatus::Running | SagaStatus::Unwinding | SagaStatus::Stuck => return None,
     };
     let order = saga
         .outputs
         .get("order")
         .and_then(|o| o["order_id"].as_str());
-    let now = ctx.clock.now_ms();
-    match store::move_with_entry(&ctx.db, tx, &saga.id, "paid", new_status, order, now, &note)
-        .await?
-    {
-        Some(app) => Ok(Some(app)),
-        // Recorded already, or gone.
-        None => store::lock(&ctx.db, tx, &saga.id).await,
-    }
+    Some((new_status, note, order))
 }
 
 /// Whether a payment arriving changes `app` (see [`payment_arrived`]).

@@ -16,8 +16,8 @@ use plaza_contracts::fulfillment::v1 as fulfillment_pb;
 use plaza_contracts::payments::v1 as payments_pb;
 use plaza_contracts::photo::v1 as photo_pb;
 use plaza_kernel::auth::Caller;
-use plaza_kernel::db::Tx;
-use plaza_kernel::saga::{SagaDef, SagaEnd, SagaRecord, Step, StepContext, StepError};
+use plaza_kernel::db::{Db, Dialect, Tx};
+use plaza_kernel::saga::{SagaDef, SagaEnd, SagaMove, SagaRecord, Step, StepContext, StepError};
 use serde_json::{Value, json};
 use tonic::Code;
 
@@ -287,23 +287,79 @@ async fn create_order(
 /// failed) in the transaction that records the end.
 struct End(Arc<Ctx>);
 
-#[async_trait]
-impl SagaEnd for End {
-    async fn ended(&self, tx: &mut Tx, saga: &SagaRecord) -> Result<(), plaza_kernel::Error> {
-        let app = super::record_end(&self.0, tx, saga)
-            .await
-            .map_err(|e| match e {
-                crate::Error::Kernel(k) => k,
-                crate::Error::Database(d) => plaza_kernel::Error::Database(d),
-                other => plaza_kernel::Error::Invalid(other.to_string()),
-            })?;
-        // A saga run for a payment made here hands the application back.
+fn kernel_error(e: crate::Error) -> plaza_kernel::Error {
+    match e {
+        crate::Error::Kernel(k) => k,
+        crate::Error::Database(d) => plaza_kernel::Error::Database(d),
+        other => plaza_kernel::Error::Invalid(other.to_string()),
+    }
+}
+
+impl End {
+    /// A saga run for a payment made here hands the application back.
+    fn hand_back(&self, saga: &SagaRecord, app: Option<Application>) {
         if let (Some(app), Ok(mut held)) = (app, self.0.in_saga.lock())
             && let Some(slot) = held.get_mut(&saga.id)
         {
             *slot = app;
         }
+    }
+}
+
+#[async_trait]
+impl SagaEnd for End {
+    async fn ended(&self, tx: &mut Tx, saga: &SagaRecord) -> Result<(), plaza_kernel::Error> {
+        let app = super::record_end(&self.0, tx, saga)
+            .await
+            .map_err(kernel_error)?;
+        self.hand_back(saga, app);
         Ok(())
+    }
+
+    /// For a saga run for a payment made here (its application, and so its
+    /// owner, known), on PostgreSQL: the application's move, its line and
+    /// its news go into the statement that ends the saga.
+    async fn ended_alone(
+        &self,
+        db: &Db,
+        saga: &SagaRecord,
+        change: &SagaMove<'_>,
+    ) -> Result<Option<bool>, plaza_kernel::Error> {
+        let owner = self
+            .0
+            .in_saga
+            .lock()
+            .ok()
+            .and_then(|held| held.get(&saga.id).map(|app| app.owner.clone()));
+        let (Some(owner), Some((to, note, order))) = (owner, super::end_of(saga)) else {
+            return Ok(None);
+        };
+        if db.dialect() != Dialect::Postgres {
+            return Ok(None);
+        }
+        let now = self.0.clock.now_ms();
+        let moved = store::move_with_saga(
+            db,
+            change,
+            &saga.id,
+            &owner,
+            ("paid", to),
+            order,
+            now,
+            &note,
+        )
+        .await
+        .map_err(kernel_error)?;
+        let Some(app) = moved else {
+            return Ok(Some(false));
+        };
+        let app = match app {
+            Some(app) => Some(app),
+            // Recorded already, or gone.
+            None => store::get(db, &saga.id).await.map_err(kernel_error)?,
+        };
+        self.hand_back(saga, app);
+        Ok(Some(true))
     }
 }
 

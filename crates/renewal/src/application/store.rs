@@ -3,6 +3,7 @@
 use plaza_kernel::crypt::DataKey;
 use plaza_kernel::db::{Db, Dialect, Tx};
 use plaza_kernel::outbox::{NewEvent, Staged};
+use plaza_kernel::saga::SagaMove;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -226,11 +227,20 @@ fn bind_move<'q>(
 /// as one statement, with `more` (further `WITH` clauses) before its end.
 fn move_with_line_sql(more: &str) -> String {
     format!(
-        "WITH moved AS ({MOVE}, timeline_len = timeline_len + 1
-                        WHERE id = $5 AND status = $6 RETURNING {COLUMNS}, timeline_len),
+        "WITH {}{more}
+         SELECT {COLUMNS} FROM moved",
+        move_with_line_clauses("")
+    )
+}
+
+/// The `moved` and `line` clauses of [`move_with_line_sql`], the move made
+/// only when `also` (`AND …`, or nothing) holds as well.
+fn move_with_line_clauses(also: &str) -> String {
+    format!(
+        "moved AS ({MOVE}, timeline_len = timeline_len + 1
+                   WHERE id = $5 AND status = $6{also} RETURNING {COLUMNS}, timeline_len),
          line AS (INSERT INTO renewal_timeline (application_id, seq, at_ms, status, note)
-                  SELECT id, timeline_len, $4, $1, $7 FROM moved RETURNING seq){more}
-         SELECT {COLUMNS} FROM moved"
+                  SELECT id, timeline_len, $4, $1, $7 FROM moved RETURNING seq)"
     )
 }
 
@@ -294,6 +304,49 @@ pub async fn move_alone_with_entry(
         db.outbox_signal().notify();
     }
     Ok(moved)
+}
+
+/// On PostgreSQL, the end of application `id`'s saga in the statement that
+/// moves the saga (`saga`): the application, owned by `owner`, moves
+/// `from → to` with its timeline line and news only if the saga moved.
+/// `None` when the saga did not move (nothing was written); otherwise the
+/// application as moved, or `None` inside when it was not at `from`.
+#[allow(clippy::too_many_arguments)]
+pub async fn move_with_saga(
+    db: &Db,
+    saga: &SagaMove<'_>,
+    id: &str,
+    owner: &str,
+    (from, to): (&str, &str),
+    order_id: Option<&str>,
+    now_ms: i64,
+    note: &str,
+) -> Result<Option<Option<Application>>, Error> {
+    let events = Staged::new(vec![entry_event(id, owner, to, note)]);
+    let gate = SagaMove::GATE;
+    let first_saga = 8 + 7 * events.ids().len();
+    let sql = format!(
+        "WITH {},
+         {},
+         {}
+         SELECT m.*, {gate}.id FROM {gate} LEFT JOIN (SELECT {COLUMNS} FROM moved) AS m ON TRUE",
+        saga.clauses(first_saga),
+        move_with_line_clauses(&format!(" AND EXISTS (SELECT 1 FROM {gate})")),
+        events.insert_if("events", "moved", 8),
+    );
+    let q = events.bind(bind_move(&sql, id, from, to, order_id, now_ms).bind(note));
+    let Some(r) = saga
+        .bind(q)
+        .fetch_optional(&mut *db.write_alone().await?)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if r.try_get::<Option<String>, _>(0)?.is_none() {
+        return Ok(Some(None));
+    }
+    db.outbox_signal().notify();
+    Ok(Some(Some(row(&r)?)))
 }
 
 /// What the citizen is told of each new line of their timeline
