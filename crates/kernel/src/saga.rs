@@ -122,11 +122,6 @@ impl SagaMove<'_> {
     /// this process no longer holds it.
     pub const GATE: &'static str = "saga_moved";
 
-    /// How many parameters [`SagaMove::clauses`] takes.
-    pub fn params(&self) -> usize {
-        8 + 5 * self.change.lines.len()
-    }
-
     /// The clauses, `GATE` first, with parameters numbered from `$first`.
     pub fn clauses(&self, first: usize) -> String {
         format!(
@@ -143,7 +138,11 @@ impl SagaMove<'_> {
         &'q self,
         q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
     ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
-        bind_move(q, self.change, self.owner, self.now, self.lease_until)
+        let mut q = bind_move(q, self.change, self.owner, self.now, self.lease_until);
+        for line in &self.change.lines {
+            q = line.bind(q);
+        }
+        q
     }
 }
 
@@ -188,7 +187,7 @@ fn log_sql(gate: &str, first: usize, lines: usize) -> String {
     )
 }
 
-/// Binds [`move_sql`]'s parameters, then the log lines'.
+/// Binds [`move_sql`]'s parameters.
 fn bind_move<'q>(
     q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
     change: &'q Transition,
@@ -196,19 +195,14 @@ fn bind_move<'q>(
     now: i64,
     lease_until: i64,
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
-    let mut q = q
-        .bind(change.status.as_str())
+    q.bind(change.status.as_str())
         .bind(change.next_step)
         .bind(change.outputs.as_str())
         .bind(change.error.as_deref())
         .bind(now)
         .bind(lease_until)
         .bind(change.id.as_str())
-        .bind(owner);
-    for line in &change.lines {
-        q = line.bind(q);
-    }
-    q
+        .bind(owner)
 }
 
 /// A kind of saga: its name and its steps, in order.
@@ -1047,22 +1041,19 @@ impl SagaEngine {
         } else {
             move_sql(1)
         };
-        let q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        let moved = if folded {
-            bind_move(q, &change, &self.owner, now, lease_until)
-        } else {
-            q.bind(change.status.as_str())
-                .bind(change.next_step)
-                .bind(change.outputs.as_str())
-                .bind(change.error.as_deref())
-                .bind(now)
-                .bind(lease_until)
-                .bind(id)
-                .bind(&self.owner)
+        let mut q = bind_move(
+            sqlx::query(sqlx::AssertSqlSafe(sql)),
+            &change,
+            &self.owner,
+            now,
+            lease_until,
+        );
+        if folded {
+            for line in &change.lines {
+                q = line.bind(q);
+            }
         }
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let moved = q.execute(&mut *tx).await?.rows_affected();
         if moved == 0 {
             tx.rollback().await?;
             return Err(taken());
