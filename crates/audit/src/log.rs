@@ -426,19 +426,19 @@ impl AuditLog {
             rows.push((entry, leaf, prev, ev.at_ms));
         }
         // One writer: if another process appended, this one's view of the
-        // tree is stale and appending would corrupt it.
-        let max: Option<i64> = sqlx::query("SELECT MAX(seq) FROM audit_log")
-            .fetch_one(&mut **tx)
-            .await?
-            .try_get(0)?;
-        if max.map(|m| m + 1).unwrap_or(0) != first as i64 {
+        // tree is stale and appending would corrupt it. The first rows are
+        // written only if the log ends where this process expects.
+        if !insert_rows(tx, first, rows).await? {
+            let max: Option<i64> = sqlx::query("SELECT MAX(seq) FROM audit_log")
+                .fetch_one(&mut **tx)
+                .await?
+                .try_get(0)?;
             return Err(Error::Corrupt(format!(
                 "the log holds {} entries but this process expected {first}: another process appended; \
                  run one audit writer per log",
                 max.map(|m| m + 1).unwrap_or(0)
             )));
         }
-        insert_rows(tx, first, rows).await?;
         for (p, h) in completed {
             sqlx::query("INSERT INTO audit_nodes (level, idx, hash) VALUES ($1, $2, $3)")
                 .bind(p.level as i64)
@@ -801,19 +801,22 @@ async fn insert_subjects(tx: &mut Tx, subjects: Vec<(String, u64)>) -> Result<()
     Ok(())
 }
 
+/// Writes `rows` from `first` on, the first of them only if the log ends
+/// just before `first`: `false`, having written nothing, when it does not.
 async fn insert_rows(
     tx: &mut Tx,
     first: u64,
     rows: Vec<(Vec<u8>, Hash, Hash, i64)>,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     let mut seq = first;
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         // Modest statements: SQLite looks up every parameter by a linear
         // scan, so the cost of binding grows with the square of their number.
         let chunk: Vec<_> = rows.by_ref().take(50).collect();
+        let guarded = seq == first;
         let mut sql = String::from(
-            "INSERT INTO audit_log (seq, entry, leaf_hash, prev_leaf_hash, at_ms) VALUES ",
+            "INSERT INTO audit_log (seq, entry, leaf_hash, prev_leaf_hash, at_ms) SELECT * FROM (VALUES ",
         );
         for i in 0..chunk.len() {
             if i > 0 {
@@ -829,6 +832,14 @@ async fn insert_rows(
                 b + 5
             ));
         }
+        sql.push_str(") AS v");
+        if guarded {
+            sql.push_str(&format!(
+                " WHERE (SELECT COALESCE(MAX(seq) + 1, 0) FROM audit_log) = ${}",
+                5 * chunk.len() + 1
+            ));
+        }
+        let n = chunk.len() as u64;
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (entry, leaf, prev, at) in chunk {
             q = q
@@ -839,9 +850,14 @@ async fn insert_rows(
                 .bind(at);
             seq += 1;
         }
-        q.execute(&mut **tx).await?;
+        if guarded {
+            q = q.bind(first as i64);
+        }
+        if q.execute(&mut **tx).await?.rows_affected() != n {
+            return Ok(false);
+        }
     }
-    Ok(())
+    Ok(true)
 }
 
 pub(crate) fn to_hash(bytes: Vec<u8>) -> Result<Hash, Error> {

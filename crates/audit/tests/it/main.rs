@@ -327,8 +327,18 @@ async fn entries_dated_out_of_order_by_their_producers_are_not_tampering() {
 }
 
 #[tokio::test]
-async fn a_second_writer_is_refused_instead_of_corrupting_the_tree() {
-    let db = open_db(&sqlite_target()).await.unwrap();
+async fn sqlite_a_second_writer_is_refused_instead_of_corrupting_the_tree() {
+    a_second_writer_is_refused_instead_of_corrupting_the_tree(sqlite_target()).await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set PLAZA_TEST_DATABASE_URL (.ci/run does)"]
+async fn postgres_a_second_writer_is_refused_instead_of_corrupting_the_tree() {
+    a_second_writer_is_refused_instead_of_corrupting_the_tree(postgres_target()).await;
+}
+
+async fn a_second_writer_is_refused_instead_of_corrupting_the_tree(target: StorageTarget) {
+    let db = open_db(&target).await.unwrap();
     let clock = Arc::new(ManualClock::new(0));
     let one = AuditLog::open(db.clone(), HeadSigner::from_seed([7; 32]), clock.clone())
         .await
@@ -339,14 +349,25 @@ async fn a_second_writer_is_refused_instead_of_corrupting_the_tree() {
     one.append(&[event(1)]).await.unwrap();
     let err = two.append(&[event(2)]).await.unwrap_err();
     assert!(
+        err.to_string()
+            .contains("the log holds 1 entries but this process expected 0"),
+        "{err}"
+    );
+    // More than one statement's worth: still refused, nothing written.
+    let many: Vec<_> = (3..120).map(event).collect();
+    let err = two.append(&many).await.unwrap_err();
+    assert!(
         err.to_string().contains("another process appended"),
         "{err}"
     );
+    // The first writer goes on, in as many statements.
+    one.append(&many).await.unwrap();
     let report = verify(db.reader(), &[one.signer().public()], &|_, _| {})
         .await
         .unwrap();
     assert!(report.ok(), "{:?}", report.findings);
-    assert_eq!(report.entries, 1);
+    assert_eq!(report.entries, 118);
+    db.drop_schema().await.unwrap();
 }
 
 #[tokio::test]
