@@ -183,9 +183,15 @@ impl Staged {
         &self.ids
     }
 
+    /// How many parameters [`Staged::insert_if`]'s clause takes: seven per
+    /// event.
+    pub fn params(&self) -> usize {
+        7 * self.events.len()
+    }
+
     /// A `WITH` clause named `name` that writes the events when `gate` (an
     /// earlier clause's name) returns a row; its parameters are numbered
-    /// from `$first`, seven per event.
+    /// from `$first` ([`Staged::params`] of them).
     pub fn insert_if(&self, name: &str, gate: &str, first: usize) -> String {
         format!(
             "{name} AS ({INSERT} \

@@ -324,7 +324,7 @@ pub async fn move_with_saga(
 ) -> Result<Option<Option<Application>>, Error> {
     let events = Staged::new(vec![entry_event(id, owner, to, note)]);
     let gate = SagaMove::GATE;
-    let first_saga = 8 + 7 * events.ids().len();
+    let first_saga = 8 + events.params();
     let sql = format!(
         "WITH {},
          {},
