@@ -439,14 +439,7 @@ impl AuditLog {
                 max.map(|m| m + 1).unwrap_or(0)
             )));
         }
-        for (p, h) in completed {
-            sqlx::query("INSERT INTO audit_nodes (level, idx, hash) VALUES ($1, $2, $3)")
-                .bind(p.level as i64)
-                .bind(p.index as i64)
-                .bind(h.to_vec())
-                .execute(&mut **tx)
-                .await?;
-        }
+        insert_nodes(tx, &completed).await?;
         Ok(next)
     }
 
@@ -782,16 +775,46 @@ impl AuditLog {
     }
 }
 
+/// `rows` parenthesised lists of `cols` numbered parameters each, from `$1`:
+/// `($1, $2), ($3, $4)`.
+fn tuples(rows: usize, cols: usize) -> String {
+    let mut sql = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..cols {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}", r * cols + c + 1));
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// Stores the tree nodes a batch completed, many per statement.
+async fn insert_nodes(tx: &mut Tx, nodes: &[(Perfect, Hash)]) -> Result<(), Error> {
+    for chunk in nodes.chunks(100) {
+        let sql = format!(
+            "INSERT INTO audit_nodes (level, idx, hash) VALUES {}",
+            tuples(chunk.len(), 3)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (p, h) in chunk {
+            q = q.bind(p.level as i64).bind(p.index as i64).bind(h.to_vec());
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 /// Indexes entries by subject, many rows per statement.
 async fn insert_subjects(tx: &mut Tx, subjects: Vec<(String, u64)>) -> Result<(), Error> {
     for chunk in subjects.chunks(100) {
-        let mut sql = String::from("INSERT INTO audit_subjects (subject, seq) VALUES ");
-        for i in 0..chunk.len() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("(${}, ${})", 2 * i + 1, 2 * i + 2));
-        }
+        let sql = format!(
+            "INSERT INTO audit_subjects (subject, seq) VALUES {}",
+            tuples(chunk.len(), 2)
+        );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (subject, seq) in chunk {
             q = q.bind(subject.clone()).bind(*seq as i64);
@@ -815,24 +838,10 @@ async fn insert_rows(
         // scan, so the cost of binding grows with the square of their number.
         let chunk: Vec<_> = rows.by_ref().take(50).collect();
         let guarded = seq == first;
-        let mut sql = String::from(
-            "INSERT INTO audit_log (seq, entry, leaf_hash, prev_leaf_hash, at_ms) SELECT * FROM (VALUES ",
+        let mut sql = format!(
+            "INSERT INTO audit_log (seq, entry, leaf_hash, prev_leaf_hash, at_ms) SELECT * FROM (VALUES {}) AS v",
+            tuples(chunk.len(), 5)
         );
-        for i in 0..chunk.len() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            let b = 5 * i;
-            sql.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5
-            ));
-        }
-        sql.push_str(") AS v");
         if guarded {
             sql.push_str(&format!(
                 " WHERE (SELECT COALESCE(MAX(seq) + 1, 0) FROM audit_log) = ${}",
