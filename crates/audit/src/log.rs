@@ -525,7 +525,7 @@ impl AuditLog {
         }
         subjects.sort();
         let mut tx = self.db.begin().await?;
-        insert_subjects(&mut tx, subjects).await?;
+        insert_subjects(&mut tx, &subjects).await?;
         // Conditional on where it started: two indexers never both commit.
         let moved = sqlx::query(
             "UPDATE audit_subjects_progress SET next_seq = $1 WHERE id = 1 AND next_seq = $2",
@@ -792,36 +792,50 @@ fn tuples(rows: usize, cols: usize) -> String {
     sql
 }
 
-/// Stores the tree nodes a batch completed, many per statement.
-async fn insert_nodes(tx: &mut Tx, nodes: &[(Perfect, Hash)]) -> Result<(), Error> {
-    for chunk in nodes.chunks(100) {
-        let sql = format!(
-            "INSERT INTO audit_nodes (level, idx, hash) VALUES {}",
-            tuples(chunk.len(), 3)
-        );
+type AnyQuery = sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// Inserts `rows` into `into` (a table and its `cols` columns), a hundred
+/// per statement; `bind` binds one row's values.
+async fn insert_many<T: Sync>(
+    tx: &mut Tx,
+    into: &str,
+    cols: usize,
+    rows: &[T],
+    bind: impl Fn(AnyQuery, &T) -> AnyQuery + Sync,
+) -> Result<(), Error> {
+    for chunk in rows.chunks(100) {
+        let sql = format!("INSERT INTO {into} VALUES {}", tuples(chunk.len(), cols));
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (p, h) in chunk {
-            q = q.bind(p.level as i64).bind(p.index as i64).bind(h.to_vec());
+        for row in chunk {
+            q = bind(q, row);
         }
         q.execute(&mut **tx).await?;
     }
     Ok(())
 }
 
+/// Stores the tree nodes a batch completed, many per statement.
+async fn insert_nodes(tx: &mut Tx, nodes: &[(Perfect, Hash)]) -> Result<(), Error> {
+    insert_many(
+        tx,
+        "audit_nodes (level, idx, hash)",
+        3,
+        nodes,
+        |q, (p, h)| q.bind(p.level as i64).bind(p.index as i64).bind(h.to_vec()),
+    )
+    .await
+}
+
 /// Indexes entries by subject, many rows per statement.
-async fn insert_subjects(tx: &mut Tx, subjects: Vec<(String, u64)>) -> Result<(), Error> {
-    for chunk in subjects.chunks(100) {
-        let sql = format!(
-            "INSERT INTO audit_subjects (subject, seq) VALUES {}",
-            tuples(chunk.len(), 2)
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (subject, seq) in chunk {
-            q = q.bind(subject.clone()).bind(*seq as i64);
-        }
-        q.execute(&mut **tx).await?;
-    }
-    Ok(())
+async fn insert_subjects(tx: &mut Tx, subjects: &[(String, u64)]) -> Result<(), Error> {
+    insert_many(
+        tx,
+        "audit_subjects (subject, seq)",
+        2,
+        subjects,
+        |q, (subject, seq)| q.bind(subject.as_str()).bind(*seq as i64),
+    )
+    .await
 }
 
 /// Writes `rows` from `first` on, the first of them only if the log ends
