@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use ed25519_dalek::{Signer as _, SigningKey, Verifier as _, VerifyingKey};
 use plaza_kernel::clock::SharedClock;
-use plaza_kernel::db::{Db, Tx};
+use plaza_kernel::db::{Db, Tx, param_rows};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 use tokio::sync::Mutex;
@@ -775,23 +775,6 @@ impl AuditLog {
     }
 }
 
-/// `rows` parenthesised lists of `cols` numbered parameters each, from `$1`:
-/// `($1, $2), ($3, $4)`.
-fn tuples(rows: usize, cols: usize) -> String {
-    let mut sql = String::with_capacity(rows * cols * 5);
-    for r in 0..rows {
-        sql.push_str(if r == 0 { "(" } else { ", (" });
-        for c in 0..cols {
-            if c > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("${}", r * cols + c + 1));
-        }
-        sql.push(')');
-    }
-    sql
-}
-
 type AnyQuery = sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>;
 
 /// Inserts `rows` into `into` (a table and its `cols` columns), a hundred
@@ -804,7 +787,10 @@ async fn insert_many<T: Sync>(
     bind: impl Fn(AnyQuery, &T) -> AnyQuery + Sync,
 ) -> Result<(), Error> {
     for chunk in rows.chunks(100) {
-        let sql = format!("INSERT INTO {into} VALUES {}", tuples(chunk.len(), cols));
+        let sql = format!(
+            "INSERT INTO {into} VALUES {}",
+            param_rows(1, chunk.len(), &vec![None; cols])
+        );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for row in chunk {
             q = bind(q, row);
@@ -854,7 +840,7 @@ async fn insert_rows(
         let guarded = seq == first;
         let mut sql = format!(
             "INSERT INTO audit_log (seq, entry, leaf_hash, prev_leaf_hash, at_ms) SELECT * FROM (VALUES {}) AS v",
-            tuples(chunk.len(), 5)
+            param_rows(1, chunk.len(), &[None; 5])
         );
         if guarded {
             sql.push_str(&format!(

@@ -109,21 +109,11 @@ pub async fn enqueue_all(tx: &mut Tx, events: Vec<NewEvent>) -> Result<Vec<Strin
 /// `n` rows of an outbox `INSERT`'s `VALUES`, seven parameters each,
 /// numbered from `$first`.
 fn rows(first: usize, n: usize) -> String {
-    let rows: Vec<String> = (0..n)
-        .map(|i| {
-            let b = first + i * 7;
-            format!(
-                "(${b}, ${}, ${}, ${}, ${}, ${}, CAST(${} AS BIGINT))",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5,
-                b + 6
-            )
-        })
-        .collect();
-    rows.join(", ")
+    crate::db::param_rows(
+        first,
+        n,
+        &[None, None, None, None, None, None, Some("BIGINT")],
+    )
 }
 
 /// Binds the values of [`rows`].

@@ -167,23 +167,12 @@ fn move_sql(first: usize) -> String {
 /// Log lines for the saga `gate` returns, `lines` of them, with parameters
 /// from `$first`, five per line ([`LogLine::bind`]).
 fn log_sql(gate: &str, first: usize, lines: usize) -> String {
-    let rows: Vec<String> = (0..lines)
-        .map(|i| {
-            let b = first + i * 5;
-            format!(
-                "(${b}::BIGINT, ${}, ${}, ${}, ${}::BIGINT)",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4
-            )
-        })
-        .collect();
+    const BIGINT: Option<&str> = Some("BIGINT");
     format!(
         "INSERT INTO saga_log (saga_id, step, step_name, event, detail, at_ms)
          SELECT {gate}.id, v.step, v.step_name, v.event, v.detail, v.at_ms FROM {gate},
          (VALUES {}) AS v (step, step_name, event, detail, at_ms)",
-        rows.join(", ")
+        crate::db::param_rows(first, lines, &[BIGINT, None, None, None, BIGINT])
     )
 }
 

@@ -767,9 +767,7 @@ impl Payments {
         let postings = Self::charge_postings(&intent, c);
         let events = outbox::Staged::new(self.paid_events(&intent, c));
         // Parameters: 1-9 below, then two per posting, then the events'.
-        let values: Vec<String> = (0..postings.len())
-            .map(|i| format!("(${}, CAST(${} AS BIGINT))", 10 + 2 * i, 11 + 2 * i))
-            .collect();
+        let values = plaza_kernel::db::param_rows(10, postings.len(), &[None, Some("BIGINT")]);
         let sql = format!(
             "WITH paid AS (UPDATE payment_intents SET status = 'succeeded', charge_id = $1, paid_at_ms = $2, decline_code = NULL, updated_ms = $3
                            WHERE id = $4 AND status = $5 AND attempt = $6 RETURNING id),
@@ -780,7 +778,7 @@ impl Payments {
                           SELECT journal.id, p.account, p.amount FROM journal, (VALUES {}) AS p (account, amount)),
              {}
              SELECT COUNT(*) FROM paid",
-            values.join(", "),
+            values,
             events.insert_if("events", "paid", 10 + 2 * postings.len()),
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))

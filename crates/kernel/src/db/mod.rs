@@ -376,3 +376,42 @@ impl FromStr for Dialect {
 
 /// Milliseconds since the Unix epoch, as stored in every `*_ms` column.
 pub type Millis = i64;
+
+/// `n` rows of numbered parameters for a `VALUES` list, from `$first`, one
+/// parameter per entry of `cols`: `Some(type)` casts it (`CAST($5 AS
+/// BIGINT)`) where the database cannot tell its type, `None` leaves it bare.
+/// `param_rows(3, 2, &[None, Some("BIGINT")])` is
+/// `($3, CAST($4 AS BIGINT)), ($5, CAST($6 AS BIGINT))`.
+pub fn param_rows(first: usize, n: usize, cols: &[Option<&str>]) -> String {
+    use std::fmt::Write as _;
+    let mut sql = String::with_capacity(n * cols.len() * 8);
+    let mut p = first;
+    for r in 0..n {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for (c, cast) in cols.iter().enumerate() {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            let _ = match cast {
+                Some(ty) => write!(sql, "CAST(${p} AS {ty})"),
+                None => write!(sql, "${p}"),
+            };
+            p += 1;
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn param_rows_number_every_parameter_once_in_order() {
+        assert_eq!(
+            super::param_rows(3, 2, &[None, Some("BIGINT")]),
+            "($3, CAST($4 AS BIGINT)), ($5, CAST($6 AS BIGINT))"
+        );
+        assert_eq!(super::param_rows(1, 1, &[None; 3]), "($1, $2, $3)");
+        assert_eq!(super::param_rows(1, 0, &[None]), "");
+    }
+}
